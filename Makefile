@@ -1,0 +1,40 @@
+# Two commands do all set-up on a fresh machine: `make report` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+WORKSPACE ?= .
+
+.PHONY: report test bench shell clean install demo
+
+# Create the virtual environment and install the package (+ test tools) once,
+# again only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Demo athletes are written only when data/raw/ holds no athlete data yet.
+report: $(STAMP)
+	@if ! $(BIN)/pipeline --workspace $(WORKSPACE) demo --if-empty; then exit 1; fi
+	$(BIN)/pipeline --workspace $(WORKSPACE) run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+# Read-only DuckDB shell on the warehouse (write access: make shell MODE=rw).
+shell: $(STAMP)
+	$(BIN)/pipeline --workspace $(WORKSPACE) shell $(if $(filter rw,$(MODE)),--write,)
+
+demo: $(STAMP)
+	$(BIN)/pipeline --workspace $(WORKSPACE) demo
+
+# Removes generated outputs (warehouse, reports); never touches data/raw/.
+clean:
+	rm -rf data/processed/*.duckdb data/processed/*.duckdb.wal data/processed/*.lock reports/*/ reports/index.html bench/out .pytest_cache

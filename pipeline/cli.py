@@ -1,0 +1,209 @@
+"""Command line: ``pipeline ...`` and ``python -m pipeline ...``.
+
+Thin by design: each command resolves the workspace, takes the lock when it writes, and calls one
+stage function. Errors reach the user as one line ``Error: ...`` and exit code 1, never a traceback
+(set ``PIPELINE_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from pipeline.errors import PipelineError
+from pipeline.workspace import Workspace, resolve_workspace
+
+
+class _Group(click.Group):
+    """Turns every PipelineError (and any unexpected exception) into one clear line and exit code 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except PipelineError as e:
+            _fail(str(e))
+        except KeyboardInterrupt:
+            _fail("interrupted; nothing half-written was kept, run the command again to finish")
+        except Exception as e:  # noqa: BLE001 - the CLI boundary: no tracebacks for users
+            if os.environ.get("PIPELINE_DEBUG"):
+                raise
+            _fail(f"unexpected {type(e).__name__}: {e} (set PIPELINE_DEBUG=1 for the traceback)")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def _ws(ctx: click.Context) -> Workspace:
+    return ctx.obj["workspace"]
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--workspace", "-w", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder holding data/raw, data/processed and reports "
+                   "[default: $PIPELINE_WORKSPACE, else the current directory].")
+@click.version_option(package_name="pipeline")
+@click.pass_context
+def cli(ctx: click.Context, workspace: Path | None) -> None:
+    """Did my strength block make my running more economical?
+
+    Reads watch exports and strength logs from data/raw/<athlete>/, loads them into
+    data/processed/warehouse.duckdb, analyses running economy around strength blocks and writes
+    reports/<athlete>/index.html.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["workspace"] = resolve_workspace(workspace)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--athlete", "athlete_id", default=None,
+              help="Athlete the given PATHS belong to [default: from their folder under data/raw].")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Parallel parser processes [default: all cores].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
+def ingest(ctx, paths, athlete_id, jobs, quiet):
+    """Parse run files and strength logs into the warehouse (default: everything under data/raw)."""
+    from pipeline.ingest.run import ingest_paths
+    from pipeline.warehouse.db import workspace_lock
+
+    ws = _ws(ctx)
+    with workspace_lock(ws, "ingest"):
+        summary = ingest_paths(ws, list(paths) or None, athlete_id=athlete_id, jobs=jobs,
+                               progress=not quiet)
+    click.echo(summary.render())
+
+
+@cli.command()
+@click.pass_context
+def status(ctx):
+    """What the warehouse holds: files by status, activities by sport, strength, blocks, errors."""
+    from pipeline.status import render_status
+
+    click.echo(render_status(_ws(ctx)))
+
+
+@cli.command()
+@click.option("--athlete", "athlete_id", default=None, help="Only this athlete [default: all].")
+@click.pass_context
+def analyze(ctx, athlete_id):
+    """Compute run_metrics, weekly, strength_blocks and block_effects from the staging tables."""
+    from pipeline.analyze.run import analyze_workspace
+    from pipeline.warehouse.db import workspace_lock
+
+    ws = _ws(ctx)
+    with workspace_lock(ws, "analyze"):
+        summary = analyze_workspace(ws, athlete_id=athlete_id)
+    click.echo(summary.render())
+
+
+@cli.command()
+@click.option("--athlete", "athlete_id", default=None, help="Only this athlete's page [default: all].")
+@click.pass_context
+def report(ctx, athlete_id):
+    """Write reports/<athlete>/index.html + PNGs and reports/index.html from the analysis tables."""
+    from pipeline.report.build import build_reports
+
+    index = build_reports(_ws(ctx), athlete_id=athlete_id)
+    click.echo(f"Report: {index}")
+
+
+@cli.command()
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Parallel parser processes.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
+def run(ctx, jobs, quiet):
+    """Ingest, analyze and report, in that order."""
+    from pipeline.analyze.run import analyze_workspace
+    from pipeline.ingest.run import ingest_paths
+    from pipeline.report.build import build_reports
+    from pipeline.warehouse.db import workspace_lock
+
+    ws = _ws(ctx)
+    with workspace_lock(ws, "run"):
+        click.echo(ingest_paths(ws, None, jobs=jobs, progress=not quiet).render())
+        click.echo(analyze_workspace(ws).render())
+        index = build_reports(ws)
+    click.echo(f"Report: {index}")
+
+
+@cli.command()
+@click.option("--seed", type=int, default=2024, show_default=True, help="Random seed of the simulation.")
+@click.option("--if-empty", is_flag=True,
+              help="Only write the demo when data/raw/ holds no athlete data (used by `make report`).")
+@click.pass_context
+def demo(ctx, seed, if_empty):
+    """Write simulated demo athletes (FIT, GPX, Strong CSV) into data/raw/."""
+    from pipeline.demo.write import write_demo
+    from pipeline.warehouse.db import workspace_lock
+    from pipeline.workspace import discover_athletes
+
+    ws = _ws(ctx)
+    existing = discover_athletes(ws.raw_dir)
+    if if_empty and existing:
+        click.echo(f"data/raw/ holds {len(existing)} athlete(s) ({', '.join(existing)}); demo not written.")
+        return
+    with workspace_lock(ws, "demo"):
+        written = write_demo(ws.raw_dir, seed=seed)
+    click.echo(f"Demo athletes written to {ws.raw_dir}: {', '.join(written)}")
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
+@click.pass_context
+def sql(ctx, query, as_csv):
+    """Run a read-only SQL QUERY on the warehouse and print the result."""
+    from pipeline.warehouse.query import run_sql
+
+    click.echo(run_sql(_ws(ctx), query, as_csv=as_csv))
+
+
+@cli.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
+@click.option("--athlete", "athlete_id", default=None, help="Only this athlete's rows [default: all].")
+@click.pass_context
+def export(ctx, out_dir, fmt, athlete_id):
+    """Write warehouse tables to OUT_DIR as Parquet or CSV (samples partitioned by athlete)."""
+    from pipeline.warehouse.export import export_tables
+
+    written = export_tables(_ws(ctx), out_dir, fmt=fmt, athlete_id=athlete_id)
+    click.echo(f"Wrote {len(written)} file(s) to {out_dir}")
+
+
+@cli.command()
+@click.pass_context
+def check(ctx):
+    """Run the declarative data checks on the warehouse and list violations (exit 1 if any)."""
+    from pipeline.warehouse.checks import run_checks
+
+    result = run_checks(_ws(ctx))
+    click.echo(result.render())
+    if not result.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--write", is_flag=True, help="Open read-write (default read-only).")
+@click.pass_context
+def shell(ctx, write):
+    """Open the warehouse in the DuckDB command-line shell (read-only by default)."""
+    from pipeline.warehouse.shell import open_shell
+
+    open_shell(_ws(ctx), write=write)
+
+
+def main() -> None:
+    cli(obj={})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Simulated demo athletes: a physiological simulator that writes real export files plus ground truth."""

@@ -1,0 +1,1 @@
+"""Report: per-athlete HTML + PNG and the squad overview, read only from the analysis tables."""

@@ -1,0 +1,1 @@
+"""Strength logs (Strong, Hevy, FitNotes, generic CSV, strength FIT) and strength-block detection."""

@@ -1,0 +1,1 @@
+"""The DuckDB warehouse: schema (schema.sql), connections and lock (db), checks, exports, SQL access."""

@@ -1,0 +1,166 @@
+"""Workspace and athlete resolution (see DESIGN.md, "Workspace and command line").
+
+The workspace is the folder holding ``data/raw``, ``data/processed`` and ``reports``. It is resolved
+from ``--workspace DIR``, else ``$PIPELINE_WORKSPACE``, else the current directory.
+
+Each folder ``data/raw/<athlete_id>/`` is one athlete (any nesting below it); files placed directly
+in ``data/raw/`` belong to the athlete :data:`DEFAULT_ATHLETE_ID`. An athlete folder may hold an
+``athlete.toml`` (:class:`AthleteConfig`) and a ``blocks.csv`` (declared strength blocks).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import PipelineError
+
+WORKSPACE_ENV = "PIPELINE_WORKSPACE"
+DEFAULT_ATHLETE_ID = "default"
+ATHLETE_CONFIG_NAME = "athlete.toml"
+DECLARED_BLOCKS_NAME = "blocks.csv"
+PIPELINE_CONFIG_NAME = "pipeline.toml"
+# Files in data/raw that configure an athlete rather than hold activity data; ingest ignores them,
+# as it ignores hidden files and folders (".DS_Store", ".truth/" written by the demo) and READMEs.
+CONFIG_FILE_NAMES = frozenset({ATHLETE_CONFIG_NAME, DECLARED_BLOCKS_NAME})
+_ATHLETE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths of one workspace. Nothing is created until a stage writes."""
+
+    root: Path
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.root / "data" / "raw"
+
+    @property
+    def processed_dir(self) -> Path:
+        return self.root / "data" / "processed"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.processed_dir / "warehouse.duckdb"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.processed_dir / "pipeline.lock"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / PIPELINE_CONFIG_NAME
+
+    def relative(self, path: Path) -> str:
+        """Path as stored in ``source_files.path``: relative to the workspace when inside it (posix)."""
+        path = Path(path).resolve()
+        try:
+            return path.relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def pipeline_config(self) -> dict[str, Any]:
+        """The parsed ``pipeline.toml`` (empty when absent). Each stage reads its own section."""
+        return read_toml(self.config_path) if self.config_path.exists() else {}
+
+
+def resolve_workspace(option: str | os.PathLike | None = None) -> Workspace:
+    """``--workspace`` wins, then ``$PIPELINE_WORKSPACE``, then the current directory."""
+    chosen = option or os.environ.get(WORKSPACE_ENV) or os.getcwd()
+    root = Path(chosen).expanduser()
+    if root.exists() and not root.is_dir():
+        raise PipelineError(f"workspace {root} is a file, not a folder")
+    return Workspace(root.resolve())
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as e:
+        raise PipelineError(f"{path}: not valid TOML ({e})") from e
+
+
+def is_ignored_name(path: Path, raw_dir: Path) -> bool:
+    """True for files ingest never treats as data: hidden files/folders, config files, READMEs."""
+    rel = path.relative_to(raw_dir)
+    if any(part.startswith(".") for part in rel.parts):
+        return True
+    if path.name in CONFIG_FILE_NAMES and len(rel.parts) == 2:
+        return True
+    return path.name.lower() in {"readme.md", "readme.txt", "readme"}
+
+
+def athlete_id_for(path: Path, raw_dir: Path) -> str:
+    """The athlete a file under ``data/raw`` belongs to: its first folder, else the default athlete."""
+    rel = Path(path).resolve().relative_to(raw_dir.resolve())
+    return rel.parts[0] if len(rel.parts) > 1 else DEFAULT_ATHLETE_ID
+
+
+def validate_athlete_id(athlete_id: str) -> str:
+    if not _ATHLETE_ID_RE.match(athlete_id):
+        raise PipelineError(
+            f"athlete id {athlete_id!r} is not usable as a folder name: use letters, digits, '_', '-', '.'"
+        )
+    return athlete_id
+
+
+def discover_athletes(raw_dir: Path) -> list[str]:
+    """Athlete ids that have at least one data file under ``data/raw`` (sorted)."""
+    if not raw_dir.is_dir():
+        return []
+    found: set[str] = set()
+    for path in raw_dir.rglob("*"):
+        if path.is_file() and not is_ignored_name(path, raw_dir):
+            found.add(athlete_id_for(path, raw_dir))
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class AthleteConfig:
+    """Optional per-athlete settings from ``data/raw/<athlete_id>/athlete.toml``.
+
+    Every field may be omitted; stages fall back to documented defaults (README, "athlete.toml").
+    """
+
+    athlete_id: str
+    display_name: str | None = None
+    hr_rest_bpm: float | None = None
+    hr_max_bpm: float | None = None
+    # Reference speed for the economy index; default: the athlete's median steady grade-adjusted speed.
+    ref_speed_m_s: float | None = None
+    # IANA zone used for strength logs that carry local times without an offset; default UTC.
+    time_zone: str | None = None
+    # Unit assumed for strength weights when the file does not say ("kg" or "lbs"); default kg.
+    weight_unit: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.athlete_id
+
+
+def load_athlete_config(raw_dir: Path, athlete_id: str) -> AthleteConfig:
+    """Read ``athlete.toml`` for one athlete; missing file -> all defaults. Unknown keys kept in ``extra``."""
+    path = raw_dir / athlete_id / ATHLETE_CONFIG_NAME
+    if not path.exists():
+        return AthleteConfig(athlete_id=athlete_id)
+    data = read_toml(path)
+    known = {f.name for f in fields(AthleteConfig)} - {"athlete_id", "extra"}
+    kwargs = {k: v for k, v in data.items() if k in known}
+    extra = {k: v for k, v in data.items() if k not in known}
+    for key in ("hr_rest_bpm", "hr_max_bpm", "ref_speed_m_s"):
+        if key in kwargs and not isinstance(kwargs[key], (int, float)):
+            raise PipelineError(f"{path}: {key} must be a number, got {kwargs[key]!r}")
+    if kwargs.get("weight_unit") not in (None, "kg", "lbs"):
+        raise PipelineError(f"{path}: weight_unit must be 'kg' or 'lbs', got {kwargs['weight_unit']!r}")
+    return AthleteConfig(athlete_id=athlete_id, extra=extra, **kwargs)
