@@ -109,6 +109,16 @@ CREATE TABLE IF NOT EXISTS strength_sets (
     PRIMARY KEY (session_id, set_index)
 );
 
+-- Strength blocks the athlete declared in data/raw/<athlete>/blocks.csv (label,start,end); they win over
+-- detected blocks in strength_blocks.
+CREATE TABLE IF NOT EXISTS declared_blocks (
+    athlete_id VARCHAR NOT NULL,
+    label      VARCHAR NOT NULL,
+    start_date DATE NOT NULL,
+    end_date   DATE NOT NULL,
+    PRIMARY KEY (athlete_id, label, start_date)
+);
+
 -- ---------------------------------------------------------------- analysis (written by analyze)
 
 CREATE TABLE IF NOT EXISTS strength_blocks (
