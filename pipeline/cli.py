@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from pipeline.errors import PipelineError
+from pipeline.warehouse.db import workspace_lock
 from pipeline.workspace import Workspace, resolve_workspace
 
 
@@ -71,11 +72,10 @@ def cli(ctx: click.Context, workspace: Path | None) -> None:
 @click.pass_context
 def ingest(ctx, paths, athlete_id, jobs, quiet):
     """Parse run files and strength logs into the warehouse (default: everything under data/raw)."""
-    from pipeline.ingest.run import ingest_paths
-    from pipeline.warehouse.db import workspace_lock
-
     ws = _ws(ctx)
     with workspace_lock(ws, "ingest"):
+        from pipeline.ingest.run import ingest_paths
+
         summary = ingest_paths(ws, list(paths) or None, athlete_id=athlete_id, jobs=jobs,
                                progress=not quiet)
     click.echo(summary.render())
@@ -95,11 +95,10 @@ def status(ctx):
 @click.pass_context
 def analyze(ctx, athlete_id):
     """Compute run_metrics, weekly, strength_blocks and block_effects from the staging tables."""
-    from pipeline.analyze.run import analyze_workspace
-    from pipeline.warehouse.db import workspace_lock
-
     ws = _ws(ctx)
     with workspace_lock(ws, "analyze"):
+        from pipeline.analyze.run import analyze_workspace
+
         summary = analyze_workspace(ws, athlete_id=athlete_id)
     click.echo(summary.render())
 
@@ -121,13 +120,12 @@ def report(ctx, athlete_id):
 @click.pass_context
 def run(ctx, jobs, quiet):
     """Ingest, analyze and report, in that order."""
-    from pipeline.analyze.run import analyze_workspace
-    from pipeline.ingest.run import ingest_paths
-    from pipeline.report.build import build_reports
-    from pipeline.warehouse.db import workspace_lock
-
     ws = _ws(ctx)
     with workspace_lock(ws, "run"):
+        from pipeline.analyze.run import analyze_workspace
+        from pipeline.ingest.run import ingest_paths
+        from pipeline.report.build import build_reports
+
         click.echo(ingest_paths(ws, None, jobs=jobs, progress=not quiet).render())
         click.echo(analyze_workspace(ws).render())
         index = build_reports(ws)
@@ -141,8 +139,6 @@ def run(ctx, jobs, quiet):
 @click.pass_context
 def demo(ctx, seed, if_empty):
     """Write simulated demo athletes (FIT, GPX, Strong CSV) into data/raw/."""
-    from pipeline.demo.write import write_demo
-    from pipeline.warehouse.db import workspace_lock
     from pipeline.workspace import discover_athletes
 
     ws = _ws(ctx)
@@ -151,6 +147,8 @@ def demo(ctx, seed, if_empty):
         click.echo(f"data/raw/ holds {len(existing)} athlete(s) ({', '.join(existing)}); demo not written.")
         return
     with workspace_lock(ws, "demo"):
+        from pipeline.demo.write import write_demo
+
         written = write_demo(ws.raw_dir, seed=seed)
     click.echo(f"Demo athletes written to {ws.raw_dir}: {', '.join(written)}")
 
