@@ -1,0 +1,60 @@
+"""Pure physiological building blocks of the simulator (no randomness, no files).
+
+Every function takes and returns plain numbers or numpy arrays with units in the names. The same
+Minetti cost-of-running polynomial is used by the analysis (DESIGN.md, "Metrics"), so the simulated
+truth and the measured metric share one definition of grade-adjusted speed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import lfilter
+
+# Minetti AE, Moia C, Roi GS, Susta D, Ferretti G (2002). Energy cost of walking and running at extreme
+# uphill and downhill slopes. J Appl Physiol 93:1039-1046. Cr(i) in J/kg/m, i = grade as a fraction,
+# fitted over -0.45..0.45; coefficients from the highest power down.
+MINETTI_2002_COEFFS = (155.4, -30.4, -43.3, 46.3, 19.5, 3.6)
+MINETTI_GRADE_LIMIT = 0.45
+
+
+def minetti_cost_j_per_kg_m(grade: np.ndarray | float) -> np.ndarray:
+    """Energy cost of running (J/kg/m) at ``grade`` (fraction), Minetti et al. (2002), clipped to ±0.45."""
+    i = np.clip(np.asarray(grade, dtype=float), -MINETTI_GRADE_LIMIT, MINETTI_GRADE_LIMIT)
+    return np.polyval(MINETTI_2002_COEFFS, i)
+
+
+def grade_adjusted_speed_m_s(speed_m_s: np.ndarray, grade: np.ndarray) -> np.ndarray:
+    """Flat-ground speed of equal metabolic cost: speed · Cr(i) / Cr(0)."""
+    return np.asarray(speed_m_s, dtype=float) * minetti_cost_j_per_kg_m(grade) / MINETTI_2002_COEFFS[-1]
+
+
+def speed_for_grade_adjusted_m_s(gap_m_s: np.ndarray, grade: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`grade_adjusted_speed_m_s`: the real speed a runner holding ``gap_m_s`` runs at."""
+    return np.asarray(gap_m_s, dtype=float) * MINETTI_2002_COEFFS[-1] / minetti_cost_j_per_kg_m(grade)
+
+
+def first_order_response(target: np.ndarray, dt_s: float, tau_s: float, initial: float) -> np.ndarray:
+    """Exact discrete first-order lag of a piecewise-constant ``target`` sampled every ``dt_s``.
+
+    y[n] = a·y[n-1] + (1-a)·x[n] with a = exp(-dt/tau): the heart-rate on-kinetics model (HR relaxes
+    to its steady state with time constant ``tau_s``; ~30-60 s for moderate running, e.g.
+    Stirling et al. 2008, J Physiol Sci; Zakynthinaki 2015).
+    """
+    a = float(np.exp(-dt_s / tau_s))
+    y, _ = lfilter([1.0 - a], [1.0, -a], np.asarray(target, dtype=float), zi=[a * initial])
+    return y
+
+
+def ornstein_uhlenbeck(rng: np.random.Generator, n: int, dt_s: float, tau_s: float, sd: float) -> np.ndarray:
+    """Stationary OU (AR(1)) noise: ``n`` samples every ``dt_s`` with correlation time ``tau_s``, SD ``sd``.
+
+    Used for wandering GPS error and within-run HR noise: errors that persist for tens of seconds, unlike
+    white jitter, are what real devices show and what cleaning code must survive.
+    """
+    if n == 0:
+        return np.zeros(0)
+    phi = float(np.exp(-dt_s / tau_s))
+    shocks = rng.normal(0.0, sd * np.sqrt(1.0 - phi * phi), n)
+    shocks[0] = rng.normal(0.0, sd)
+    out, _ = lfilter([1.0], [1.0, -phi], shocks, zi=[0.0])
+    return out
