@@ -1,0 +1,284 @@
+"""Building the report: ``reports/<athlete>/index.html`` + PNGs, and ``reports/index.html``.
+
+Recipe (:func:`build_reports`):
+
+1. open the warehouse read-only and read each athlete's rows (:mod:`pipeline.report.data`);
+2. per athlete, draw the figures that have data (:mod:`pipeline.report.figures`), write each as PNG
+   beside the page and inline the same bytes as a base64 ``data:`` URI, so the page is one
+   self-contained file that opens offline, on a phone or as an e-mail attachment;
+3. put the words together (:mod:`pipeline.report.story`) and render the Jinja2 templates (autoescaped);
+4. render the squad page with the forest plot of every athlete's block effects.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from pipeline.errors import PipelineError
+from pipeline.report import figures as fg
+from pipeline.report import story
+from pipeline.report.data import HEADLINE_METHOD, HEADLINE_METRIC, AthleteTables, list_athletes, load_athlete_tables
+from pipeline.warehouse.db import connect
+from pipeline.workspace import Workspace, validate_athlete_id
+
+PAGE_NAME = "index.html"
+FOREST_PNG = "block_effects_forest.png"
+
+METRIC_NAMES = {
+    "economy_m_per_beat": ("economy index", "m/beat", 3),
+    "m_per_beat": ("raw pace per heartbeat", "m/beat", 3),
+    "gap_m_per_beat": ("grade-adjusted pace per heartbeat", "m/beat", 3),
+    "hr_at_ref_bpm": ("HR at reference speed", "bpm", 1),
+    "decoupling_pct": ("aerobic decoupling", "%", 1),
+}
+METHOD_NAMES = {"its": "interrupted time series (vs pre-block trend)", "window": "response vs baseline window"}
+
+
+@dataclass(frozen=True)
+class RenderedFigure:
+    """One figure as written: PNG file name beside the page and the same image as a data URI."""
+
+    key: str
+    filename: str
+    data_uri: str
+    alt: str
+
+
+def _environment() -> Environment:
+    # autoescape: athlete names, file paths and error messages come from users' files.
+    env = Environment(loader=PackageLoader("pipeline.report", "templates"), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["pct"] = story.format_1dp
+    env.filters["signed_pct"] = story.format_signed_1dp
+    env.filters["day"] = story.format_day
+    return env
+
+
+def _render_figure(fig, out_dir: Path, key: str, alt: str) -> RenderedFigure:
+    png = fg.figure_png(fig)
+    filename = f"{key}.png"
+    _write_bytes(out_dir / filename, png)
+    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return RenderedFigure(key=key, filename=filename, data_uri=uri, alt=alt)
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temporary file and rename, so a reader never sees a half-written page or image."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _format_value(metric: str, value) -> str:
+    if value is None or pd.isna(value):
+        return "n/a"
+    decimals = METRIC_NAMES.get(metric, ("", "", 2))[2]
+    return f"{value:.{decimals}f}".replace("-", story.MINUS)
+
+
+def _effect_table_rows(effects: pd.DataFrame) -> list[dict]:
+    rows = []
+    order = {m: i for i, m in enumerate(METRIC_NAMES)}
+    effects = effects.assign(_o=effects["metric"].map(order).fillna(99)).sort_values(["_o", "method"])
+    for _, r in effects.iterrows():
+        name, unit, _ = METRIC_NAMES.get(r["metric"], (r["metric"], "", 2))
+        rows.append({
+            "metric": f"{name} ({unit})" if unit else name,
+            "headline": r["metric"] == HEADLINE_METRIC and r["method"] == HEADLINE_METHOD,
+            "method": METHOD_NAMES.get(r["method"], r["method"]),
+            "n": f"{fg._int(r['n_baseline'])} / {fg._int(r['n_response'])}",
+            "baseline": _format_value(r["metric"], r["baseline_value"]),
+            "response": _format_value(r["metric"], r["response_value"]),
+            "change": story.format_signed_1dp(r["change_pct"]),
+            "ci": (f"{story.format_1dp(r['ci_low_pct'])} to {story.format_1dp(r['ci_high_pct'])}"
+                   if not pd.isna(r["ci_low_pct"]) else "n/a"),
+            "verdict": r["verdict"] if isinstance(r["verdict"], str) else "n/a",
+        })
+    return rows
+
+
+def _focus_block(tables: AthleteTables) -> str | None:
+    """The block the detailed sections are about: the headline's, else the most recent with effects."""
+    effect = story.headline_effect(tables)
+    if effect is not None:
+        return effect.row["block_id"]
+    rows = story.headline_rows(tables)
+    if len(rows):
+        return rows.iloc[0]["block_id"]
+    return tables.blocks.iloc[-1]["block_id"] if len(tables.blocks) else None
+
+
+def athlete_page_context(tables: AthleteTables, out_dir: Path) -> dict:
+    """Draw the athlete's figures into ``out_dir`` and gather everything the template shows."""
+    runs = tables.runs
+    included = tables.included_runs
+    figures: dict[str, RenderedFigure] = {}
+    focus = _focus_block(tables)
+    eff = tables.effects
+    headline_windows = eff[(eff["metric"] == HEADLINE_METRIC) & (eff["method"] == HEADLINE_METHOD)]
+    if headline_windows.empty:  # fall back to the window method's dates when ITS is absent
+        headline_windows = eff[eff["metric"] == HEADLINE_METRIC].drop_duplicates("block_id")
+    focus_effects = eff[(eff["block_id"] == focus) & (eff["metric"] == HEADLINE_METRIC)]
+    focus_window = headline_windows[headline_windows["block_id"] == focus]
+    focus_block = tables.blocks[tables.blocks["block_id"] == focus]
+    block_start = focus_block.iloc[0]["start_date"] if len(focus_block) else None
+    w = focus_window.iloc[0] if len(focus_window) else None
+
+    if len(included):
+        figures["timeline"] = _render_figure(
+            fg.economy_timeline_plot(included, tables.strength_sessions, tables.blocks, headline_windows),
+            out_dir, "economy_timeline",
+            "Economy index per run over time with rolling median, strength sessions, blocks and windows")
+    if len(included) and len(focus_effects) and w is not None:
+        swc = focus_effects["swc_pct"].dropna()
+        figures["comparison"] = _render_figure(
+            fg.block_comparison_plot(included, focus_effects, swc.iloc[0] if len(swc) else None),
+            out_dir, "baseline_vs_response", "Economy in baseline and response windows and estimated change")
+    hr_runs = runs[runs["heart_rate_bpm"].notna() & runs["gap_speed_m_s"].notna()]
+    if len(hr_runs):
+        periods = story.run_periods(hr_runs["start_time"], block_start,
+                                    None if w is None else w["response_start"],
+                                    None if w is None else w["response_end"])
+        figures["hr_speed"] = _render_figure(fg.hr_speed_plot(hr_runs, periods), out_dir, "hr_vs_speed",
+                                             "Heart rate against grade-adjusted speed per run, by period")
+    if len(tables.weekly):
+        figures["weekly"] = _render_figure(fg.weekly_volume_plot(tables.weekly, tables.blocks), out_dir,
+                                           "weekly_volume", "Weekly running km and strength sessions")
+    raw_runs = included[included["m_per_beat"].notna()]
+    if len(raw_runs) >= 3:
+        reference = None if w is None or pd.isna(w["baseline_start"]) else (w["baseline_start"], w["baseline_end"])
+        figures["raw_vs_economy"] = _render_figure(
+            fg.raw_vs_economy_plot(raw_runs, reference), out_dir, "raw_vs_economy",
+            "Raw pace per heartbeat beside the economy index, and running speed")
+
+    files = tables.source_files
+    status_counts = files["status"].value_counts().to_dict() if len(files) else {}
+    placebo = story.placebo_summary(tables, focus)
+    blocks = [{"label": b["label"] if isinstance(b["label"], str) and b["label"] else b["block_id"],
+               "start": b["start_date"], "end": b["end_date"],
+               "sessions": fg._int(b["sessions"]),
+               "per_week": "n/a" if pd.isna(b["sessions_per_week"]) else f"{b['sessions_per_week']:.1f}",
+               "source": b["source"] if isinstance(b["source"], str) else "",
+               "focus": b["block_id"] == focus}
+              for _, b in tables.blocks.iterrows()]
+    return {
+        "athlete_id": tables.athlete_id,
+        "name": tables.display_name,
+        "headline": story.headline_sentence(tables),
+        "verdict": story.short_verdict(tables),
+        "figures": figures,
+        "n_runs": len(runs),
+        "n_included": len(included),
+        "has_hr": tables.has_hr,
+        "n_sessions": len(tables.strength_sessions),
+        "blocks": blocks,
+        "window": None if w is None else {
+            "baseline_start": w["baseline_start"], "baseline_end": w["baseline_end"],
+            "response_start": w["response_start"], "response_end": w["response_end"],
+            "n_baseline": fg._int(w["n_baseline"]), "n_response": fg._int(w["n_response"])},
+        "effect_rows": _effect_table_rows(eff[eff["block_id"] == focus]) if focus is not None else [],
+        "exclusions": story.exclusion_counts(runs).to_dict("records"),
+        "failed_files": files[files["status"] == "error"].fillna("").to_dict("records"),
+        "status_counts": status_counts,
+        "placebo": placebo,
+        "placebo_rows": tables.placebo[(tables.placebo["block_id"] == focus)
+                                       & (tables.placebo["metric"] == HEADLINE_METRIC)
+                                       & (tables.placebo["method"] == HEADLINE_METHOD)].to_dict("records"),
+        "has_temperature": bool(runs["temperature_c"].notna().any()) if len(runs) else False,
+    }
+
+
+def write_athlete_page(tables: AthleteTables, reports_dir: Path, env: Environment | None = None) -> Path:
+    """Write ``reports/<athlete>/index.html`` and its PNGs; returns the page's path."""
+    env = env or _environment()
+    out_dir = reports_dir / validate_athlete_id(tables.athlete_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    context = athlete_page_context(tables, out_dir)
+    # Figures that no longer have data must not linger beside the page and contradict it.
+    written = {f.filename for f in context["figures"].values()}
+    for old in out_dir.glob("*.png"):
+        if old.name not in written:
+            old.unlink()
+    html = env.get_template("athlete.html.j2").render(**context)
+    page = out_dir / PAGE_NAME
+    _write_bytes(page, html.encode("utf-8"))
+    return page
+
+
+def squad_rows(all_tables: list[AthleteTables], reports_dir: Path) -> list[dict]:
+    rows = []
+    for t in all_tables:
+        effect = story.headline_effect(t)
+        r = effect.row if effect is not None else None
+        page = reports_dir / t.athlete_id / PAGE_NAME
+        rows.append({
+            "athlete_id": t.athlete_id,
+            "name": t.display_name,
+            "link": f"{t.athlete_id}/{PAGE_NAME}" if page.exists() else None,
+            "runs_included": len(t.included_runs),
+            "runs": len(t.runs),
+            "blocks": len(t.blocks),
+            "verdict": story.short_verdict(t),
+            "estimate": None if r is None else story.format_signed_1dp(r["change_pct"]),
+            "ci": None if r is None else f"{story.format_1dp(r['ci_low_pct'])} to {story.format_1dp(r['ci_high_pct'])}",
+        })
+    return rows
+
+
+def forest_rows(all_tables: list[AthleteTables]) -> pd.DataFrame:
+    """Every athlete × block headline effect (economy, ITS), labelled for the forest plot."""
+    frames = []
+    for t in all_tables:
+        eff = t.effects
+        rows = eff[(eff["metric"] == HEADLINE_METRIC) & (eff["method"] == HEADLINE_METHOD)]
+        if rows.empty:
+            continue
+        starts = dict(zip(t.blocks["block_id"], t.blocks["start_date"]))
+        labels = [f"{t.display_name} · block from {story.format_day(starts.get(b))}" if b in starts
+                  else f"{t.display_name} · {b}" for b in rows["block_id"]]
+        frames.append(rows.assign(row_label=labels, _start=[starts.get(b) for b in rows["block_id"]])
+                      .sort_values("_start").drop(columns="_start"))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def write_squad_page(all_tables: list[AthleteTables], reports_dir: Path, env: Environment | None = None) -> Path:
+    env = env or _environment()
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    effects = forest_rows(all_tables)
+    forest = None
+    if len(effects):
+        forest = _render_figure(fg.block_effects_forest_plot(effects), reports_dir, FOREST_PNG.removesuffix(".png"),
+                                "Forest plot of each athlete's block effect on running economy with 95 % CI")
+    elif (reports_dir / FOREST_PNG).exists():
+        (reports_dir / FOREST_PNG).unlink()
+    html = env.get_template("squad.html.j2").render(rows=squad_rows(all_tables, reports_dir), forest=forest)
+    page = reports_dir / PAGE_NAME
+    _write_bytes(page, html.encode("utf-8"))
+    return page
+
+
+def build_reports(ws: Workspace, athlete_id: str | None = None) -> Path:
+    """Write every athlete's page (or only ``athlete_id``'s) and the squad page; return the squad page path.
+
+    Reads the warehouse read-only. Raises :class:`PipelineError` for an unknown athlete or no warehouse.
+    """
+    con = connect(ws, read_only=True)
+    try:
+        athletes = list_athletes(con)
+        if athlete_id is not None and athlete_id not in athletes:
+            known = ", ".join(athletes) or "none"
+            raise PipelineError(f"no athlete {athlete_id!r} in the warehouse (athletes: {known})")
+        all_tables = [load_athlete_tables(con, a) for a in athletes]
+    finally:
+        con.close()
+    env = _environment()
+    for tables in all_tables:
+        if athlete_id is None or tables.athlete_id == athlete_id:
+            write_athlete_page(tables, ws.reports_dir, env)
+    return write_squad_page(all_tables, ws.reports_dir, env)

@@ -1,0 +1,316 @@
+"""The report's figures: each a function of DataFrames that returns a matplotlib ``Figure``.
+
+Figures are built with :class:`matplotlib.figure.Figure` directly (no ``pyplot``), so no global state
+and no GUI backend is involved; rendering is Agg. Colours are the Okabe–Ito palette, which stays
+distinguishable for the common forms of colour blindness (Okabe & Ito 2008).
+
+Callers pass frames shaped like the warehouse tables (see :mod:`pipeline.report.data`); times are
+tz-naive UTC. A function is only called when it has something to draw: the page says "no data" in
+words instead of showing an empty axis.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # why: reports are built on headless machines (CI, servers)
+
+import matplotlib.dates as mdates  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.transforms import blended_transform_factory  # noqa: E402
+
+from pipeline.report.story import PERIODS  # noqa: E402
+
+OKABE_ITO = {
+    "black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
+    "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7",
+    "grey": "#999999",
+}
+PERIOD_COLOURS = dict(zip(PERIODS, (OKABE_ITO["blue"], OKABE_ITO["orange"], OKABE_ITO["green"],
+                                    OKABE_ITO["purple"])))
+VERDICT_COLOURS = {"gain": OKABE_ITO["green"], "loss": OKABE_ITO["vermillion"],
+                   "no clear change": OKABE_ITO["blue"], "insufficient data": OKABE_ITO["grey"]}
+BLOCK_SHADE = "#E69F00"
+BASELINE_COLOUR = OKABE_ITO["sky"]
+RESPONSE_COLOUR = OKABE_ITO["green"]
+# Rolling median of the per-run economy: 21 days smooths day-to-day noise (sleep, weather) while a
+# 6–12-week response still shows.
+ROLLING_WINDOW = "21D"
+PNG_DPI = 170
+
+
+def figure_png(fig: Figure, dpi: int = PNG_DPI) -> bytes:
+    """The figure as PNG bytes (the same bytes go to the .png file and into the page)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    return buf.getvalue()
+
+
+def _date_axis(ax) -> None:
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=9)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def _style(ax) -> None:
+    ax.grid(True, color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _shade_blocks(ax, blocks: pd.DataFrame) -> None:
+    for _, b in blocks.iterrows():
+        # end_date is a DATE: the block covers that whole day.
+        ax.axvspan(b["start_date"], b["end_date"] + pd.Timedelta(days=1), color=BLOCK_SHADE, alpha=0.13,
+                   linewidth=0, zorder=0)
+
+
+def rolling_median(times: pd.Series, values: pd.Series, window: str = ROLLING_WINDOW) -> pd.Series:
+    """Time-based rolling median (centred on nothing: each point summarises the runs up to it)."""
+    s = pd.Series(values.to_numpy(), index=pd.DatetimeIndex(times)).sort_index()
+    return s.rolling(window, min_periods=3).median()
+
+
+def economy_timeline_plot(runs: pd.DataFrame, sessions: pd.DataFrame, blocks: pd.DataFrame,
+                          windows: pd.DataFrame) -> Figure:
+    """Per-run economy index (m/beat) over time with its rolling median, strength sessions as ticks,
+    blocks shaded and each block's baseline and response windows marked as bars above the data.
+
+    ``runs``: included runs (start_time, economy_m_per_beat). ``windows``: block_effects rows
+    (baseline_start/_end, response_start/_end), one per block.
+    """
+    fig = Figure(figsize=(10, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    _style(ax)
+    _shade_blocks(ax, blocks)
+    ax.scatter(runs["start_time"], runs["economy_m_per_beat"], s=16, color=OKABE_ITO["blue"], alpha=0.55,
+               linewidths=0, label="run (economy index)", zorder=3)
+    med = rolling_median(runs["start_time"], runs["economy_m_per_beat"])
+    ax.plot(med.index, med.to_numpy(), color=OKABE_ITO["black"], linewidth=2, label="rolling median (21 days)",
+            zorder=4)
+    # Leave headroom above the points for the window bars and room below for the session ticks.
+    lo, hi = np.nanmin(runs["economy_m_per_beat"]), np.nanmax(runs["economy_m_per_beat"])
+    pad = max(hi - lo, 0.02 * max(abs(hi), 1e-9))
+    ax.set_ylim(lo - 0.22 * pad, hi + 0.3 * pad)
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
+    for _, w in windows.iterrows():
+        for start, end, colour, name in ((w["baseline_start"], w["baseline_end"], BASELINE_COLOUR, "baseline"),
+                                         (w["response_start"], w["response_end"], RESPONSE_COLOUR, "response")):
+            if pd.isna(start) or pd.isna(end):
+                continue
+            ax.plot([start, end + pd.Timedelta(days=1)], [0.955, 0.955], transform=trans, color=colour,
+                    linewidth=6, solid_capstyle="butt", zorder=5)
+            ax.text(start + (end - start) / 2, 0.985, name, transform=trans, ha="center", va="top",
+                    fontsize=8, color="#333333")
+    if len(sessions):
+        ax.plot(sessions["start_time"], np.full(len(sessions), 0.03), transform=trans, linestyle="none",
+                marker="|", markersize=11, markeredgewidth=1.4, color=OKABE_ITO["vermillion"], zorder=5)
+    handles, _ = ax.get_legend_handles_labels()
+    if len(sessions):
+        handles.append(Line2D([], [], linestyle="none", marker="|", markersize=11, markeredgewidth=1.4,
+                              color=OKABE_ITO["vermillion"], label="strength session"))
+    if len(blocks):
+        handles.append(Patch(color=BLOCK_SHADE, alpha=0.25, label="strength block"))
+    if len(windows):
+        handles.append(Line2D([], [], color=BASELINE_COLOUR, linewidth=6, label="baseline window"))
+        handles.append(Line2D([], [], color=RESPONSE_COLOUR, linewidth=6, label="response window"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    ax.set_ylabel("economy index (m per heartbeat\nat reference speed)")
+    ax.set_title("Running economy over time (higher = more economical)", loc="left", fontsize=11)
+    _date_axis(ax)
+    return fig
+
+
+def block_comparison_plot(runs: pd.DataFrame, effects: pd.DataFrame, swc_pct: float | None) -> Figure:
+    """Left: each run's economy in the baseline and response windows with the window means.
+    Right: the estimated change (%) with its 95 % CI per method, the SWC band and zero.
+
+    ``runs``: included runs of the athlete. ``effects``: block_effects rows of one block for the headline
+    metric (one per method).
+    """
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=(1, 1.3))
+    for ax in (left, right):
+        _style(ax)
+    ref = effects.iloc[0]
+    end_day = pd.Timedelta(days=1)
+    for x, (start, end, colour, name, mean) in enumerate((
+            (ref["baseline_start"], ref["baseline_end"], BASELINE_COLOUR, "baseline", ref["baseline_value"]),
+            (ref["response_start"], ref["response_end"], RESPONSE_COLOUR, "response", ref["response_value"]))):
+        if pd.isna(start):
+            continue
+        inside = runs[(runs["start_time"] >= start) & (runs["start_time"] < end + end_day)]
+        jitter = np.random.default_rng(x).uniform(-0.12, 0.12, len(inside))
+        left.scatter(x + jitter, inside["economy_m_per_beat"], s=16, color=colour, alpha=0.7, linewidths=0)
+        if not pd.isna(mean):
+            left.plot([x - 0.25, x + 0.25], [mean, mean], color="black", linewidth=2)
+    left.set_xticks([0, 1], [f"baseline\n(n={_int(ref['n_baseline'])})", f"response\n(n={_int(ref['n_response'])})"])
+    left.set_xlim(-0.6, 1.6)
+    left.set_ylabel("economy index (m/beat)")
+    left.set_title("Runs in each window (bar = window mean)", loc="left", fontsize=10)
+
+    method_names = {"its": "vs pre-block trend (ITS)", "window": "response vs baseline mean"}
+    rows = effects.sort_values("method").reset_index(drop=True)
+    if swc_pct is not None and not pd.isna(swc_pct):
+        right.axvspan(-swc_pct, swc_pct, color="#cccccc", alpha=0.5, linewidth=0,
+                      label=f"smallest worthwhile change (±{swc_pct:.1f} %)")
+    right.axvline(0, color="black", linewidth=0.8)
+    for y, r in rows.iterrows():
+        colour = VERDICT_COLOURS.get(r["verdict"], OKABE_ITO["grey"])
+        if pd.isna(r["change_pct"]):
+            right.text(0, y, "insufficient data", ha="center", va="center", fontsize=9, color="#555555")
+            continue
+        right.errorbar(r["change_pct"], y, xerr=[[r["change_pct"] - r["ci_low_pct"]],
+                                                 [r["ci_high_pct"] - r["change_pct"]]],
+                       fmt="o", color=colour, capsize=4, markersize=7, linewidth=2)
+    right.set_yticks(range(len(rows)), [method_names.get(m, m) for m in rows["method"]])
+    right.set_ylim(-0.7, len(rows) - 0.3)
+    right.set_xlabel("change in economy, % (> 0 = more economical), 95 % CI")
+    right.set_title("Estimated change", loc="left", fontsize=10)
+    if swc_pct is not None and not pd.isna(swc_pct):
+        right.legend(loc="lower right", fontsize=8, frameon=False)
+    return fig
+
+
+def _int(value) -> str:
+    return "?" if value is None or pd.isna(value) else str(int(value))
+
+
+def hr_speed_plot(runs: pd.DataFrame, periods: pd.Series) -> Figure:
+    """Mean heart rate (bpm) against mean grade-adjusted speed (m/s) per run, coloured by period, with a
+    straight-line fit per period: a more economical period sits lower (fewer beats at the same speed).
+    """
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.add_subplot()
+    _style(ax)
+    data = runs.assign(period=periods.to_numpy())
+    data = data[data["gap_speed_m_s"].notna() & data["heart_rate_bpm"].notna()]
+    for period in PERIODS:
+        sub = data[data["period"] == period]
+        if sub.empty:
+            continue
+        colour = PERIOD_COLOURS[period]
+        ax.scatter(sub["gap_speed_m_s"], sub["heart_rate_bpm"], s=20, color=colour, alpha=0.7, linewidths=0,
+                   label=f"{period} (n={len(sub)})")
+        if len(sub) >= 5 and sub["gap_speed_m_s"].std() > 0:
+            slope, intercept = np.polyfit(sub["gap_speed_m_s"], sub["heart_rate_bpm"], 1)
+            xs = np.linspace(sub["gap_speed_m_s"].min(), sub["gap_speed_m_s"].max(), 20)
+            ax.plot(xs, intercept + slope * xs, color=colour, linewidth=1.8)
+    ax.set_xlabel("grade-adjusted speed (m/s), steady part of the run")
+    ax.set_ylabel("heart rate (bpm), steady part of the run")
+    ax.set_title("Heart rate against grade-adjusted speed (lower line = fewer beats at the same speed)",
+                 loc="left", fontsize=10)
+    secondary = ax.secondary_xaxis("top", functions=(_pace_min_per_km, _pace_min_per_km))
+    secondary.set_xlabel("pace (min/km)", fontsize=8)
+    secondary.tick_params(labelsize=8)
+    ax.legend(fontsize=8, frameon=False)
+    return fig
+
+
+def _pace_min_per_km(x):
+    """m/s <-> min/km (the same formula both ways: 1000 / 60 / x)."""
+    x = np.asarray(x, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x > 0, 1000.0 / 60.0 / np.where(x > 0, x, 1), np.inf)
+
+
+def weekly_volume_plot(weekly: pd.DataFrame, blocks: pd.DataFrame) -> Figure:
+    """Weekly running distance (km, top) and strength sessions per week (bottom), blocks shaded."""
+    fig = Figure(figsize=(10, 4.6), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
+    for ax in (top, bottom):
+        _style(ax)
+        _shade_blocks(ax, blocks)
+    width = pd.Timedelta(days=5.5)
+    # Bars are centred on the middle of the week (week_start is a Monday).
+    centre = weekly["week_start"] + pd.Timedelta(days=3.5)
+    top.bar(centre, weekly["run_km"].fillna(0), width=width, color=OKABE_ITO["blue"], label="running km")
+    top.set_ylabel("running (km/week)")
+    top.set_title("Weekly running distance and strength sessions", loc="left", fontsize=11)
+    bottom.bar(centre, weekly["strength_sessions"].fillna(0), width=width, color=OKABE_ITO["vermillion"],
+               label="strength sessions")
+    bottom.set_ylabel("strength\n(sessions/week)")
+    bottom.yaxis.get_major_locator().set_params(integer=True)
+    handles = [Patch(color=OKABE_ITO["blue"], label="running km"),
+               Patch(color=OKABE_ITO["vermillion"], label="strength sessions")]
+    if len(blocks):
+        handles.append(Patch(color=BLOCK_SHADE, alpha=0.25, label="strength block"))
+    top.legend(handles=handles, fontsize=8, frameon=False, loc="upper left")
+    _date_axis(bottom)
+    return fig
+
+
+def raw_vs_economy_plot(runs: pd.DataFrame, reference: tuple | None = None) -> Figure:
+    """Raw pace per heartbeat (``m_per_beat``) beside the economy index, both as % of their own median
+    over a reference period (the baseline window, else the whole record), plus the running speed below.
+
+    The raw ratio climbs whenever the athlete simply runs faster, because heart rate does not start at
+    zero; the economy index, taken at a fixed reference speed, should not.
+    """
+    fig = Figure(figsize=(10, 5.2), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
+    for ax in (top, bottom):
+        _style(ax)
+    ref_runs = runs
+    if reference is not None:
+        start, end = reference
+        inside = runs[(runs["start_time"] >= start) & (runs["start_time"] < end + pd.Timedelta(days=1))]
+        if len(inside) >= 3:
+            ref_runs = inside
+    series = (("m_per_beat", "raw pace per heartbeat", OKABE_ITO["orange"]),
+              ("economy_m_per_beat", "economy index (at reference speed)", OKABE_ITO["blue"]))
+    for col, name, colour in series:
+        base = ref_runs[col].median()
+        pct = (runs[col] / base - 1) * 100
+        top.scatter(runs["start_time"], pct, s=10, color=colour, alpha=0.35, linewidths=0)
+        med = rolling_median(runs["start_time"], pct)
+        top.plot(med.index, med.to_numpy(), color=colour, linewidth=2.2, label=f"{name}, rolling median")
+    top.axhline(0, color="black", linewidth=0.8)
+    ref_text = "baseline window" if ref_runs is not runs else "whole record"
+    top.set_ylabel(f"% vs median of\n{ref_text}")
+    top.set_title("Raw pace per heartbeat vs the economy index", loc="left", fontsize=11)
+    top.legend(fontsize=8, frameon=False, loc="upper left")
+    bottom.scatter(runs["start_time"], runs["speed_m_s"], s=10, color=OKABE_ITO["grey"], alpha=0.6, linewidths=0)
+    med = rolling_median(runs["start_time"], runs["speed_m_s"])
+    bottom.plot(med.index, med.to_numpy(), color=OKABE_ITO["black"], linewidth=1.8, label="running speed")
+    bottom.set_ylabel("speed (m/s)")
+    _date_axis(bottom)
+    return fig
+
+
+def block_effects_forest_plot(effects: pd.DataFrame) -> Figure:
+    """Forest plot: one row per athlete × block, the estimated change (%) with 95 % CI, each row's SWC
+    band shaded and the zero line. ``effects`` needs a ``row_label`` column besides block_effects columns.
+    """
+    rows = effects.reset_index(drop=True)
+    fig = Figure(figsize=(9, 1.2 + 0.45 * max(len(rows), 1)), layout="constrained")
+    ax = fig.add_subplot()
+    _style(ax)
+    ax.axvline(0, color="black", linewidth=0.8)
+    for y, r in rows.iterrows():
+        if not pd.isna(r["swc_pct"]):
+            ax.fill_betweenx([y - 0.38, y + 0.38], -r["swc_pct"], r["swc_pct"], color="#cccccc", alpha=0.6,
+                             linewidth=0)
+        colour = VERDICT_COLOURS.get(r["verdict"], OKABE_ITO["grey"])
+        if pd.isna(r["change_pct"]):
+            ax.text(0, y, "insufficient data", ha="center", va="center", fontsize=8, color="#555555")
+            continue
+        ax.errorbar(r["change_pct"], y, xerr=[[r["change_pct"] - r["ci_low_pct"]],
+                                              [r["ci_high_pct"] - r["change_pct"]]],
+                    fmt="o", color=colour, capsize=3, markersize=6, linewidth=1.8)
+    ax.set_yticks(range(len(rows)), rows["row_label"])
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # first athlete at the top
+    ax.set_xlabel("change in running economy beyond the pre-block trend, % (95 % CI; > 0 = more economical)")
+    ax.set_title("Strength blocks and running economy, all athletes", loc="left", fontsize=11)
+    handles = [Patch(color="#cccccc", alpha=0.6, label="smallest worthwhile change")]
+    handles += [Line2D([], [], marker="o", linestyle="none", color=c, label=v)
+                for v, c in VERDICT_COLOURS.items() if v in set(rows["verdict"])]
+    ax.legend(handles=handles, fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return fig

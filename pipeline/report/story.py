@@ -1,0 +1,186 @@
+"""What the page says in words: the headline sentence, the placebo line, period labels.
+
+Everything here is a pure function of :class:`~pipeline.report.data.AthleteTables` frames. Numbers in
+sentences are the ``block_effects`` values formatted to one decimal, never recomputed, so the page
+always agrees with the warehouse a scientist queries. The wording says "coincided with", never
+"caused": an observational before/after comparison cannot show cause.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pipeline.report.data import HEADLINE_METHOD, HEADLINE_METRIC, AthleteTables
+
+INSUFFICIENT = "insufficient data"
+MINUS = "\u2212"  # typographic minus: "−1.2" reads better than "-1.2" and never wraps apart
+
+# Period of a run relative to the headline block; colours in figures follow this order.
+PERIODS = ("before block", "during ramp", "response window", "after")
+
+
+def format_1dp(value: float | None) -> str:
+    """One decimal with a typographic minus; ``-0.04`` prints as ``0.0`` (no negative zero)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    text = f"{float(value) + 0.0:.1f}"
+    if text == "-0.0":
+        text = "0.0"
+    return text.replace("-", MINUS)
+
+
+def format_signed_1dp(value: float | None) -> str:
+    """Like :func:`format_1dp` but with an explicit ``+`` for positive changes."""
+    text = format_1dp(value)
+    return f"+{text}" if text not in ("n/a", "0.0") and not text.startswith(MINUS) else text
+
+
+def format_day(ts) -> str:
+    """``12 Mar 2025`` (unambiguous for readers on either side of the Atlantic)."""
+    if ts is None or pd.isna(ts):
+        return "unknown date"
+    return f"{pd.Timestamp(ts).day} {pd.Timestamp(ts):%b %Y}"
+
+
+@dataclass(frozen=True)
+class HeadlineEffect:
+    """The block_effects row the headline is about, with its block's start for the wording."""
+
+    row: pd.Series
+    block_start: pd.Timestamp | None
+    block_label: str | None
+
+    @property
+    def weeks_phrase(self) -> str:
+        """``weeks 6–12 after your strength block started`` from the response window dates."""
+        if self.block_start is None or pd.isna(self.row["response_start"]):
+            return "In the response window"
+        first = round((self.row["response_start"] - self.block_start).days / 7)
+        last = round((self.row["response_end"] - self.block_start).days / 7)
+        return f"In weeks {first}\u2013{last} after your strength block started ({format_day(self.block_start)})"
+
+
+def _block_starts(tables: AthleteTables) -> dict[str, pd.Timestamp]:
+    return dict(zip(tables.blocks["block_id"], tables.blocks["start_date"]))
+
+
+def headline_rows(tables: AthleteTables) -> pd.DataFrame:
+    """The headline metric/method rows, most recent block first (by block start, else baseline end)."""
+    eff = tables.effects
+    rows = eff[(eff["metric"] == HEADLINE_METRIC) & (eff["method"] == HEADLINE_METHOD)].copy()
+    starts = _block_starts(tables)
+    rows["_order"] = [starts.get(b, be) for b, be in zip(rows["block_id"], rows["baseline_end"])]
+    return rows.sort_values("_order", ascending=False, na_position="last").drop(columns="_order")
+
+
+def headline_effect(tables: AthleteTables) -> HeadlineEffect | None:
+    """The most recent block whose headline verdict is not "insufficient data", else ``None``."""
+    rows = headline_rows(tables)
+    usable = rows[rows["verdict"].notna() & (rows["verdict"] != INSUFFICIENT) & rows["change_pct"].notna()]
+    if usable.empty:
+        return None
+    row = usable.iloc[0]
+    blocks = tables.blocks.set_index("block_id") if len(tables.blocks) else None
+    start = label = None
+    if blocks is not None and row["block_id"] in blocks.index:
+        start = blocks.loc[row["block_id"], "start_date"]
+        label = blocks.loc[row["block_id"], "label"]
+    return HeadlineEffect(row=row, block_start=start,
+                          block_label=label if isinstance(label, str) and label else None)
+
+
+def headline_sentence(tables: AthleteTables) -> str:
+    """The page's one-sentence answer, in the athlete's terms, with the exact block_effects numbers."""
+    if tables.runs.empty:
+        return ("No runs were found for this athlete, so running economy cannot be assessed yet: "
+                "add watch exports (FIT, GPX or TCX) under data/raw/ and run the pipeline again.")
+    if not tables.has_hr:
+        return ("None of the runs carries heart-rate data, so running economy (pace per heartbeat) "
+                "cannot be computed: record runs with a heart-rate sensor to use this report.")
+    if tables.blocks.empty:
+        if tables.strength_sessions.empty:
+            return ("No strength training was found for this athlete, so there is no strength block to "
+                    "compare running economy against.")
+        return (f"{len(tables.strength_sessions)} strength sessions were found, but none formed a sustained "
+                "block, so there is no before/after comparison yet.")
+    effect = headline_effect(tables)
+    if effect is None:
+        return ("Not enough steady runs around your strength block to say whether running economy changed: "
+                "each window needs enough included runs (see the data-quality table below).")
+    r = effect.row
+    ci = f"95 % CI {format_1dp(r['ci_low_pct'])} to {format_1dp(r['ci_high_pct'])} %"
+    swc = f"smallest worthwhile change {format_1dp(r['swc_pct'])} %"
+    where = effect.weeks_phrase
+    if r["verdict"] == "gain":
+        return (f"{where}, running economy was {format_1dp(r['change_pct'])} % better than the pre-block "
+                f"trend predicted ({ci}; {swc}). The block coincided with this gain; it does not prove "
+                "the block caused it.")
+    if r["verdict"] == "loss":
+        return (f"{where}, running economy was {format_1dp(abs(r['change_pct']))} % worse than the "
+                f"pre-block trend predicted (change {format_signed_1dp(r['change_pct'])} %, {ci}; {swc}).")
+    return (f"{where}, there was no clear change in running economy beyond the pre-block trend "
+            f"(estimate {format_signed_1dp(r['change_pct'])} %, {ci}; {swc}).")
+
+
+def short_verdict(tables: AthleteTables) -> str:
+    """One or two words for the squad table."""
+    if tables.runs.empty:
+        return "no runs"
+    if not tables.has_hr:
+        return "no heart rate"
+    if tables.blocks.empty:
+        return "no strength block"
+    effect = headline_effect(tables)
+    return INSUFFICIENT if effect is None else str(effect.row["verdict"])
+
+
+def run_periods(run_times: pd.Series, block_start, response_start, response_end) -> pd.Series:
+    """Label each run time with its period relative to one block (see :data:`PERIODS`)."""
+    labels = pd.Series("before block", index=run_times.index, dtype="object")
+    if block_start is None or pd.isna(block_start):
+        return labels
+    labels[run_times >= block_start] = "during ramp"
+    if response_start is not None and not pd.isna(response_start):
+        # response_end is a DATE: the whole day is inside the window.
+        end = response_end + pd.Timedelta(days=1)
+        labels[(run_times >= response_start) & (run_times < end)] = "response window"
+        labels[run_times >= end] = "after"
+    return labels
+
+
+@dataclass(frozen=True)
+class PlaceboSummary:
+    """How often the same estimator claimed a gain at fake block starts before the real block."""
+
+    gains: int
+    total: int
+    sentence: str
+
+
+def placebo_summary(tables: AthleteTables, block_id: str | None) -> PlaceboSummary:
+    pc = tables.placebo
+    rows = pc[(pc["block_id"] == block_id) & (pc["metric"] == HEADLINE_METRIC)
+              & (pc["method"] == HEADLINE_METHOD)] if block_id is not None else pc.iloc[0:0]
+    rated = rows[rows["verdict"].notna() & (rows["verdict"] != INSUFFICIENT)]
+    n, k = len(rated), int((rated["verdict"] == "gain").sum())
+    if n == 0:
+        return PlaceboSummary(0, 0, "No placebo check could be run: there were not enough runs before the "
+                                    "block to try fake block starts.")
+    judgement = ("so a gain claimed at the real block start stands out from the background"
+                 if k == 0 or k / n <= 0.1 else
+                 "so gains of this size also appear without any block; treat the headline with caution")
+    return PlaceboSummary(k, n, f"At {k} of {n} fake block starts before the real block, the same method "
+                                f"would have claimed a gain, {judgement}.")
+
+
+def exclusion_counts(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs by inclusion and reason, most common first: columns ``reason``, ``runs``."""
+    if runs.empty:
+        return pd.DataFrame({"reason": [], "runs": []})
+    excluded = runs[~runs["included"].fillna(False).astype(bool)]
+    reasons = excluded["exclusion_reason"].fillna("no reason recorded")
+    counts = reasons.value_counts().rename_axis("reason").reset_index(name="runs")
+    return counts
