@@ -1,0 +1,277 @@
+"""GPX and TCX readers: XML bytes -> :class:`ParsedFile`.
+
+Both parse with ``defusedxml`` (no entity expansion, no DTD fetching, no network: an XML bomb is an
+``error`` row, not a hung ingest) into one ElementTree, then walk it by *local* tag names, so every
+namespace prefix style (``gpxtpx:hr``, ``ns3:hr``, plain ``heartrate``...) is read the same way.
+One ``<trk>`` (GPX) or ``<Activity>`` (TCX) is one activity.
+
+Cadence: Garmin and Strava write running cadence in GPX/TCX as strides/min, like FIT, so running
+cadence is doubled to steps/min; other sports keep the recorded rpm. Speed comes only from the file
+(GPX 1.0 ``<speed>``, a ``speed`` extension, TCX ``TPX/Speed``); it is never derived here.
+"""
+
+from __future__ import annotations
+
+import math
+from xml.etree.ElementTree import Element, ParseError
+
+import numpy as np
+import pandas as pd
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from pipeline.ingest.common import (
+    NothingToIngest, ReadContext, ReadError, activity_id_for, sport_from_word, typed_frame,
+)
+from pipeline.ingest.parsed import ParsedFile
+
+_HR_TAGS = {"hr", "heartrate", "heart_rate", "heartratebpm"}
+_CAD_TAGS = {"cad", "cadence", "runcadence"}
+_POWER_TAGS = {"power", "watts", "pwr"}
+_TEMP_TAGS = {"atemp", "temp", "temperature", "wtemp"}
+_SPEED_TAGS = {"speed"}
+_EARTH_RADIUS_M = 6371008.8
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _parse_xml(data: bytes, fmt: str) -> Element:
+    # Strava writes whitespace before <?xml; some tools a UTF-8 BOM. Both make strict parsers fail.
+    text = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text:
+        raise ReadError(f"{fmt.upper()}: empty file")
+    try:
+        return fromstring(text)
+    except DefusedXmlException as e:
+        raise ReadError(f"{fmt.upper()}: refused unsafe XML ({type(e).__name__}: entity or DTD declarations)") from e
+    except ParseError as e:
+        raise ReadError(f"{fmt.upper()}: not well-formed XML ({e})") from e
+
+
+def _float(text: str | None) -> float:
+    try:
+        return float(text) if text is not None else math.nan
+    except ValueError:
+        return math.nan
+
+
+def _child(elem: Element, name: str) -> Element | None:
+    for c in elem:
+        if _local(c.tag) == name:
+            return c
+    return None
+
+
+def _child_text(elem: Element, name: str) -> str | None:
+    c = _child(elem, name)
+    return c.text.strip() if c is not None and c.text else None
+
+
+def _haversine_total_m(lat: np.ndarray, lon: np.ndarray) -> float | None:
+    ok = ~(np.isnan(lat) | np.isnan(lon))
+    if ok.sum() < 2:
+        return None
+    la, lo = np.radians(lat[ok]), np.radians(lon[ok])
+    a = np.sin(np.diff(la) / 2) ** 2 + np.cos(la[:-1]) * np.cos(la[1:]) * np.sin(np.diff(lo) / 2) ** 2
+    return float(np.sum(2 * _EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0, 1)))))
+
+
+def _to_utc(times: list[str | None]) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(pd.Series(times, dtype=object), utc=True, format="ISO8601",
+                                           errors="coerce"))
+
+
+def _activity(ctx: ReadContext, fmt: str, index: int, points: dict[str, list], sport: str,
+              sub_sport: str | None, name: str | None, device: str | None,
+              start_hint: str | None = None) -> tuple[dict, pd.DataFrame, list[str]]:
+    """One activity row + its samples frame from point columns (``time`` strings and floats)."""
+    warnings = []
+    ts = _to_utc(points["time"])
+    keep = ~ts.isna()
+    if (~keep).any():
+        warnings.append(f"{int((~keep).sum())} point(s) without a valid time dropped")
+    ts = ts[keep]
+    cols = {k: np.asarray(v, dtype=float)[keep] for k, v in points.items() if k != "time"}
+    start = ts.min()
+    if start_hint:
+        hinted = _to_utc([start_hint])[0]
+        if not pd.isna(hinted):
+            start = min(start, hinted)
+    activity_id = activity_id_for(ctx.athlete_id, start, index)
+    cadence = cols["cadence"] * 2.0 if sport == "running" else cols["cadence"]
+    n = len(ts)
+    samples = typed_frame("samples", {
+        "activity_id": np.full(n, activity_id, dtype=object),
+        "athlete_id": np.full(n, ctx.athlete_id, dtype=object),
+        "ts": ts, "elapsed_s": (ts - start).total_seconds().to_numpy(),
+        "lat_deg": cols["lat"], "lon_deg": cols["lon"], "altitude_m": cols["ele"],
+        "distance_m": cols["distance"], "speed_m_s": cols["speed"], "heart_rate_bpm": cols["hr"],
+        "cadence_spm": cadence, "power_w": cols["power"], "temperature_c": cols["temp"],
+    }, n)
+    dist = cols["distance"]
+    distance_m = float(np.nanmax(dist)) if (~np.isnan(dist)).any() else _haversine_total_m(cols["lat"], cols["lon"])
+    hr = cols["hr"]
+    row = {
+        "activity_id": activity_id, "athlete_id": ctx.athlete_id, "file_id": ctx.file_id,
+        "sport": sport, "sub_sport": sub_sport, "start_time": start,
+        "elapsed_s": (ts.max() - start).total_seconds(), "timer_s": None, "distance_m": distance_m,
+        "avg_heart_rate_bpm": float(np.nanmean(hr)) if (~np.isnan(hr)).any() else None,
+        "device": device, "name": ctx.name_override or name, "source_format": fmt, "session_index": index,
+        "n_samples": n,
+    }
+    return row, samples, warnings
+
+
+def _new_points() -> dict[str, list]:
+    return {k: [] for k in ("time", "lat", "lon", "ele", "distance", "speed", "hr", "cadence", "power", "temp")}
+
+
+def _read_extensions(ext: Element | None, pt: dict[str, float]) -> None:
+    if ext is None:
+        return
+    for e in ext.iter():
+        tag = _local(e.tag).lower()
+        if e.text is None or not e.text.strip():
+            continue
+        if tag in _HR_TAGS:
+            pt["hr"] = _float(e.text)
+        elif tag in _CAD_TAGS:
+            pt["cadence"] = _float(e.text)
+        elif tag in _POWER_TAGS:
+            pt["power"] = _float(e.text)
+        elif tag in _TEMP_TAGS:
+            pt["temp"] = _float(e.text)
+        elif tag in _SPEED_TAGS:
+            pt["speed"] = _float(e.text)
+
+
+def _finish(ctx: ReadContext, fmt: str, size: int, rows: list[dict], frames: list[pd.DataFrame],
+            laps: list[pd.DataFrame], warnings: list[str]) -> ParsedFile:
+    parsed = ctx.parsed(fmt, size, warnings=warnings)
+    parsed.activities = pd.DataFrame(rows, columns=parsed.activities.columns)
+    parsed.activities["start_time"] = pd.to_datetime(parsed.activities["start_time"], utc=True)
+    parsed.samples = pd.concat(frames, ignore_index=True)
+    if laps:
+        parsed.laps = pd.concat(laps, ignore_index=True)
+    sports = ", ".join(parsed.activities["sport"].astype(str))
+    parsed.message = (f"{len(rows)} activit{'y' if len(rows) == 1 else 'ies'} ({sports}), "
+                      f"{len(parsed.samples)} samples")
+    return parsed
+
+
+def read_gpx(data: bytes, ctx: ReadContext) -> ParsedFile:
+    """Parse GPX 1.0/1.1 bytes: each ``<trk>`` with timed points is an activity (segments joined).
+
+    Raises:
+        ReadError: unsafe or malformed XML, or not GPX.
+        NothingToIngest: no track points, or no timestamps (a route or drawn track, not a recording).
+    """
+    root = _parse_xml(data, "gpx")
+    if _local(root.tag) != "gpx":
+        raise ReadError(f"GPX: root element is <{_local(root.tag)}>, not <gpx>")
+    device = root.get("creator")
+    rows, frames, warnings = [], [], []
+    n_points_total = 0
+    for trk in (c for c in root if _local(c.tag) == "trk"):
+        points = _new_points()
+        for seg in (c for c in trk if _local(c.tag) == "trkseg"):
+            for trkpt in (c for c in seg if _local(c.tag) == "trkpt"):
+                pt = {"time": None, "lat": _float(trkpt.get("lat")), "lon": _float(trkpt.get("lon"))}
+                for c in trkpt:
+                    tag = _local(c.tag)
+                    if tag == "time":
+                        pt["time"] = c.text.strip() if c.text else None
+                    elif tag == "ele":
+                        pt["ele"] = _float(c.text)
+                    elif tag == "speed":
+                        pt["speed"] = _float(c.text)
+                    elif tag == "extensions":
+                        _read_extensions(c, pt)
+                for k, v in points.items():
+                    v.append(pt.get(k, math.nan) if k != "time" else pt["time"])
+        n = len(points["time"])
+        n_points_total += n
+        if n == 0 or all(t is None for t in points["time"]):
+            continue
+        sport = ctx.sport_override or sport_from_word(_child_text(trk, "type"))
+        row, frame, warn = _activity(ctx, "gpx", len(rows), points, sport, None, _child_text(trk, "name"), device)
+        rows.append(row)
+        frames.append(frame)
+        warnings.extend(warn)
+    if not rows:
+        if n_points_total:
+            raise NothingToIngest(f"GPX track of {n_points_total} points has no timestamps "
+                                  "(a route or drawn track, not a recorded activity)")
+        has_route = any(_local(c.tag) == "rte" for c in root)
+        raise NothingToIngest("GPX holds a route only, no recorded track" if has_route
+                              else "GPX holds no track points")
+    return _finish(ctx, "gpx", len(data), rows, frames, [], warnings)
+
+
+def read_tcx(data: bytes, ctx: ReadContext) -> ParsedFile:
+    """Parse TCX bytes: each ``<Activity>`` is an activity with its laps and trackpoints.
+
+    Raises:
+        ReadError: unsafe or malformed XML, or not TCX.
+        NothingToIngest: no activity with timed trackpoints (e.g. a course file).
+    """
+    root = _parse_xml(data, "tcx")
+    if _local(root.tag) != "TrainingCenterDatabase":
+        raise ReadError(f"TCX: root element is <{_local(root.tag)}>, not <TrainingCenterDatabase>")
+    rows, frames, lap_frames, warnings = [], [], [], []
+    activities = [a for a in root.iter() if _local(a.tag) == "Activity"]
+    for act in activities:
+        points = _new_points()
+        lap_rows = []
+        for lap in (c for c in act if _local(c.tag) == "Lap"):
+            avg_hr = _child(lap, "AverageHeartRateBpm")
+            lap_rows.append({
+                "start_time": lap.get("StartTime"),
+                "elapsed_s": _float(_child_text(lap, "TotalTimeSeconds")),
+                "distance_m": _float(_child_text(lap, "DistanceMeters")),
+                "avg_heart_rate_bpm": _float(_child_text(avg_hr, "Value")) if avg_hr is not None else math.nan,
+            })
+            for tp in (e for e in lap.iter() if _local(e.tag) == "Trackpoint"):
+                pt = {"time": None}
+                for c in tp:
+                    tag = _local(c.tag)
+                    if tag == "Time":
+                        pt["time"] = c.text.strip() if c.text else None
+                    elif tag == "Position":
+                        pt["lat"] = _float(_child_text(c, "LatitudeDegrees"))
+                        pt["lon"] = _float(_child_text(c, "LongitudeDegrees"))
+                    elif tag == "AltitudeMeters":
+                        pt["ele"] = _float(c.text)
+                    elif tag == "DistanceMeters":
+                        pt["distance"] = _float(c.text)
+                    elif tag == "HeartRateBpm":
+                        pt["hr"] = _float(_child_text(c, "Value"))
+                    elif tag == "Cadence":
+                        pt["cadence"] = _float(c.text)
+                    elif tag == "Extensions":
+                        _read_extensions(c, pt)
+                for k, v in points.items():
+                    v.append(pt.get(k, math.nan) if k != "time" else pt["time"])
+        if not points["time"] or all(t is None for t in points["time"]):
+            continue
+        sport = ctx.sport_override or sport_from_word(act.get("Sport"))
+        creator = _child(act, "Creator")
+        device = _child_text(creator, "Name") if creator is not None else None
+        row, frame, warn = _activity(ctx, "tcx", len(rows), points, sport, None, None, device,
+                                     start_hint=_child_text(act, "Id"))
+        rows.append(row)
+        frames.append(frame)
+        warnings.extend(warn)
+        if lap_rows:
+            laps = pd.DataFrame(lap_rows)
+            laps.insert(0, "activity_id", row["activity_id"])
+            laps.insert(1, "lap_index", range(len(laps)))
+            laps["start_time"] = _to_utc(list(laps["start_time"]))
+            laps["timer_s"] = np.nan
+            laps["avg_speed_m_s"] = laps["distance_m"] / laps["elapsed_s"].where(laps["elapsed_s"] > 0)
+            lap_frames.append(laps[typed_frame("laps", {}, 0).columns])
+    if not rows:
+        raise NothingToIngest("TCX holds no activity with timed trackpoints")
+    return _finish(ctx, "tcx", len(data), rows, frames, lap_frames, warnings)
