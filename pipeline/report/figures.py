@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from pipeline.report.story import PERIODS  # noqa: E402
@@ -139,7 +140,10 @@ def block_comparison_plot(runs: pd.DataFrame, effects: pd.DataFrame, swc_pct: fl
     left, right = fig.subplots(1, 2, width_ratios=(1, 1.3))
     for ax in (left, right):
         _style(ax)
-    ref = effects.iloc[0]
+    # Window means come from the plain window comparison when present (the ITS row's values are
+    # model-based); the dates are the same for both methods.
+    by_method = effects.set_index("method")
+    ref = by_method.loc["window"] if "window" in by_method.index else effects.iloc[0]
     end_day = pd.Timedelta(days=1)
     for x, (start, end, colour, name, mean) in enumerate((
             (ref["baseline_start"], ref["baseline_end"], BASELINE_COLOUR, "baseline", ref["baseline_value"]),
@@ -208,7 +212,8 @@ def hr_speed_plot(runs: pd.DataFrame, periods: pd.Series) -> Figure:
     ax.set_title("Heart rate against grade-adjusted speed (lower line = fewer beats at the same speed)",
                  loc="left", fontsize=10)
     secondary = ax.secondary_xaxis("top", functions=(_pace_min_per_km, _pace_min_per_km))
-    secondary.set_xlabel("pace (min/km)", fontsize=8)
+    secondary.xaxis.set_major_formatter(FuncFormatter(_format_pace))
+    secondary.set_xlabel("pace (min:s per km)", fontsize=8)
     secondary.tick_params(labelsize=8)
     ax.legend(fontsize=8, frameon=False)
     return fig
@@ -221,29 +226,43 @@ def _pace_min_per_km(x):
         return np.where(x > 0, 1000.0 / 60.0 / np.where(x > 0, x, 1), np.inf)
 
 
+def _format_pace(minutes_per_km, _pos=None) -> str:
+    """5.5 -> "5:30" (runners read pace as minutes:seconds, not decimal minutes)."""
+    if not np.isfinite(minutes_per_km) or minutes_per_km <= 0:
+        return ""
+    total = int(round(minutes_per_km * 60))
+    return f"{total // 60}:{total % 60:02d}"
+
+
 def weekly_volume_plot(weekly: pd.DataFrame, blocks: pd.DataFrame) -> Figure:
     """Weekly running distance (km, top) and strength sessions per week (bottom), blocks shaded."""
-    fig = Figure(figsize=(10, 4.6), layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
-    for ax in (top, bottom):
+    has_strength = bool(weekly["strength_sessions"].fillna(0).sum() > 0)
+    fig = Figure(figsize=(10, 4.6 if has_strength else 3.4), layout="constrained")
+    # Without any strength session a second, empty panel would only look broken.
+    axes = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1)) if has_strength else [fig.add_subplot()]
+    for ax in axes:
         _style(ax)
         _shade_blocks(ax, blocks)
+    top = axes[0]
     width = pd.Timedelta(days=5.5)
     # Bars are centred on the middle of the week (week_start is a Monday).
     centre = weekly["week_start"] + pd.Timedelta(days=3.5)
-    top.bar(centre, weekly["run_km"].fillna(0), width=width, color=OKABE_ITO["blue"], label="running km")
+    top.bar(centre, weekly["run_km"].fillna(0), width=width, color=OKABE_ITO["blue"])
     top.set_ylabel("running (km/week)")
-    top.set_title("Weekly running distance and strength sessions", loc="left", fontsize=11)
-    bottom.bar(centre, weekly["strength_sessions"].fillna(0), width=width, color=OKABE_ITO["vermillion"],
-               label="strength sessions")
-    bottom.set_ylabel("strength\n(sessions/week)")
-    bottom.yaxis.get_major_locator().set_params(integer=True)
-    handles = [Patch(color=OKABE_ITO["blue"], label="running km"),
-               Patch(color=OKABE_ITO["vermillion"], label="strength sessions")]
+    title = "Weekly running distance and strength sessions" if has_strength else \
+        "Weekly running distance (no strength sessions recorded)"
+    top.set_title(title, loc="left", fontsize=11)
+    handles = [Patch(color=OKABE_ITO["blue"], label="running km")]
+    if has_strength:
+        bottom = axes[1]
+        bottom.bar(centre, weekly["strength_sessions"].fillna(0), width=width, color=OKABE_ITO["vermillion"])
+        bottom.set_ylabel("strength\n(sessions/week)")
+        bottom.yaxis.set_major_locator(MaxNLocator(integer=True))
+        handles.append(Patch(color=OKABE_ITO["vermillion"], label="strength sessions"))
     if len(blocks):
         handles.append(Patch(color=BLOCK_SHADE, alpha=0.25, label="strength block"))
-    top.legend(handles=handles, fontsize=8, frameon=False, loc="upper left")
-    _date_axis(bottom)
+    top.legend(handles=handles, fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
+    _date_axis(axes[-1])
     return fig
 
 

@@ -1,0 +1,183 @@
+"""The built report against the warehouse rows it was built from (tests/report/conftest.py)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+
+import duckdb
+import pytest
+
+from pipeline.errors import PipelineError
+from pipeline.report.build import build_reports
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ALL_FIGURES = {"economy_timeline.png", "baseline_vs_response.png", "hr_vs_speed.png", "weekly_volume.png",
+               "raw_vs_economy.png"}
+
+
+def page(ws, athlete: str) -> str:
+    return (ws.reports_dir / athlete / "index.html").read_text(encoding="utf-8")
+
+
+def headline_text(page_html: str) -> str:
+    m = re.search(r'<p class="headline[^"]*" id="headline">(.*?)</p>', page_html, re.S)
+    assert m, "page has no headline paragraph"
+    return html.unescape(m.group(1))
+
+
+def effect_row(ws, athlete, metric="economy_m_per_beat", method="its") -> dict:
+    con = duckdb.connect(str(ws.warehouse_path), read_only=True)
+    try:
+        cur = con.execute("SELECT * FROM block_effects WHERE athlete_id=? AND metric=? AND method=?",
+                          [athlete, metric, method])
+        cols = [d[0] for d in cur.description]
+        return dict(zip(cols, cur.fetchone()))
+    finally:
+        con.close()
+
+
+def one_decimal(v: float) -> str:
+    return f"{v:.1f}".replace("-", "\u2212")
+
+
+def test_build_returns_squad_page_and_writes_every_athlete(built_reports):
+    ws, index = built_reports
+    assert index == ws.reports_dir / "index.html"
+    squad = index.read_text(encoding="utf-8")
+    for athlete in ("gainer", "nullish", "nohr", "ghost", "thin"):
+        assert (ws.reports_dir / athlete / "index.html").exists()
+        assert f'href="{athlete}/index.html"' in squad
+    assert (ws.reports_dir / "block_effects_forest.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_headline_numbers_are_the_block_effects_values(built_reports):
+    ws, _ = built_reports
+    row = effect_row(ws, "gainer")
+    text = headline_text(page(ws, "gainer"))
+    assert row["verdict"] == "gain"
+    expected = (f"running economy was {one_decimal(row['change_pct'])} % better than the pre-block trend predicted "
+                f"(95 % CI {one_decimal(row['ci_low_pct'])} to {one_decimal(row['ci_high_pct'])} %; "
+                f"smallest worthwhile change {one_decimal(row['swc_pct'])} %)")
+    assert expected in text
+    # Weeks counted from the block start to the response window, and the block's start date.
+    assert text.startswith("In weeks 6\u201312 after your strength block started (12 Mar 2025)")
+    assert "coincided" in text and "caused" not in text.replace("does not prove the block caused", "")
+
+
+def test_squad_row_shows_the_headline_estimate_and_ci(built_reports):
+    ws, index = built_reports
+    row = effect_row(ws, "gainer")
+    squad = html.unescape(index.read_text(encoding="utf-8"))
+    m = re.search(r"Gail <Gainer>.*?</tr>", squad, re.S)
+    assert m
+    assert f"+{one_decimal(row['change_pct'])}" in m.group(0)
+    assert f"{one_decimal(row['ci_low_pct'])} to {one_decimal(row['ci_high_pct'])}" in m.group(0)
+    assert "gain" in m.group(0)
+
+
+def test_every_figure_is_written_as_png_and_inlined_identically(built_reports):
+    ws, _ = built_reports
+    out = ws.reports_dir / "gainer"
+    assert {p.name for p in out.glob("*.png")} == ALL_FIGURES
+    body = page(ws, "gainer")
+    inlined = re.findall(r'<img src="data:image/png;base64,([^"]+)"', body)
+    assert len(inlined) == len(ALL_FIGURES)
+    on_disk = {(out / name).read_bytes() for name in ALL_FIGURES}
+    assert {base64.b64decode(b) for b in inlined} == on_disk
+    for png in on_disk:
+        assert png.startswith(PNG_MAGIC)
+        width = int.from_bytes(png[16:20], "big")
+        assert width >= 1000, "figures must be sharp enough to share"
+
+
+def test_pages_are_self_contained(built_reports):
+    ws, index = built_reports
+    for path in [index, *ws.reports_dir.glob("*/index.html")]:
+        body = path.read_text(encoding="utf-8")
+        assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', body), path
+        assert "<link" not in body and "<script" not in body and "@import" not in body
+        assert 'name="viewport"' in body
+
+
+def test_display_names_and_messages_are_escaped(built_reports):
+    ws, index = built_reports
+    assert "Gail &lt;Gainer&gt;" in index.read_text(encoding="utf-8")
+    body = page(ws, "gainer")
+    assert "<Gainer>" not in body and "header says 4000 bytes &lt;b&gt;" in body
+
+
+def test_data_quality_table_counts_exclusions_and_failed_files(built_reports):
+    ws, _ = built_reports
+    con = duckdb.connect(str(ws.warehouse_path), read_only=True)
+    reasons = con.execute("SELECT exclusion_reason, count(*) FROM run_metrics WHERE athlete_id='gainer' "
+                          "AND NOT included GROUP BY 1").fetchall()
+    n_runs, n_included = con.execute("SELECT count(*), count(*) FILTER (WHERE included) FROM run_metrics "
+                                     "WHERE athlete_id='gainer'").fetchone()
+    con.close()
+    body = page(ws, "gainer")
+    table = re.search(r'<table id="exclusions">.*?</table>', body, re.S).group(0)
+    for reason, count in reasons:
+        assert re.search(rf"<td>{re.escape(reason)}</td><td class=\"num\">{count}</td>", table)
+    assert f"{n_runs} runs found: {n_included} included, {n_runs - n_included} excluded" in body
+    failed = re.search(r'<table id="failed-files">.*?</table>', body, re.S).group(0)
+    assert "data/raw/gainer/broken.fit" in failed and "a.gpx" not in failed
+
+
+def test_placebo_sentence_counts_gains_among_rated_fake_starts(built_reports):
+    ws, _ = built_reports
+    # Fixture: 5 fake starts, one "insufficient data" (not rated), one "gain".
+    assert "At 1 of 4 fake block starts before the real block, the same method would have claimed a gain" \
+        in page(ws, "gainer")
+
+
+def test_sections_appear_in_the_specified_order(built_reports):
+    ws, _ = built_reports
+    body = page(ws, "gainer")
+    ids = ["headline", "timeline", "comparison", "hr-speed", "weekly", "raw-vs-economy", "data-quality",
+           "placebo", "methods"]
+    positions = [body.index(f'id="{i}"') for i in ids]
+    assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize("athlete, says, figures", [
+    ("ghost", "No runs were found for this athlete", set()),
+    ("nohr", "None of the runs carries heart-rate data", {"weekly_volume.png"}),
+    ("nullish", "strength sessions were found, but none formed a sustained block",
+     ALL_FIGURES - {"baseline_vs_response.png"}),
+    ("thin", "Not enough steady runs around your strength block", None),
+])
+def test_edge_case_pages_say_so_plainly(built_reports, athlete, says, figures):
+    ws, _ = built_reports
+    body = page(ws, athlete)
+    assert says in headline_text(body)
+    written = {p.name for p in (ws.reports_dir / athlete).glob("*.png")}
+    if figures is not None:
+        assert written == figures
+    # No empty/broken images: every <img> is an inlined PNG whose file exists beside the page.
+    assert body.count("<img ") == len(written)
+
+
+def test_unknown_athlete_is_a_clear_error(filled_workspace):
+    with pytest.raises(PipelineError, match="no athlete 'nobody' in the warehouse"):
+        build_reports(filled_workspace, athlete_id="nobody")
+
+
+def test_one_athlete_only_and_stale_figures_removed(filled_workspace):
+    ws = filled_workspace
+    stale = ws.reports_dir / "ghost" / "economy_timeline.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    index = build_reports(ws, athlete_id="ghost")
+    assert index.exists() and (ws.reports_dir / "ghost" / "index.html").exists()
+    assert not stale.exists(), "a figure without data must not linger beside the page"
+    assert not (ws.reports_dir / "gainer").exists()
+    # The squad page links only to pages that exist.
+    squad = index.read_text(encoding="utf-8")
+    assert 'href="ghost/index.html"' in squad and 'href="gainer/index.html"' not in squad
+
+
+def test_no_warehouse_is_a_clear_error(workspace):
+    with pytest.raises(PipelineError, match="no warehouse"):
+        build_reports(workspace)
