@@ -481,10 +481,19 @@ def simulate_run(profile: AthleteProfile, plan: PlannedRun, route: Route, home_x
     """Simulate one run on a grid of ``sample_interval_s``; returns recorded samples and the trace."""
     dt_s = float(sample_interval_s)
     moving_total_s = sum(s for s, _ in plan.segments)
+    # Every per-run scalar is drawn first, so the run's events do not depend on the sample interval.
     # Traffic-light stops (road only): Poisson count, 15-75 s each, not in the first 3 minutes.
     n_stops = rng.poisson(profile.stops_per_hour * moving_total_s / 3600.0) if route.sub_sport == "road" else 0
     stop_at = np.sort(rng.uniform(180.0, moving_total_s - 60.0, n_stops))
     stop_len = rng.uniform(15.0, 75.0, n_stops)
+    hr0 = profile.hr_rest_bpm + rng.uniform(10.0, 25.0)   # standing around before pressing start
+    cadence_offset_spm = rng.normal(0.0, 3.0)
+    has_lock = bool(rng.random() < profile.cadence_lock_prob and moving_total_s > 900)
+    lock_start_frac, lock_len_s = rng.random(), rng.uniform(60.0, 180.0)
+    altitude_offset_m = rng.normal(0.0, 3.0)
+    distance_scale = 1.0 + rng.normal(0.0, 0.005)
+    body_heat_c = rng.uniform(*profile.device_temp_offset_c)
+    device_temp0_c = 21.0 + rng.normal(0.0, 1.0)
     total_s = moving_total_s + stop_len.sum()
     n = int(total_s // dt_s) + 1
     elapsed = np.arange(n) * dt_s
@@ -518,17 +527,16 @@ def simulate_run(profile: AthleteProfile, plan: PlannedRun, route: Route, home_x
                         plan.air_temperature_c)
     hr_ss = hr_ss + ornstein_uhlenbeck(rng, n, dt_s, profile.within_run_noise_tau_s,
                                        profile.within_run_noise_sd_bpm)
-    hr0 = profile.hr_rest_bpm + rng.uniform(10.0, 25.0)   # standing around before pressing start
     hr_true = first_order_response(hr_ss, dt_s, profile.hr_tau_s, hr0)
 
     # Cadence (steps/min): speed-dependent, per-run offset, slow wander; 0 when stopped.
-    cadence = cadence_spm_for_speed(speed) + rng.normal(0.0, 3.0) + ornstein_uhlenbeck(rng, n, dt_s, 20.0, 1.5)
+    cadence = cadence_spm_for_speed(speed) + cadence_offset_spm + ornstein_uhlenbeck(rng, n, dt_s, 20.0, 1.5)
     cadence = np.where(moving, cadence, 0.0)
     # Optical HR cadence lock: HR reads the step rate for 1-3 minutes.
     lock = np.zeros(n, dtype=bool)
-    if rng.random() < profile.cadence_lock_prob and moving_total_s > 900:
-        start = rng.uniform(300.0, total_s - 300.0)
-        lock = (elapsed >= start) & (elapsed < start + rng.uniform(60.0, 180.0)) & moving
+    if has_lock:
+        start = 300.0 + lock_start_frac * (total_s - 600.0)
+        lock = (elapsed >= start) & (elapsed < start + lock_len_s) & moving
     hr_device = np.where(lock, cadence + rng.normal(0.0, 1.0, n), hr_true + rng.normal(0.0, 0.5, n))
 
     # GPS: position error wanders (OU) in east/north metres.
@@ -538,14 +546,13 @@ def simulate_run(profile: AthleteProfile, plan: PlannedRun, route: Route, home_x
     lat = profile.home_lat_deg + (y - hy + err_y) / METRES_PER_DEG_LAT
     lon = profile.home_lon_deg + (x - hx + err_x) / (METRES_PER_DEG_LAT * math.cos(math.radians(profile.home_lat_deg)))
     # Barometric altitude: slow offset error of ~2 m.
-    altitude = elevation + rng.normal(0.0, 3.0) + ornstein_uhlenbeck(rng, n, dt_s, 600.0, 1.0)
+    altitude = elevation + altitude_offset_m + ornstein_uhlenbeck(rng, n, dt_s, 600.0, 1.0)
     # Device speed and distance: footpod/GPS fusion with slow error; distance slightly mis-scaled.
     device_speed = np.where(moving, np.maximum(speed + ornstein_uhlenbeck(rng, n, dt_s, 10.0, 0.08), 0.0), 0.0)
-    device_distance = distance * (1.0 + rng.normal(0.0, 0.005))
+    device_distance = distance * distance_scale
     # Device temperature: starts at indoor ~21 °C, relaxes (tau 10 min) to air + body-heat offset.
-    body = rng.uniform(*profile.device_temp_offset_c)
-    device_temp = first_order_response(np.full(n, plan.air_temperature_c + body), dt_s, 600.0,
-                                       21.0 + rng.normal(0.0, 1.0))
+    device_temp = first_order_response(np.full(n, plan.air_temperature_c + body_heat_c), dt_s, 600.0,
+                                       device_temp0_c)
 
     recorded = moving | ~np.bool_(plan.auto_pause)
     frame = pd.DataFrame({
@@ -710,7 +717,7 @@ def simulate_athlete(profile: AthleteProfile | str, seed: int, *, sample_interva
                             float(sample_interval_s), traces)
 
 
-DEMO_SAMPLE_INTERVAL_S = 4.0
+DEMO_SAMPLE_INTERVAL_S = 5.0   # "smart recording"-like fixed interval: small files, fast ingest
 
 
 def simulate_demo(seed: int = 2024, *, sample_interval_s: float = DEMO_SAMPLE_INTERVAL_S,
