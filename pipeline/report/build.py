@@ -37,7 +37,7 @@ METRIC_NAMES = {
     "hr_at_ref_bpm": ("HR at reference speed", "bpm", 1),
     "decoupling_pct": ("aerobic decoupling", "%", 1),
 }
-METHOD_NAMES = {"its": "interrupted time series (vs pre-block trend)", "window": "response vs baseline window"}
+METHOD_NAMES = {"its": "vs pre-block trend (ITS)", "window": "window means"}
 
 
 @dataclass(frozen=True)
