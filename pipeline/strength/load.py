@@ -69,12 +69,13 @@ def load_strength(con: duckdb.DuckDBPyConnection, parsed: ParsedFile) -> Strengt
 
     lo = new["start_time"].min() - DATE_ONLY_MATCH_TOLERANCE
     hi = new["start_time"].max() + DATE_ONLY_MATCH_TOLERANCE
-    existing = con.execute(
+    # Through Arrow: DuckDB's .df() path trips pandas 3 deprecation warnings.
+    existing = con.sql(
         """SELECT session_id, file_id, source_format, start_time, n_sets, n_working_sets
            FROM strength_sessions WHERE athlete_id = ? AND start_time BETWEEN ? AND ?
            ORDER BY start_time""",
-        [parsed.athlete_id, lo.to_pydatetime(), hi.to_pydatetime()],
-    ).df()
+        params=[parsed.athlete_id, lo.to_pydatetime(), hi.to_pydatetime()],
+    ).to_arrow_table().to_pandas()
     if len(existing):
         existing["start_time"] = pd.to_datetime(existing["start_time"], utc=True)
 
