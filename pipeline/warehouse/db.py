@@ -19,7 +19,14 @@ from filelock import FileLock, Timeout
 from pipeline.errors import PipelineError, WorkspaceBusy
 from pipeline.workspace import Workspace
 
-SCHEMA_VERSION = 1
+# Bump with a numbered migration in migrations.py whenever a change is not purely additive.
+# 1: the skeleton contract; 2: declared_blocks, stable views, column comments.
+SCHEMA_VERSION = 2
+
+# DuckDB storage format written for new warehouses. The Python package (2.x) would otherwise write a
+# format that the DuckDB CLI on PyPI (duckdb-cli, `make shell`) and DuckDB 1.x clients in R or other
+# tools cannot open; v1.4.0 (the DuckDB LTS line) is readable by all of them.
+STORAGE_COMPATIBILITY = "v1.4.0"
 
 
 def schema_sql() -> str:
@@ -27,12 +34,29 @@ def schema_sql() -> str:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every contract table that is missing and record the schema version."""
-    con.execute(schema_sql())
-    con.execute(
-        "INSERT INTO pipeline_meta VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
-        [str(SCHEMA_VERSION)],
-    )
+    """Create every contract table that is missing, migrate an older warehouse, record the version.
+
+    See :mod:`pipeline.warehouse.migrations`: one transaction, data never dropped, a clear PipelineError
+    for a warehouse written by a newer pipeline or one without a version. Costs one small query when the
+    warehouse is already current.
+    """
+    from pipeline.warehouse.migrations import upgrade
+
+    upgrade(con, SCHEMA_VERSION)
+
+
+def check_version(con: duckdb.DuckDBPyConnection) -> None:
+    """For read-only opens: refuse a warehouse this pipeline cannot read as documented, saying what to do."""
+    from pipeline.warehouse.migrations import UNVERSIONED, database_label, stored_version
+
+    version, _ = stored_version(con, SCHEMA_VERSION)
+    if version == UNVERSIONED:
+        raise PipelineError(f"{database_label(con)} is empty; run `pipeline ingest` first")
+    if version < SCHEMA_VERSION:
+        raise PipelineError(
+            f"{database_label(con)} has schema version {version}, this pipeline uses {SCHEMA_VERSION}: "
+            "run `pipeline ingest` (or `pipeline analyze`) once to migrate it; no data is dropped"
+        )
 
 
 def connect(ws: Workspace, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -45,7 +69,8 @@ def connect(ws: Workspace, read_only: bool = False) -> duckdb.DuckDBPyConnection
         raise PipelineError(f"no warehouse at {path}; run `pipeline ingest` first")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only,
+                             config={"storage_compatibility_version": STORAGE_COMPATIBILITY})
     except duckdb.IOException as e:
         if "lock" in str(e).lower():
             raise WorkspaceBusy(
@@ -54,8 +79,14 @@ def connect(ws: Workspace, read_only: bool = False) -> duckdb.DuckDBPyConnection
             ) from e
         raise PipelineError(f"cannot open the warehouse {path}: {e}") from e
     con.execute("SET TimeZone = 'UTC'")
-    if not read_only:
-        ensure_schema(con)
+    try:
+        if read_only:
+            check_version(con)
+        else:
+            ensure_schema(con)
+    except BaseException:
+        con.close()
+        raise
     return con
 
 

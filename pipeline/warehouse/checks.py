@@ -1,0 +1,295 @@
+"""Declarative data checks on the warehouse (``pipeline check``; also run by the tests).
+
+The checks are data, in the spirit of dbt's schema tests: :data:`TABLE_CHECKS` says, per table, its key
+(unique and not null), other required columns, accepted values, relationships to other tables, plausible
+ranges and row conditions. :func:`expand_checks` turns that into named :class:`Check` objects, each one
+SQL query selecting the offending rows; :func:`run_checks` runs them all on a read-only connection and
+reports every violation (name, count, a few example keys) instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+
+from pipeline.ingest.parsed import FILE_STATUSES, SET_TYPES
+from pipeline.warehouse.db import connect
+from pipeline.workspace import Workspace
+
+EXAMPLES_SHOWN = 3
+
+BLOCK_SOURCES = ("detected", "declared")
+EFFECT_METRICS = ("economy_m_per_beat", "m_per_beat", "gap_m_per_beat", "hr_at_ref_bpm", "decoupling_pct")
+EFFECT_METHODS = ("window", "its")
+VERDICTS = ("gain", "loss", "no clear change", "insufficient data")
+
+# Plausible ranges, inclusive. Heart rate: the highest recorded human HR is ~220-230 bpm, the lowest
+# resting ~25-30 in elite endurance athletes. Speed: 15 m/s is faster than any sprinter (~12.4 m/s peak),
+# so anything above is GPS noise or a vehicle. m_per_beat: 0.3 is a walk at 1 m/s and 200 bpm, 4 is
+# 6 m/s at 90 bpm; outside that the metric is broken, not the athlete.
+HR_BPM = (25, 250)
+RUN_SPEED_M_S = (0, 15)
+M_PER_BEAT = (0.3, 4)
+
+# Per table: key (unique + not null), not_null, accepted (column -> values), relationships
+# ((columns) -> (table, (columns)); rows with a NULL in the columns are not checked), ranges
+# (column -> (min, max), NULLs pass), consistent (column -> (parent table, join key): the column
+# equals the parent row's; rows without a parent are left to the relationship check), conditions (name -> SQL that must hold for every row), and
+# `where`: an optional filter applied to ranges (e.g. only included runs must have plausible metrics).
+TABLE_CHECKS: dict[str, dict] = {
+    "pipeline_meta": {"key": ["key"]},
+    "athletes": {"key": ["athlete_id"], "ranges": {"hr_rest_bpm": HR_BPM, "hr_max_bpm": HR_BPM}},
+    "source_files": {
+        "key": ["path"],
+        "not_null": ["file_id", "athlete_id", "status", "ingested_at"],
+        "accepted": {"status": FILE_STATUSES},
+        "ranges": {"size_bytes": (0, None)},
+        "conditions": {"errors_have_message": "status <> 'error' OR coalesce(message, '') <> ''"},
+    },
+    "activities": {
+        "key": ["activity_id"],
+        "not_null": ["athlete_id", "file_id", "start_time"],
+        "relationships": {("file_id",): ("source_files", ("file_id",))},
+        "ranges": {"elapsed_s": (0, 7 * 86400), "distance_m": (0, 1_000_000),
+                   "avg_heart_rate_bpm": HR_BPM},
+        # fitparse names are lower-case words with underscores; unknown sports keep their FIT number.
+        "conditions": {"sport_is_a_name_or_number": "sport IS NULL OR regexp_full_match(sport, '[a-z_]+|[0-9]+')"},
+    },
+    "samples": {
+        "key": ["activity_id", "ts"],
+        "not_null": ["athlete_id"],
+        "relationships": {("activity_id",): ("activities", ("activity_id",))},
+        # A sample's athlete must be its activity's athlete (exports and queries filter on either).
+        "consistent": {"athlete_id": ("activities", "activity_id")},
+        "ranges": {"heart_rate_bpm": HR_BPM, "speed_m_s": RUN_SPEED_M_S, "lat_deg": (-90, 90),
+                   "lon_deg": (-180, 180), "altitude_m": (-500, 9000), "cadence_spm": (0, 300),
+                   "power_w": (0, 3000), "temperature_c": (-60, 60)},
+    },
+    "laps": {
+        "key": ["activity_id", "lap_index"],
+        "relationships": {("activity_id",): ("activities", ("activity_id",))},
+        "ranges": {"avg_heart_rate_bpm": HR_BPM, "avg_speed_m_s": RUN_SPEED_M_S, "distance_m": (0, None)},
+    },
+    "strength_sessions": {
+        "key": ["session_id"],
+        "not_null": ["athlete_id", "start_time", "file_id"],
+        "relationships": {("file_id",): ("source_files", ("file_id",))},
+        "ranges": {"duration_s": (0, 86400)},
+    },
+    "strength_sets": {
+        "key": ["session_id", "set_index"],
+        "accepted": {"set_type": SET_TYPES},
+        "relationships": {("session_id",): ("strength_sessions", ("session_id",))},
+        "ranges": {"reps": (0, 1000), "weight_kg": (0, 600), "rpe": (0, 10), "duration_s": (0, 86400)},
+    },
+    "declared_blocks": {
+        "key": ["athlete_id", "label", "start_date"],
+        "conditions": {"ends_after_start": "end_date >= start_date"},
+    },
+    "strength_blocks": {
+        "key": ["athlete_id", "block_id"],
+        "not_null": ["start_date", "end_date"],
+        "accepted": {"source": BLOCK_SOURCES},
+        "ranges": {"sessions": (0, None), "sessions_per_week": (0, 21), "volume_kg": (0, None)},
+        "conditions": {"ends_after_start": "end_date >= start_date"},
+    },
+    "run_metrics": {
+        "key": ["activity_id"],
+        "not_null": ["athlete_id", "start_time", "included"],
+        "relationships": {("activity_id",): ("activities", ("activity_id",))},
+        "where": "included",
+        "ranges": {"heart_rate_bpm": HR_BPM, "hr_at_ref_bpm": HR_BPM, "speed_m_s": RUN_SPEED_M_S,
+                   "gap_speed_m_s": RUN_SPEED_M_S, "m_per_beat": M_PER_BEAT, "gap_m_per_beat": M_PER_BEAT,
+                   "economy_m_per_beat": M_PER_BEAT, "steady_s": (0, None), "decoupling_pct": (-100, 100)},
+        "conditions": {"excluded_runs_have_reason": "included OR coalesce(exclusion_reason, '') <> ''"},
+    },
+    "weekly": {
+        "key": ["athlete_id", "week_start"],
+        "ranges": {"runs": (0, None), "run_km": (0, None), "strength_sessions": (0, None)},
+        "conditions": {"week_starts_on_monday": "isodow(week_start) = 1"},
+    },
+    "block_effects": {
+        "key": ["athlete_id", "block_id", "metric", "method"],
+        "accepted": {"metric": EFFECT_METRICS, "method": EFFECT_METHODS, "verdict": VERDICTS},
+        "relationships": {("athlete_id", "block_id"): ("strength_blocks", ("athlete_id", "block_id"))},
+        "ranges": {"n_baseline": (0, None), "n_response": (0, None), "p_value": (0, 1), "swc_pct": (0, None)},
+        "conditions": {"ci_is_ordered": "ci_low_pct IS NULL OR ci_high_pct IS NULL OR ci_low_pct <= ci_high_pct"},
+    },
+    "placebo_checks": {
+        "key": ["athlete_id", "block_id", "metric", "method", "fake_start"],
+        "accepted": {"metric": EFFECT_METRICS, "method": EFFECT_METHODS, "verdict": VERDICTS},
+        "relationships": {("athlete_id", "block_id"): ("strength_blocks", ("athlete_id", "block_id"))},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named check: ``sql`` selects the offending rows' ``key_columns``."""
+
+    name: str
+    table: str
+    description: str
+    sql: str
+    key_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What one check found: ``count`` offending rows, a few of their keys, or the error that stopped it."""
+
+    check: Check
+    count: int
+    examples: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.count == 0 and self.error is None
+
+    @property
+    def name(self) -> str:
+        return self.check.name
+
+    def render(self) -> str:
+        if self.error:
+            return f"ERROR {self.name}: {self.check.description}; the check could not run: {self.error}"
+        if self.passed:
+            return f"ok    {self.name}"
+        examples = "; ".join(self.examples)
+        more = ", ..." if self.count > len(self.examples) else ""
+        return (f"FAIL  {self.name}: {self.count} row{'s' if self.count != 1 else ''} - "
+                f"{self.check.description}; e.g. {examples}{more}")
+
+
+@dataclass
+class CheckResult:
+    """All outcomes of one run of the checks."""
+
+    outcomes: list[CheckOutcome] = field(default_factory=list)
+
+    @property
+    def violations(self) -> list[CheckOutcome]:
+        return [o for o in self.outcomes if not o.passed]
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def outcome(self, name: str) -> CheckOutcome:
+        for o in self.outcomes:
+            if o.name == name:
+                return o
+        raise KeyError(name)
+
+    def render(self, verbose: bool = False) -> str:
+        lines = [o.render() for o in self.outcomes if verbose or not o.passed]
+        passed = len(self.outcomes) - len(self.violations)
+        summary = f"{len(self.outcomes)} checks: {passed} passed, {len(self.violations)} failed"
+        if self.ok:
+            summary += "; no violations"
+        return "\n".join([*lines, summary])
+
+
+def _cols(columns: Sequence[str]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+def _literal(value) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def expand_checks(spec: dict[str, dict] | None = None) -> list[Check]:
+    """Named checks from the declarative :data:`TABLE_CHECKS` (or another spec of the same shape)."""
+    spec = TABLE_CHECKS if spec is None else spec
+    checks: list[Check] = []
+    for table, rules in spec.items():
+        key = tuple(rules.get("key", ()))
+        shown = key or tuple(rules.get("not_null", ()))[:1]
+        select = _cols(shown)
+        if key:
+            checks.append(Check(
+                f"unique_{table}_{'_'.join(key)}", table, f"{table} ({', '.join(key)}) is not unique",
+                f'SELECT {select} FROM "{table}" GROUP BY ALL HAVING count(*) > 1', key))
+        for column in (*key, *rules.get("not_null", ())):
+            checks.append(Check(
+                f"not_null_{table}_{column}", table, f"{table}.{column} is NULL",
+                f'SELECT {select} FROM "{table}" WHERE "{column}" IS NULL', shown))
+        for column, values in rules.get("accepted", {}).items():
+            accepted = ", ".join(_literal(v) for v in values)
+            checks.append(Check(
+                f"accepted_values_{table}_{column}", table,
+                f"{table}.{column} not in ({', '.join(values)})",
+                f'SELECT {select}, "{column}" FROM "{table}" '
+                f'WHERE "{column}" IS NOT NULL AND "{column}" NOT IN ({accepted})', (*shown, column)))
+        for columns, (parent, parent_columns) in rules.get("relationships", {}).items():
+            join = " AND ".join(f'child."{c}" = parent."{p}"' for c, p in zip(columns, parent_columns))
+            present = " AND ".join(f'child."{c}" IS NOT NULL' for c in columns)
+            shown_child = tuple(dict.fromkeys((*shown, *columns)))
+            child_select = ", ".join(f'child."{c}"' for c in shown_child)
+            checks.append(Check(
+                f"relationships_{table}_{'_'.join(columns)}__{parent}", table,
+                f"{table} ({', '.join(columns)}) has no matching {parent} ({', '.join(parent_columns)})",
+                f'SELECT DISTINCT {child_select} '
+                f'FROM "{table}" AS child WHERE {present} AND NOT EXISTS '
+                f'(SELECT 1 FROM "{parent}" AS parent WHERE {join})', shown_child))
+        for column, (parent, join_key) in rules.get("consistent", {}).items():
+            shown_child = tuple(dict.fromkeys((*shown, column)))
+            child_select = ", ".join(f'child."{c}"' for c in shown_child)
+            checks.append(Check(
+                f"consistent_{table}_{column}__{parent}", table,
+                f"{table}.{column} differs from its {parent} row's (joined on {join_key})",
+                f'SELECT DISTINCT {child_select} FROM "{table}" AS child JOIN "{parent}" AS parent '
+                f'ON child."{join_key}" = parent."{join_key}" '
+                f'WHERE child."{column}" IS DISTINCT FROM parent."{column}"', shown_child))
+        where = f' AND ({rules["where"]})' if rules.get("where") else ""
+        for column, (low, high) in rules.get("ranges", {}).items():
+            outside = " OR ".join(part for part in (
+                f'"{column}" < {low}' if low is not None else "",
+                f'"{column}" > {high}' if high is not None else "",
+            ) if part)
+            bounds = f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}"
+            described = f"{table}.{column} outside {bounds}" + (f" (where {rules['where']})" if where else "")
+            checks.append(Check(
+                f"range_{table}_{column}", table, described,
+                f'SELECT {select}, "{column}" FROM "{table}" '
+                f'WHERE "{column}" IS NOT NULL AND ({outside}){where}', (*shown, column)))
+        for name, condition in rules.get("conditions", {}).items():
+            checks.append(Check(
+                f"{table}_{name}", table, f"{table}: not ({condition})",
+                f'SELECT {select} FROM "{table}" WHERE NOT coalesce(({condition}), false)', shown))
+    return checks
+
+
+def run_check(con: duckdb.DuckDBPyConnection, check: Check) -> CheckOutcome:
+    """Run one check: count the offending rows and keep a few of their keys."""
+    try:
+        # Keys as text: readable in the report, and no Python time-zone library needed for TIMESTAMPTZ.
+        keys = ", ".join(f'CAST("{c}" AS VARCHAR)' for c in check.key_columns)
+        rows = con.execute(
+            f"SELECT count(*) OVER () AS n_violations, {keys} FROM ({check.sql}) LIMIT {EXAMPLES_SHOWN}"
+        ).fetchall()
+    except duckdb.Error as e:
+        return CheckOutcome(check, 0, error=str(e).strip().splitlines()[0])
+    if not rows:
+        return CheckOutcome(check, 0)
+    examples = tuple(
+        ", ".join(f"{col}={value!s}" for col, value in zip(check.key_columns, row[1:])) for row in rows
+    )
+    return CheckOutcome(check, int(rows[0][0]), examples)
+
+
+def run_checks_on(con: duckdb.DuckDBPyConnection, checks: Sequence[Check] | None = None) -> CheckResult:
+    """All checks on an open connection (the tests use in-memory warehouses too)."""
+    return CheckResult([run_check(con, c) for c in (expand_checks() if checks is None else checks)])
+
+
+def run_checks(ws: Workspace) -> CheckResult:
+    """Run every declarative check on the workspace warehouse, read-only; never raises on bad data."""
+    con = connect(ws, read_only=True)
+    try:
+        return run_checks_on(con)
+    finally:
+        con.close()

@@ -1,0 +1,89 @@
+-- Stable views for people who query the warehouse directly (docs/warehouse.md, "Views").
+-- They read only the contract tables of schema.sql; their names and columns are a public interface like
+-- the tables' (add columns freely, rename none without a migration). ensure_schema re-creates them.
+
+-- runs: one row per running activity, metrics beside the facts of the activity.
+CREATE OR REPLACE VIEW runs AS
+WITH metrics AS (
+    SELECT * FROM run_metrics
+),
+activity_facts AS (
+    SELECT activity_id, sport, sub_sport, source_format, distance_m, elapsed_s
+    FROM activities
+)
+SELECT
+    metrics.activity_id,
+    metrics.athlete_id,
+    -- AT TIME ZONE 'UTC': dates and months are UTC whatever the client's TimeZone setting.
+    CAST(metrics.start_time AT TIME ZONE 'UTC' AS DATE)     AS run_date,
+    metrics.start_time,
+    activity_facts.sport,
+    coalesce(activity_facts.sub_sport, metrics.sub_sport)    AS sub_sport,
+    activity_facts.source_format,
+    coalesce(activity_facts.distance_m / 1000.0, metrics.distance_km) AS distance_km,
+    coalesce(activity_facts.elapsed_s, metrics.duration_s)   AS duration_s,
+    metrics.steady_s,
+    metrics.speed_m_s,
+    metrics.gap_speed_m_s,
+    metrics.heart_rate_bpm,
+    metrics.m_per_beat,
+    metrics.gap_m_per_beat,
+    metrics.hr_at_ref_bpm,
+    metrics.economy_m_per_beat,
+    metrics.decoupling_pct,
+    metrics.temperature_c,
+    metrics.included,
+    metrics.exclusion_reason
+FROM metrics
+LEFT JOIN activity_facts USING (activity_id);
+
+-- block_summary: each strength block with its headline effect (economy index, interrupted time series).
+CREATE OR REPLACE VIEW block_summary AS
+WITH headline_effects AS (
+    SELECT *
+    FROM block_effects
+    WHERE metric = 'economy_m_per_beat' AND method = 'its'
+)
+SELECT
+    blocks.athlete_id,
+    blocks.block_id,
+    blocks.label,
+    blocks.source,
+    blocks.start_date,
+    blocks.end_date,
+    round((blocks.end_date - blocks.start_date + 1) / 7.0, 1) AS weeks,
+    blocks.sessions,
+    blocks.sessions_per_week,
+    blocks.volume_kg,
+    headline_effects.n_baseline,
+    headline_effects.n_response,
+    headline_effects.change_pct,
+    headline_effects.ci_low_pct,
+    headline_effects.ci_high_pct,
+    headline_effects.swc_pct,
+    headline_effects.verdict
+FROM strength_blocks AS blocks
+LEFT JOIN headline_effects USING (athlete_id, block_id);
+
+-- monthly_economy: the economy trend at a glance, one row per athlete and month.
+CREATE OR REPLACE VIEW monthly_economy AS
+WITH runs_by_month AS (
+    SELECT
+        athlete_id,
+        CAST(date_trunc('month', start_time AT TIME ZONE 'UTC') AS DATE) AS month,
+        included,
+        distance_km,
+        economy_m_per_beat,
+        m_per_beat
+    FROM run_metrics
+)
+SELECT
+    athlete_id,
+    month,
+    count(*)                                                   AS runs,
+    count(*) FILTER (WHERE included)                           AS included_runs,
+    sum(distance_km)                                           AS run_km,
+    median(economy_m_per_beat) FILTER (WHERE included)         AS median_economy_m_per_beat,
+    median(m_per_beat) FILTER (WHERE included)                 AS median_m_per_beat
+FROM runs_by_month
+GROUP BY athlete_id, month;
