@@ -23,14 +23,14 @@ from pipeline.ingest.fit_decode import (
 from pipeline.ingest.parsed import ParsedFile
 
 _KEEP = frozenset({MESG_FILE_ID, MESG_SESSION, MESG_LAP, MESG_DEVICE_INFO, MESG_SPORT, MESG_SET})
-_SEMICIRCLE_TO_DEG = 180.0 / 2**31
+_SEMICIRCLES_PER_DEG = 2**31 / 180.0  # value_deg = raw / this
 _SPORT_TRAINING, _SUB_SPORT_STRENGTH = 10, 20
 _FILE_TYPE_ACTIVITY = 4
 _GARMIN_LIKE_MANUFACTURERS = {1, 13, 15}  # garmin, dynastream_oem, dynastream: garmin_product names
 
 # record field number -> (column, scale, offset): value = raw / scale - offset
 _RECORD_FIELDS = {
-    0: ("lat", _SEMICIRCLE_TO_DEG, 0.0), 1: ("lon", _SEMICIRCLE_TO_DEG, 0.0),
+    0: ("lat", _SEMICIRCLES_PER_DEG, 0.0), 1: ("lon", _SEMICIRCLES_PER_DEG, 0.0),
     2: ("altitude", 5.0, 500.0), 78: ("enhanced_altitude", 5.0, 500.0),
     3: ("heart_rate", 1.0, 0.0), 4: ("cadence", 1.0, 0.0), 53: ("fractional_cadence", 128.0, 0.0),
     5: ("distance", 100.0, 0.0), 6: ("speed", 1000.0, 0.0), 73: ("enhanced_speed", 1000.0, 0.0),

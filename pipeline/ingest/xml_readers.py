@@ -31,6 +31,8 @@ _POWER_TAGS = {"power", "watts", "pwr"}
 _TEMP_TAGS = {"atemp", "temp", "temperature", "wtemp"}
 _SPEED_TAGS = {"speed"}
 _EARTH_RADIUS_M = 6371008.8
+# A GPX track is a recording only when at least this share of its points carry a time.
+MIN_TIMED_FRACTION = 0.5
 
 
 def _local(tag: str) -> str:
@@ -93,6 +95,9 @@ def _activity(ctx: ReadContext, fmt: str, index: int, points: dict[str, list], s
     if (~keep).any():
         warnings.append(f"{int((~keep).sum())} point(s) without a valid time dropped")
     ts = ts[keep]
+    if len(ts) > 2 and ts.nunique() == 1:
+        raise NothingToIngest(f"all {len(ts)} points share one timestamp ({ts[0]:%Y-%m-%d %H:%M:%S}): "
+                              "a placeholder, not a recording")
     cols = {k: np.asarray(v, dtype=float)[keep] for k, v in points.items() if k != "time"}
     start = ts.min()
     if start_hint:
@@ -174,7 +179,8 @@ def read_gpx(data: bytes, ctx: ReadContext) -> ParsedFile:
     device = root.get("creator")
     rows, frames, warnings = [], [], []
     n_points_total = 0
-    for trk in (c for c in root if _local(c.tag) == "trk"):
+    untimed_warnings: list[str] = []
+    for trk_index, trk in enumerate(c for c in root if _local(c.tag) == "trk"):
         points = _new_points()
         for seg in (c for c in trk if _local(c.tag) == "trkseg"):
             for trkpt in (c for c in seg if _local(c.tag) == "trkpt"):
@@ -193,16 +199,22 @@ def read_gpx(data: bytes, ctx: ReadContext) -> ParsedFile:
                     v.append(pt.get(k, math.nan) if k != "time" else pt["time"])
         n = len(points["time"])
         n_points_total += n
-        if n == 0 or all(t is None for t in points["time"]):
+        n_timed = sum(t is not None for t in points["time"])
+        if n == 0:
+            continue
+        if n_timed < MIN_TIMED_FRACTION * n:  # a drawn/edited track with a few stray times, not a recording
+            untimed_warnings.append(f"track {trk_index} ({n} points, {n_timed} with a time) has no usable "
+                                    "timestamps; not ingested")
             continue
         sport = ctx.sport_override or sport_from_word(_child_text(trk, "type"))
         row, frame, warn = _activity(ctx, "gpx", len(rows), points, sport, None, _child_text(trk, "name"), device)
         rows.append(row)
         frames.append(frame)
         warnings.extend(warn)
+    warnings.extend(untimed_warnings)
     if not rows:
         if n_points_total:
-            raise NothingToIngest(f"GPX track of {n_points_total} points has no timestamps "
+            raise NothingToIngest(f"GPX track of {n_points_total} points has no usable timestamps "
                                   "(a route or drawn track, not a recorded activity)")
         has_route = any(_local(c.tag) == "rte" for c in root)
         raise NothingToIngest("GPX holds a route only, no recorded track" if has_route
