@@ -1,0 +1,176 @@
+"""Schema versions and migrations on real warehouse files; the generated docs and their example queries."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline.errors import PipelineError
+from pipeline.warehouse import docs as warehouse_docs
+from pipeline.warehouse.catalog import RELATIONS
+from pipeline.warehouse.db import SCHEMA_VERSION, STORAGE_COMPATIBILITY, connect, ensure_schema
+from pipeline.warehouse.migrations import MIGRATIONS
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "warehouse.md"
+
+
+def _v1_warehouse(ws) -> None:
+    """A warehouse exactly as the version-1 pipeline left it: its schema.sql, data, version stamp 1."""
+    con = duckdb.connect(str(ws.warehouse_path),
+                         config={"storage_compatibility_version": STORAGE_COMPATIBILITY})
+    con.execute((FIXTURES / "schema_v1.sql").read_text())
+    con.execute("INSERT INTO pipeline_meta VALUES ('schema_version', '1')")
+    con.execute("""
+        INSERT INTO activities (activity_id, athlete_id, file_id, sport, start_time, distance_m)
+        VALUES ('a1', 'ana', 'f1', 'running', TIMESTAMPTZ '2024-03-01 08:00:00+00', 10000);
+        INSERT INTO run_metrics (activity_id, athlete_id, start_time, economy_m_per_beat, distance_km, included)
+        VALUES ('a1', 'ana', TIMESTAMPTZ '2024-03-01 08:00:00+00', 1.2, 10, true);
+        INSERT INTO samples (activity_id, athlete_id, ts, heart_rate_bpm)
+        SELECT 'a1', 'ana', TIMESTAMPTZ '2024-03-01 08:00:00+00' + INTERVAL (i) SECOND, 140 FROM range(500) t(i);
+    """)
+    con.close()
+
+
+def test_fresh_warehouse_records_the_current_version(workspace):
+    con = connect(workspace)
+    assert con.execute("SELECT value FROM pipeline_meta WHERE key = 'schema_version'").fetchone() == (
+        str(SCHEMA_VERSION),)
+    con.close()
+
+
+def test_v1_warehouse_is_migrated_in_place_keeping_every_row(workspace):
+    _v1_warehouse(workspace)
+    # read-only commands cannot migrate: they say what to do
+    with pytest.raises(PipelineError, match="has schema version 1, this pipeline uses 2: run `pipeline ingest`"):
+        connect(workspace, read_only=True)
+    con = connect(workspace)
+    assert con.execute("SELECT value FROM pipeline_meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    assert con.execute("SELECT count(*) FROM samples").fetchone() == (500,)
+    assert con.execute("SELECT athlete_id, CAST(month AS VARCHAR), runs, median_economy_m_per_beat "
+                       "FROM monthly_economy").fetchall() == [("ana", "2024-03-01", 1, 1.2)]
+    assert con.execute("SELECT count(*) FROM declared_blocks").fetchone() == (0,)
+    assert con.execute("SELECT activity_id, sport, distance_km FROM runs").fetchall() == [("a1", "running", 10.0)]
+    con.close()
+    connect(workspace, read_only=True).close()   # now current
+
+
+def test_columns_added_to_schema_sql_reach_existing_warehouses(workspace, monkeypatch):
+    from pipeline.warehouse import migrations
+
+    connect(workspace).close()
+    con = connect(workspace)
+    con.execute("INSERT INTO weekly (athlete_id, week_start, runs) VALUES ('ana', DATE '2024-03-04', 3)")
+    con.close()
+    extended = migrations.schema_sql().replace(
+        "    economy_m_per_beat DOUBLE,          -- median over included runs of the week",
+        "    economy_m_per_beat DOUBLE,          -- median over included runs of the week\n"
+        "    long_run_km        DOUBLE,")
+    assert extended != migrations.schema_sql()
+    monkeypatch.setattr(migrations, "schema_sql", lambda: extended)
+    con = connect(workspace)
+    assert con.execute("SELECT runs, long_run_km FROM weekly").fetchall() == [(3, None)]
+    con.close()
+
+
+def test_failed_migration_leaves_the_file_unchanged(workspace, monkeypatch):
+    from pipeline.warehouse import migrations
+
+    _v1_warehouse(workspace)
+
+    def broken(con):
+        con.execute("CREATE TABLE half_done (x INTEGER)")
+        con.execute("SELECT * FROM no_such_table")
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", (migrations.Migration(2, "broken", broken),))
+    with pytest.raises(PipelineError, match="could not bring the warehouse .* from schema version 1 to 2; "
+                                            "it was left unchanged"):
+        connect(workspace)
+    con = duckdb.connect(str(workspace.warehouse_path), read_only=True)
+    assert con.execute("SELECT value FROM pipeline_meta WHERE key='schema_version'").fetchone() == ("1",)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert "half_done" not in tables and "declared_blocks" not in tables
+    assert con.execute("SELECT count(*) FROM samples").fetchone() == (500,)
+    con.close()
+
+
+def test_newer_warehouse_is_refused_with_upgrade_advice(workspace):
+    connect(workspace).close()
+    con = duckdb.connect(str(workspace.warehouse_path))
+    con.execute("UPDATE pipeline_meta SET value = '99' WHERE key = 'schema_version'")
+    con.close()
+    for read_only in (False, True):
+        with pytest.raises(PipelineError, match=r"has schema version 99, newer than this pipeline knows \(2\).*"
+                                                r"Upgrade the pipeline"):
+            connect(workspace, read_only=read_only)
+
+
+def test_unversioned_warehouse_with_tables_says_what_to_do(workspace):
+    con = duckdb.connect(str(workspace.warehouse_path))
+    con.execute("CREATE TABLE activities (activity_id VARCHAR); INSERT INTO activities VALUES ('x')")
+    con.close()
+    with pytest.raises(PipelineError, match=r"has tables \(activities\) but no pipeline_meta.*Move it aside.*"
+                                            r"`pipeline ingest` to rebuild"):
+        connect(workspace)
+    con = duckdb.connect(str(workspace.warehouse_path), read_only=True)
+    assert con.execute("SELECT * FROM activities").fetchall() == [("x",)]   # untouched
+    con.close()
+
+
+def test_migrations_are_numbered_in_order_up_to_the_current_version():
+    numbers = [m.number for m in MIGRATIONS]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+    assert numbers[-1] == SCHEMA_VERSION
+
+
+def test_warehouse_files_open_in_the_duckdb_cli(populated_ws):
+    import subprocess
+
+    from pipeline.warehouse.shell import duckdb_cli
+
+    done = subprocess.run([str(duckdb_cli()), "-readonly", "-csv", str(populated_ws.warehouse_path)],
+                          input="SELECT count(*) AS n FROM samples;\n", capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["n", "1200"]
+
+
+# ------------------------------------------------------------------ docs/warehouse.md
+
+def test_every_table_view_and_column_has_a_description():
+    con = duckdb.connect()
+    ensure_schema(con)
+    assert warehouse_docs.undocumented(con) == []
+    # and catalog.py describes nothing that does not exist
+    live = warehouse_docs.live_columns(con)
+    for name, doc in RELATIONS.items():
+        assert name in live, name
+        assert set(doc.columns) == {c[0] for c in live[name]}, name
+    con.close()
+
+
+def test_docs_warehouse_md_is_up_to_date():
+    assert DOC.read_text(encoding="utf-8") == warehouse_docs.generate(), (
+        "docs/warehouse.md is out of date: run `python -m pipeline.warehouse.docs`")
+
+
+def example_queries() -> list[str]:
+    return re.findall(r"```sql\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+
+
+def test_docs_hold_the_promised_example_queries():
+    text = "\n".join(example_queries())
+    for needle in ("FROM monthly_economy", "WHERE NOT included", "strength_sets", "FROM block_summary"):
+        assert needle in text
+
+
+@pytest.mark.parametrize("query", example_queries(), ids=lambda q: q.split("\n")[0][:40])
+def test_documented_example_query_returns_rows(populated_ws, query):
+    con = connect(populated_ws, read_only=True)
+    try:
+        rows = con.execute(query).fetchall()
+    finally:
+        con.close()
+    assert rows, query
