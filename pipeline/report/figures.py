@@ -268,14 +268,20 @@ def weekly_volume_plot(weekly: pd.DataFrame, blocks: pd.DataFrame) -> Figure:
 
 def raw_vs_economy_plot(runs: pd.DataFrame, reference: tuple | None = None) -> Figure:
     """Raw pace per heartbeat (``m_per_beat``) beside the economy index, both as % of their own median
-    over a reference period (the baseline window, else the whole record), plus the running speed below.
+    over a reference period (the baseline window, else the whole record), plus the running speed below
+    and, when recorded, the temperature.
 
     The raw ratio climbs whenever the athlete simply runs faster, because heart rate does not start at
     zero; the economy index, taken at a fixed reference speed, should not.
     """
-    fig = Figure(figsize=(10, 5.2), layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
-    for ax in (top, bottom):
+    # Heat raises HR at the same pace; when the watch recorded temperature, show it so a summer
+    # dip in the raw ratio can be told apart from a loss of economy.
+    has_temperature = int(runs["temperature_c"].notna().sum()) >= 3 if "temperature_c" in runs else False
+    ratios = (2, 1, 1) if has_temperature else (2, 1)
+    fig = Figure(figsize=(10, 6.4 if has_temperature else 5.2), layout="constrained")
+    axes = fig.subplots(len(ratios), 1, sharex=True, height_ratios=ratios)
+    top, bottom = axes[0], axes[1]
+    for ax in axes:
         _style(ax)
     ref_runs = runs
     if reference is not None:
@@ -300,7 +306,12 @@ def raw_vs_economy_plot(runs: pd.DataFrame, reference: tuple | None = None) -> F
     med = rolling_median(runs["start_time"], runs["speed_m_s"])
     bottom.plot(med.index, med.to_numpy(), color=OKABE_ITO["black"], linewidth=1.8, label="running speed")
     bottom.set_ylabel("speed (m/s)")
-    _date_axis(bottom)
+    if has_temperature:
+        temp = runs[runs["temperature_c"].notna()]
+        axes[2].scatter(temp["start_time"], temp["temperature_c"], s=10, color=OKABE_ITO["vermillion"], alpha=0.6,
+                        linewidths=0)
+        axes[2].set_ylabel("temperature (°C,\nwatch sensor)")
+    _date_axis(axes[-1])
     return fig
 
 
