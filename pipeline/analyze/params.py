@@ -1,0 +1,121 @@
+"""Every threshold of the analysis, as one documented dataclass loadable from ``[analysis]`` in pipeline.toml.
+
+Each field is a named default with its unit in the name; docs/analysis.md explains each in plain words.
+Unknown keys raise :class:`~pipeline.errors.PipelineError` listing the valid ones, so a typo in
+pipeline.toml never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from pipeline.errors import PipelineError
+
+GRADE_METHODS = ("minetti2002", "none")
+HEAT_METHODS = ("detrended", "fixed", "none")
+CI_METHODS = ("newey_west1987", "kunsch1989")
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    """Defaults of the cleaning, the economy model and the block statistics (``[analysis]`` section)."""
+
+    # ---- cleaning (per run) -------------------------------------------------------------------
+    warmup_s: float = 600.0               # skip the first 10 min: HR still rising to steady state
+    min_speed_m_s: float = 1.0            # below: stopped / paused / walking (a 16:40 min/km shuffle)
+    max_speed_m_s: float = 7.0            # above: GPS glitch for an endurance run (2:23 min/km)
+    max_gap_s: float = 10.0               # a gap between samples longer than this is a pause
+    hr_min_bpm: float = 35.0              # physiologically implausible below
+    hr_max_bpm: float = 230.0             # physiologically implausible above
+    hr_spike_bpm: float = 15.0            # |HR - rolling median| above this is a spike (strap/optical glitch)
+    hr_spike_window_s: float = 30.0       # width of the rolling median for spikes
+    cadence_lock_bpm: float = 3.0         # |HR - step rate| (or |HR - step rate/2|) within this = locked
+    cadence_lock_min_s: float = 30.0      # ... sustained at least this long
+    speed_smoothing_s: float = 15.0       # window for distance- / position-derived speed (GPS jitter)
+    grade_smoothing_m: float = 50.0       # altitude difference taken over this distance for the grade
+    grade_clip: float = 0.45              # Minetti 2002 polynomial valid for -0.45..0.45
+    grade_method: str = "minetti2002"     # or "none" (grade-adjusted speed = speed)
+    steady_window_s: float = 90.0         # centred window of the steady-speed reference
+    steady_band_pct: float = 10.0         # grade-adjusted speed within +-10 % of that reference = steady
+    transition_window_s: float = 60.0     # mean speed before vs after a moment, each over this window
+    transition_change_pct: float = 8.0    # a change larger than this is a tempo change...
+    transition_hold_s: float = 75.0       # ... and the next 75 s are dropped (HR lags pace by ~1 min)
+    min_steady_s: float = 900.0           # a run needs 15 min of steady, clean samples to be included
+    min_hr_coverage: float = 0.8          # ... and valid HR on 80 % of its moving time after warm-up
+    unknown_sport_speed_range_m_s: tuple[float, float] = (1.6, 6.5)  # 'unknown' sport analysed as a run if moving speed in range
+
+    # ---- economy model (per athlete) ------------------------------------------------------------
+    hr_lag_tau_s: float = 45.0            # HR follows speed as a first-order lag (on-kinetics tau 30-60 s)
+    model_bin_s: float = 300.0            # steady samples averaged per 5 min of elapsed time before the fit
+    ref_elapsed_s: float = 1800.0         # every run's intercept is referred to 30 min elapsed (drift)
+    ref_temperature_c: float = 15.0       # ... and to 15 C device temperature (heat), when known
+    heat_method: str = "detrended"        # detrended | fixed | none (see docs/analysis.md)
+    heat_bpm_per_c: float = 0.5           # coefficient used by heat_method = "fixed"
+    heat_detrend_days: float = 14.0       # half-width of the local window for heat_method = "detrended"
+    heat_min_runs: int = 20               # fewer runs with temperature: no heat term is estimated
+
+    # ---- block statistics -----------------------------------------------------------------------
+    baseline_weeks: float = 6.0           # window method: the 6 weeks before block start
+    response_start_weeks: float = 6.0     # response window: weeks 6..12 after block start
+    response_end_weeks: float = 12.0
+    its_pre_weeks: float = 16.0           # ITS: pre-block trend fitted on up to 16 weeks before the block
+    swc_pct: float = 1.0                  # smallest worthwhile change
+    min_runs: int = 8                     # fewer runs in either window: 'insufficient data'
+    ci_level: float = 0.95
+    ci_method: str = "newey_west1987"     # HAC standard errors; or "kunsch1989" moving-block bootstrap
+    hac_max_lags: int | None = None       # None: floor(4 (n/100)^(2/9)) (Newey & West 1994 rule)
+    bootstrap_block_runs: int = 4         # block length of the moving-block bootstrap (runs)
+    bootstrap_reps: int = 999
+    placebo_step_weeks: float = 2.0       # fake block starts every 2 weeks inside the pre-block period
+    seed: int = 20020901                  # bootstrap random seed (results are reproducible)
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any] | None) -> AnalysisParams:
+        """Build from the ``[analysis]`` section of pipeline.toml; unknown keys -> PipelineError."""
+        section = dict(section or {})
+        valid = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(section) - set(valid))
+        if unknown:
+            raise PipelineError(
+                f"pipeline.toml [analysis]: unknown key(s) {', '.join(unknown)}; "
+                f"valid keys: {', '.join(sorted(valid))}"
+            )
+        kwargs: dict[str, Any] = {}
+        for key, value in section.items():
+            default = getattr(cls, key)
+            if isinstance(default, tuple):
+                if not (isinstance(value, (list, tuple)) and len(value) == len(default)):
+                    raise PipelineError(f"pipeline.toml [analysis]: {key} must be a list of {len(default)} numbers")
+                value = tuple(float(v) for v in value)
+            elif isinstance(default, bool) or isinstance(default, str):
+                if not isinstance(value, type(default)):
+                    raise PipelineError(f"pipeline.toml [analysis]: {key} must be a {type(default).__name__}")
+            elif isinstance(default, (int, float)) or default is None:
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    raise PipelineError(f"pipeline.toml [analysis]: {key} must be a number, got {value!r}")
+                if isinstance(default, int) and not isinstance(default, bool):
+                    value = int(value)
+            kwargs[key] = value
+        params = replace(cls(), **kwargs)
+        params.validate()
+        return params
+
+    def validate(self) -> None:
+        """Reject settings that cannot work, with a message saying which and why."""
+        _choice("grade_method", self.grade_method, GRADE_METHODS)
+        _choice("heat_method", self.heat_method, HEAT_METHODS)
+        _choice("ci_method", self.ci_method, CI_METHODS)
+        if not 0 < self.ci_level < 1:
+            raise PipelineError("pipeline.toml [analysis]: ci_level must be between 0 and 1")
+        if not self.response_start_weeks < self.response_end_weeks:
+            raise PipelineError("pipeline.toml [analysis]: response_start_weeks must be < response_end_weeks")
+        if self.baseline_weeks <= 0 or self.its_pre_weeks <= 0:
+            raise PipelineError("pipeline.toml [analysis]: baseline_weeks and its_pre_weeks must be > 0")
+        if not 0 < self.min_hr_coverage <= 1:
+            raise PipelineError("pipeline.toml [analysis]: min_hr_coverage must be in (0, 1]")
+
+
+def _choice(key: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise PipelineError(f"pipeline.toml [analysis]: {key} = {value!r} is not one of {', '.join(valid)}")

@@ -1,0 +1,203 @@
+"""Per-run metrics: which activities are runs, pace per heartbeat, decoupling, and the per-run recipe.
+
+``run_process`` reads as the recipe for one activity: decide whether it is a run, clean it, keep its
+steady part, summarise it, or say in words why it is excluded.
+
+References
+----------
+Friel J. The Triathlete's Training Bible (efficiency factor = normalised pace / HR; aerobic decoupling
+= change of that ratio from the first to the second half of a steady run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.analyze.clean import run_clean, run_steady_segments
+from pipeline.analyze.params import AnalysisParams
+
+# sub_sport values analysed as runs (fitparse names; None = not given). Treadmill-like ones get no grade.
+RUN_SUB_SPORTS = frozenset({"generic", "road", "street", "trail", "track", "treadmill", "indoor_running",
+                            "virtual_activity", "0", "1", "2", "3", "4", "45", "58"})
+TREADMILL_SUB_SPORTS = frozenset({"treadmill", "indoor_running", "virtual_activity", "1", "45", "58"})
+UNKNOWN_SPORTS = frozenset({"unknown", "generic", ""})
+
+STEADY_COLUMNS = ["t_s", "dt_s", "gap_lag_m_s", "gap_speed_m_s", "speed_m_s", "hr_bpm", "temperature_c"]
+
+
+@dataclass
+class RunResult:
+    """One activity analysed: its ``run_metrics`` row (model columns still empty) and its steady samples."""
+
+    row: dict[str, Any]
+    steady: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=STEADY_COLUMNS))
+
+    @property
+    def included(self) -> bool:
+        return bool(self.row["included"])
+
+
+def run_kind(sport: str | None, sub_sport: str | None) -> tuple[str, bool]:
+    """Classify an activity: (``'run'`` | ``'maybe'`` | reason it is not a run, treadmill?).
+
+    ``'maybe'`` is an activity whose file does not say its sport (a GPX without ``<type>``); it is
+    analysed as a run only when its moving speed is typical of running.
+    """
+    s = (str(sport).strip().lower() if sport is not None and not _isna(sport) else "")
+    sub = (str(sub_sport).strip().lower() if sub_sport is not None and not _isna(sub_sport) else None)
+    if s in UNKNOWN_SPORTS:
+        return "maybe", sub in TREADMILL_SUB_SPORTS
+    if s not in ("running", "run", "1"):
+        return f"not a run: {s}", False
+    if sub is not None and sub not in RUN_SUB_SPORTS:
+        return f"not analysed: running/{sub}", False
+    return "run", sub in TREADMILL_SUB_SPORTS
+
+
+def _isna(x: Any) -> bool:
+    try:
+        return bool(pd.isna(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _wmean(x: np.ndarray, w: np.ndarray) -> float:
+    ok = np.isfinite(x) & np.isfinite(w) & (w > 0)
+    return float(np.sum(x[ok] * w[ok]) / np.sum(w[ok])) if ok.any() else float("nan")
+
+
+def run_decoupling(steady: pd.DataFrame) -> float:
+    """Aerobic decoupling (%) of a run's steady samples: (r1 - r2) / r1 * 100.
+
+    r = mean grade-adjusted speed / mean HR over the first and second half of the steady time (halves
+    by accumulated steady seconds, in time order). Positive = HR drifted up relative to pace (worse).
+    """
+    if steady.empty:
+        return float("nan")
+    s = steady.sort_values("t_s")
+    cum = np.cumsum(s["dt_s"].to_numpy())
+    first = cum <= cum[-1] / 2
+    if first.sum() == 0 or (~first).sum() == 0:
+        return float("nan")
+    ratios = []
+    for part in (s[first], s[~first]):
+        w = part["dt_s"].to_numpy()
+        ratios.append(_wmean(part["gap_speed_m_s"].to_numpy(), w) / _wmean(part["hr_bpm"].to_numpy(), w))
+    return (ratios[0] - ratios[1]) / ratios[0] * 100
+
+
+def run_summary(steady: pd.DataFrame) -> dict[str, float]:
+    """Time-weighted means over a run's steady samples and the pace-per-heartbeat metrics.
+
+    ``m_per_beat`` = mean speed (m/min) / mean HR (bpm) — the efficiency factor in metric units;
+    ``gap_m_per_beat`` the same with grade-adjusted speed (Minetti 2002).
+    """
+    w = steady["dt_s"].to_numpy(dtype=float)
+    speed = _wmean(steady["speed_m_s"].to_numpy(dtype=float), w)
+    gap = _wmean(steady["gap_speed_m_s"].to_numpy(dtype=float), w)
+    hr = _wmean(steady["hr_bpm"].to_numpy(dtype=float), w)
+    temp = _wmean(steady["temperature_c"].to_numpy(dtype=float), w)
+    return {
+        "steady_s": float(np.sum(w)),
+        "speed_m_s": speed,
+        "gap_speed_m_s": gap,
+        "heart_rate_bpm": hr,
+        "m_per_beat": speed * 60 / hr,
+        "gap_m_per_beat": gap * 60 / hr,
+        "decoupling_pct": run_decoupling(steady),
+        "temperature_c": temp,
+    }
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min"
+
+
+def run_exclusion_reason(seg: pd.DataFrame, params: AnalysisParams) -> str | None:
+    """Why a cleaned run cannot be included, in words; None when it can.
+
+    Checks, in order: speed source, any HR, HR coverage of the moving time after warm-up, steady time.
+    When steady time is short, the largest cause of lost moving time is named.
+    """
+    if seg.attrs.get("speed_source") == "none":
+        return "no speed, distance or position data"
+    if seg["hr_missing"].all() or (seg["hr_missing"] | seg["hr_implausible"]).all():
+        return "no heart rate"
+    dt = seg["dt_s"].to_numpy()
+    moving = ~(seg["warmup"] | seg["stopped"] | seg["too_fast"]).to_numpy()
+    moving_s = float(dt[moving].sum())
+    if moving_s <= 0:
+        total = float(seg["t_s"].iloc[-1] - seg["t_s"].iloc[0]) if len(seg) else 0.0
+        return f"no moving time after the {_minutes(params.warmup_s)} warm-up (recorded {_minutes(total)})"
+    hr_present = ~(seg["hr_missing"] | seg["hr_implausible"]).to_numpy()
+    coverage = float(dt[moving & hr_present].sum()) / moving_s
+    if coverage < params.min_hr_coverage:
+        return f"heart rate on only {coverage * 100:.0f} % of moving time (min {params.min_hr_coverage * 100:.0f} %)"
+    steady_s = float(dt[seg["steady"].to_numpy()].sum())
+    if steady_s < params.min_steady_s:
+        losses = {
+            "pace changes (intervals, surges, stops)": (moving & (seg["transition"] | seg["after_gap"]).to_numpy()),
+            "unsteady pace": (moving & seg["unsteady"].to_numpy() & ~seg["transition"].to_numpy()),
+            "cadence lock of the optical HR": (moving & seg["cadence_lock"].to_numpy()),
+            "HR spikes/dropouts": (moving & ~np.isfinite(seg["hr_bpm"].to_numpy()) & ~seg["cadence_lock"].to_numpy()),
+        }
+        cause, mask = max(losses.items(), key=lambda kv: dt[kv[1]].sum())
+        detail = f"; {_minutes(dt[mask].sum())} lost to {cause}" if dt[mask].sum() > 0 else ""
+        return f"only {_minutes(steady_s)} steady (min {_minutes(params.min_steady_s).split()[0]}){detail}"
+    return None
+
+
+def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: AnalysisParams | None = None) -> RunResult:
+    """Analyse one activity: the per-run recipe.
+
+    ``activity`` is one ``activities`` row (activity_id, athlete_id, sport, sub_sport, start_time,
+    elapsed_s, distance_m). Returns its ``run_metrics`` row (``hr_at_ref_bpm``/``economy_m_per_beat``
+    are filled later by the athlete-level model) and, for included runs, its steady samples.
+    """
+    p = params or AnalysisParams()
+    row: dict[str, Any] = {
+        "activity_id": activity["activity_id"], "athlete_id": activity["athlete_id"],
+        "start_time": activity["start_time"], "sub_sport": activity.get("sub_sport"),
+        "duration_s": activity.get("elapsed_s"),
+        "distance_km": (activity.get("distance_m") or np.nan) / 1000 if not _isna(activity.get("distance_m")) else np.nan,
+        "steady_s": 0.0, "speed_m_s": np.nan, "gap_speed_m_s": np.nan, "heart_rate_bpm": np.nan,
+        "m_per_beat": np.nan, "gap_m_per_beat": np.nan, "hr_at_ref_bpm": np.nan, "economy_m_per_beat": np.nan,
+        "decoupling_pct": np.nan, "temperature_c": np.nan, "included": False, "exclusion_reason": None,
+    }
+    # 1. Is it a run at all? (cycling, swimming... are listed with the reason, never analysed)
+    kind, treadmill = run_kind(activity.get("sport"), activity.get("sub_sport"))
+    if kind not in ("run", "maybe"):
+        row["exclusion_reason"] = kind
+        return RunResult(row)
+    if samples is None or len(samples) < 2:
+        row["exclusion_reason"] = "no samples"
+        return RunResult(row)
+    # 2. Clean: time base, speed (device > distance > smoothed positions), grade, GAP, HR checks.
+    seg = run_clean(samples, p, treadmill=treadmill)
+    if _isna(row["duration_s"]) and len(seg):
+        row["duration_s"] = float(seg["t_s"].iloc[-1])
+    if _isna(row["distance_km"]) and "distance_m" in samples and samples["distance_m"].notna().any():
+        row["distance_km"] = float(pd.to_numeric(samples["distance_m"], errors="coerce").max()) / 1000
+    if kind == "maybe":
+        moving = seg.loc[~seg["stopped"], "speed_m_s"]
+        lo, hi = p.unknown_sport_speed_range_m_s
+        med = float(moving.median()) if len(moving) else float("nan")
+        if not (lo <= med <= hi):
+            row["exclusion_reason"] = (f"sport not recorded and moving speed {med:.1f} m/s is not typical "
+                                       f"of running ({lo}-{hi} m/s)")
+            return RunResult(row)
+    # 3. Steady state: stable grade-adjusted pace, outside tempo transitions, with clean HR.
+    seg = run_steady_segments(seg, p)
+    reason = run_exclusion_reason(seg, p)
+    steady = seg.loc[seg["steady"], STEADY_COLUMNS].reset_index(drop=True)
+    # 4. Summarise the steady part (reported even for excluded runs when there is some).
+    if len(steady):
+        row.update(run_summary(steady))
+    row["included"] = reason is None
+    row["exclusion_reason"] = reason
+    return RunResult(row, steady if reason is None else steady.iloc[0:0])
