@@ -44,6 +44,7 @@ from pipeline.demo.physiology import (
     ornstein_uhlenbeck,
     speed_for_grade_adjusted_m_s,
 )
+from pipeline.demo.fit_writer import PAUSE_GAP_INTERVALS
 from pipeline.ingest.parsed import (
     ACTIVITY_COLUMNS,
     SAMPLE_COLUMNS,
@@ -563,9 +564,14 @@ def simulate_run(profile: AthleteProfile, plan: PlannedRun, route: Route, home_x
     frame = _quantise_fit(frame) if plan.source_format == "fit" else _quantise_gpx(frame)
     if not plan.has_device_speed:
         frame["speed_m_s"] = np.nan
-    timer_s = float(moving.sum() * dt_s) if plan.auto_pause else float(elapsed[-1])
+    # Timer time as the FIT writer (and a watch) counts it: sample steps, minus auto-pause gaps.
+    steps = np.diff(frame["elapsed_s"].to_numpy())
+    timer_s = float(steps[steps <= PAUSE_GAP_INTERVALS * dt_s].sum())
     trace = RunTrace(activity_id, elapsed, moving, recorded, speed, grade, gap_true, hr_ss, hr_true, lock)
-    return SimulatedRun(frame, float(elapsed[-1]), timer_s, float(device_distance[-1]),
+    # FIT: the last recorded distance (cm), as the session stores it; GPX stores none: the device's value
+    # is kept in memory (readers derive theirs from positions, a little longer through GPS wander).
+    distance_m = float(frame["distance_m"].iloc[-1]) if plan.source_format == "fit" else float(device_distance[-1])
+    return SimulatedRun(frame, float(elapsed[-1]), timer_s, distance_m,
                         float(speed[moving].mean()), trace)
 
 
@@ -687,7 +693,10 @@ def simulate_athlete(profile: AthleteProfile | str, seed: int, *, sample_interva
             "activity_id": activity_id, "athlete_id": aid, "file_id": None, "sport": "running",
             "sub_sport": route.sub_sport, "start_time": plan.start_time, "elapsed_s": run.elapsed_s,
             "timer_s": run.timer_s, "distance_m": run.distance_m,
-            "avg_heart_rate_bpm": float(s["heart_rate_bpm"].mean()), "device": "simulated",
+            # FIT sessions store a whole-bpm average; GPX has none, so readers average the samples
+            "avg_heart_rate_bpm": (float(np.round(s["heart_rate_bpm"].mean())) if plan.source_format == "fit"
+                                   else float(s["heart_rate_bpm"].mean())),
+            "device": "simulated",
             "name": f"{plan.run_type.capitalize()} run", "source_format": plan.source_format,
             "session_index": 0, "n_samples": len(s),
         })

@@ -97,6 +97,11 @@ def test_fit_auto_pause_is_a_timer_gap_with_events(athlete):
     assert ("timer", "stop_all") in events[1:-1]
     session = msgs["session"][0]
     assert session["total_timer_time"] < session["total_elapsed_time"]
+    # the in-memory activity row says what the file's session says
+    assert session["total_timer_time"] == pytest.approx(row["timer_s"])
+    assert session["total_elapsed_time"] == pytest.approx(row["elapsed_s"])
+    assert session["total_distance"] == pytest.approx(row["distance_m"])
+    assert session["avg_heart_rate"] == row["avg_heart_rate_bpm"]
 
 
 def test_fit_without_device_speed_has_no_speed_field(athlete, tmp_path):
