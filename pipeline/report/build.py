@@ -121,18 +121,18 @@ def athlete_page_context(tables: AthleteTables, out_dir: Path) -> dict:
     figures: dict[str, RenderedFigure] = {}
     focus = _focus_block(tables)
     eff = tables.effects
-    headline_windows = eff[(eff["metric"] == HEADLINE_METRIC) & (eff["method"] == HEADLINE_METHOD)]
-    if headline_windows.empty:  # fall back to the window method's dates when ITS is absent
-        headline_windows = eff[eff["metric"] == HEADLINE_METRIC].drop_duplicates("block_id")
-    focus_effects = eff[(eff["block_id"] == focus) & (eff["metric"] == HEADLINE_METRIC)]
-    focus_window = headline_windows[headline_windows["block_id"] == focus]
+    headline_rows = eff[eff["metric"] == HEADLINE_METRIC]
+    focus_effects = headline_rows[headline_rows["block_id"] == focus]
+    # Dates and run counts quoted on the page are the headline method's, else whichever method exists.
+    by_method = focus_effects.set_index("method")
+    w = (by_method.loc[HEADLINE_METHOD] if HEADLINE_METHOD in by_method.index
+         else focus_effects.iloc[0] if len(focus_effects) else None)
     focus_block = tables.blocks[tables.blocks["block_id"] == focus]
     block_start = focus_block.iloc[0]["start_date"] if len(focus_block) else None
-    w = focus_window.iloc[0] if len(focus_window) else None
 
     if len(included):
         figures["timeline"] = _render_figure(
-            fg.economy_timeline_plot(included, tables.strength_sessions, tables.blocks, headline_windows),
+            fg.economy_timeline_plot(included, tables.strength_sessions, tables.blocks, headline_rows),
             out_dir, "economy_timeline",
             "Economy index per run over time with rolling median, strength sessions, blocks and windows")
     if len(included) and len(focus_effects) and w is not None:
@@ -152,7 +152,10 @@ def athlete_page_context(tables: AthleteTables, out_dir: Path) -> dict:
                                            "weekly_volume", "Weekly running km and strength sessions")
     raw_runs = included[included["m_per_beat"].notna()]
     if len(raw_runs) >= 3:
-        reference = None if w is None or pd.isna(w["baseline_start"]) else (w["baseline_start"], w["baseline_end"])
+        # The % scale is relative to the few weeks before the block (the window method's baseline).
+        ref_row = by_method.loc["window"] if "window" in by_method.index else w
+        reference = (None if ref_row is None or pd.isna(ref_row["baseline_start"])
+                     else (ref_row["baseline_start"], ref_row["baseline_end"]))
         figures["raw_vs_economy"] = _render_figure(
             fg.raw_vs_economy_plot(raw_runs, reference), out_dir, "raw_vs_economy",
             "Raw pace per heartbeat beside the economy index, and running speed")
@@ -178,10 +181,11 @@ def athlete_page_context(tables: AthleteTables, out_dir: Path) -> dict:
         "has_hr": tables.has_hr,
         "n_sessions": len(tables.strength_sessions),
         "blocks": blocks,
-        "window": None if w is None else {
-            "baseline_start": w["baseline_start"], "baseline_end": w["baseline_end"],
-            "response_start": w["response_start"], "response_end": w["response_end"],
-            "n_baseline": fg._int(w["n_baseline"]), "n_response": fg._int(w["n_response"])},
+        "windows": [{"method": METHOD_NAMES.get(m, m),
+                     "baseline_start": r["baseline_start"], "baseline_end": r["baseline_end"],
+                     "response_start": r["response_start"], "response_end": r["response_end"],
+                     "n_baseline": fg._int(r["n_baseline"]), "n_response": fg._int(r["n_response"])}
+                    for m, r in by_method.sort_index().iterrows()] if focus is not None else [],
         "effect_rows": _effect_table_rows(eff[eff["block_id"] == focus]) if focus is not None else [],
         "exclusions": story.exclusion_counts(runs).to_dict("records"),
         "failed_files": files[files["status"] == "error"].fillna("").to_dict("records"),

@@ -84,8 +84,8 @@ def economy_timeline_plot(runs: pd.DataFrame, sessions: pd.DataFrame, blocks: pd
     """Per-run economy index (m/beat) over time with its rolling median, strength sessions as ticks,
     blocks shaded and each block's baseline and response windows marked as bars above the data.
 
-    ``runs``: included runs (start_time, economy_m_per_beat). ``windows``: block_effects rows
-    (baseline_start/_end, response_start/_end), one per block.
+    ``runs``: included runs (start_time, economy_m_per_beat). ``windows``: block_effects rows of the
+    headline metric (block_id, method, baseline_start/_end, response_start/_end), any methods.
     """
     fig = Figure(figsize=(10, 4.6), layout="constrained")
     ax = fig.add_subplot()
@@ -101,15 +101,29 @@ def economy_timeline_plot(runs: pd.DataFrame, sessions: pd.DataFrame, blocks: pd
     pad = max(hi - lo, 0.02 * max(abs(hi), 1e-9))
     ax.set_ylim(lo - 0.22 * pad, hi + 0.3 * pad)
     trans = blended_transform_factory(ax.transData, ax.transAxes)
-    for _, w in windows.iterrows():
-        for start, end, colour, name in ((w["baseline_start"], w["baseline_end"], BASELINE_COLOUR, "baseline"),
-                                         (w["response_start"], w["response_end"], RESPONSE_COLOUR, "response")):
-            if pd.isna(start) or pd.isna(end):
-                continue
-            ax.plot([start, end + pd.Timedelta(days=1)], [0.955, 0.955], transform=trans, color=colour,
-                    linewidth=6, solid_capstyle="butt", zorder=5)
-            ax.text(start + (end - start) / 2, 0.985, name, transform=trans, ha="center", va="top",
+    day = pd.Timedelta(days=1)
+
+    def bar(start, end, colour, y, width, label=None):
+        if pd.isna(start) or pd.isna(end):
+            return
+        ax.plot([start, end + day], [y, y], transform=trans, color=colour, linewidth=width,
+                solid_capstyle="butt", zorder=5)
+        if label:
+            ax.text(start + (end - start) / 2, 0.985, label, transform=trans, ha="center", va="top",
                     fontsize=8, color="#333333")
+
+    # The window method compares with the few weeks before the block (thick bar); the ITS fits its
+    # pre-block trend on the whole record before the block (thin line), so both are drawn when they differ.
+    its_baseline = False
+    for _, w in windows.drop_duplicates(["block_id", "method"]).iterrows():
+        has_window_row = bool(((windows["block_id"] == w["block_id"]) & (windows["method"] == "window")).any())
+        if w["method"] == "its" and has_window_row:
+            bar(w["baseline_start"], w["baseline_end"], BASELINE_COLOUR, 0.915, 2)
+            its_baseline = True
+        else:
+            bar(w["baseline_start"], w["baseline_end"], BASELINE_COLOUR, 0.955, 6, "baseline")
+    for _, w in windows.drop_duplicates(["block_id", "response_start", "response_end"]).iterrows():
+        bar(w["response_start"], w["response_end"], RESPONSE_COLOUR, 0.955, 6, "response")
     if len(sessions):
         ax.plot(sessions["start_time"], np.full(len(sessions), 0.03), transform=trans, linestyle="none",
                 marker="|", markersize=11, markeredgewidth=1.4, color=OKABE_ITO["vermillion"], zorder=5)
@@ -122,6 +136,8 @@ def economy_timeline_plot(runs: pd.DataFrame, sessions: pd.DataFrame, blocks: pd
     if len(windows):
         handles.append(Line2D([], [], color=BASELINE_COLOUR, linewidth=6, label="baseline window"))
         handles.append(Line2D([], [], color=RESPONSE_COLOUR, linewidth=6, label="response window"))
+    if its_baseline:
+        handles.append(Line2D([], [], color=BASELINE_COLOUR, linewidth=2, label="pre-block trend fitted (ITS)"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     ax.set_ylabel("economy index (m per heartbeat\nat reference speed)")
     ax.set_title("Running economy over time (higher = more economical)", loc="left", fontsize=11)
