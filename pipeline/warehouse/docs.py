@@ -9,6 +9,7 @@ differs from what would be generated; a test does the same, so the doc cannot dr
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from importlib import resources
 from pathlib import Path
@@ -97,6 +98,12 @@ def render_checks() -> str:
     lines = ["| check | fails when |", "|---|---|"]
     lines += [f"| `{c.name}` | {_cell(c.description)} |" for c in expand_checks()]
     return "\n".join(lines) + "\n"
+
+
+def example_queries(text: str | None = None) -> list[str]:
+    """The fenced ```sql blocks of docs/warehouse.md (the tests execute each one)."""
+    text = DOC_PATH.read_text(encoding="utf-8") if text is None else text
+    return re.findall(r"```sql\n(.*?)```", text, flags=re.S)
 
 
 def generate() -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import duckdb
@@ -11,6 +10,7 @@ import pytest
 from pipeline.errors import PipelineError
 from pipeline.warehouse import docs as warehouse_docs
 from pipeline.warehouse.catalog import RELATIONS
+from pipeline.warehouse.docs import example_queries
 from pipeline.warehouse.db import SCHEMA_VERSION, STORAGE_COMPATIBILITY, connect, ensure_schema
 from pipeline.warehouse.migrations import MIGRATIONS
 
@@ -154,10 +154,6 @@ def test_every_table_view_and_column_has_a_description():
 def test_docs_warehouse_md_is_up_to_date():
     assert DOC.read_text(encoding="utf-8") == warehouse_docs.generate(), (
         "docs/warehouse.md is out of date: run `python -m pipeline.warehouse.docs`")
-
-
-def example_queries() -> list[str]:
-    return re.findall(r"```sql\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
 
 
 def test_docs_hold_the_promised_example_queries():
