@@ -9,6 +9,7 @@ always agrees with the warehouse a scientist queries. The wording says "coincide
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -176,11 +177,24 @@ def placebo_summary(tables: AthleteTables, block_id: str | None) -> PlaceboSumma
                                 f"would have claimed a gain, {judgement}.")
 
 
+def exclusion_kind(reason: str) -> str:
+    """The kind of an exclusion reason: its first clause with numbers replaced by N.
+
+    Reasons carry per-run numbers ("only 14 min steady (min 15); 14 min lost to pace changes"); grouping
+    the raw strings would give one row per run.
+    """
+    first = reason.split(";")[0].strip()
+    return re.sub(r"\d+(?:\.\d+)?", "N", first)
+
+
 def exclusion_counts(runs: pd.DataFrame) -> pd.DataFrame:
-    """Runs by inclusion and reason, most common first: columns ``reason``, ``runs``."""
+    """Excluded runs grouped by kind of reason, most common first: ``reason``, ``runs``, ``example``."""
     if runs.empty:
-        return pd.DataFrame({"reason": [], "runs": []})
+        return pd.DataFrame({"reason": [], "runs": [], "example": []})
     excluded = runs[~runs["included"].fillna(False).astype(bool)]
-    reasons = excluded["exclusion_reason"].fillna("no reason recorded")
-    counts = reasons.value_counts().rename_axis("reason").reset_index(name="runs")
-    return counts
+    reasons = excluded["exclusion_reason"].fillna("no reason recorded").astype(str)
+    grouped = pd.DataFrame({"reason": reasons.map(exclusion_kind), "example": reasons})
+    counts = (grouped.groupby("reason", sort=False)
+              .agg(runs=("example", "size"), example=("example", "first"))
+              .reset_index().sort_values(["runs", "reason"], ascending=[False, True], kind="stable"))
+    return counts.reset_index(drop=True)

@@ -119,7 +119,7 @@ def test_data_quality_table_counts_exclusions_and_failed_files(built_reports):
     body = page(ws, "gainer")
     table = re.search(r'<table id="exclusions">.*?</table>', body, re.S).group(0)
     for reason, count in reasons:
-        assert re.search(rf"<td>{re.escape(reason)}</td><td class=\"num\">{count}</td>", table)
+        assert re.search(rf"<td>{re.escape(reason)}</td><td class=\"num\">{count}</td>", table), reason
     assert f"{n_runs} runs found: {n_included} included, {n_runs - n_included} excluded" in body
     failed = re.search(r'<table id="failed-files">.*?</table>', body, re.S).group(0)
     assert "data/raw/gainer/broken.fit" in failed and "a.gpx" not in failed

@@ -98,3 +98,14 @@ def test_placebo_counts_only_rated_fake_starts_and_warns_when_frequent():
     assert (summary.gains, summary.total) == (2, 3)
     assert summary.sentence.startswith("At 2 of 3 fake block starts") and "caution" in summary.sentence
     assert story.placebo_summary(tables([], placebo=rows), None).total == 0
+
+
+def test_exclusions_are_grouped_by_kind_not_by_per_run_numbers():
+    runs = pd.DataFrame({"included": [False, False, False, True, False],
+                         "exclusion_reason": ["only 14 min steady (min 15); 14 min lost to pace changes",
+                                              "only 8 min steady (min 15); 71 min lost to pace changes",
+                                              "no heart rate", None, None]})
+    counts = story.exclusion_counts(runs)
+    assert counts[["reason", "runs"]].values.tolist() == [["only N min steady (min N)", 2],
+                                                          ["no heart rate", 1], ["no reason recorded", 1]]
+    assert counts["example"].iloc[0].startswith("only 14 min steady")
