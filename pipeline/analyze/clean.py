@@ -204,13 +204,16 @@ def run_clean(samples: pd.DataFrame, params: AnalysisParams | None = None, tread
     n = len(df)
     out = pd.DataFrame({"t_s": t})
 
-    # Time each sample stands for; a longer gap is a pause (auto-pause, lost signal).
+    # Time each sample stands for; a longer gap than max_gap_s is a pause (auto-pause, lost signal).
     diffs = np.diff(t, prepend=t[0] - 1.0) if n else np.array([])
     nominal = float(np.median(diffs[1:])) if n > 2 else 1.0
-    after_gap = diffs > p.max_gap_s
-    out["dt_s"] = np.where(after_gap, min(nominal, p.max_gap_s), np.clip(diffs, 0, None))
+    # A sparse recorder (every 15 s, say) is not pausing all the time: the threshold is at least 2.5x
+    # the typical interval.
+    gap_s = max(p.max_gap_s, 2.5 * nominal)
+    after_gap = diffs > gap_s
+    out["dt_s"] = np.where(after_gap, nominal, np.clip(diffs, 0, None))
     if n:
-        out.loc[0, "dt_s"] = min(nominal, p.max_gap_s)
+        out.loc[0, "dt_s"] = nominal
     out["after_gap"] = after_gap
     if n:
         out.loc[0, "after_gap"] = False

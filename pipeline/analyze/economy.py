@@ -15,10 +15,10 @@ Heat: temperature changes little within a run (and the device warms with the bod
 temperature is confounded with drift), but a lot across runs, mostly with the season — which is also
 when training and fitness change. The default ``heat_method="detrended"`` estimates the heat
 coefficient ``gamma`` (bpm per degC) only from day-to-day weather: each run's HR-at-reference and
-temperature minus their means over the runs within +-``heat_detrend_days``; slow changes (fitness, the
+heat excess max(0, T - T_ref) minus their means over the runs within +-``heat_detrend_days``; slow changes (fitness, the
 block, the season) cancel out. ``"fixed"`` uses ``heat_bpm_per_c``; ``"none"`` does not adjust.
 
-    hr_at_ref_j = alpha_j + beta * v_ref - gamma * (T_j - T_ref)      (T_j unknown: no heat term)
+    hr_at_ref_j = alpha_j + beta * v_ref - gamma * max(0, T_j - T_ref)  (T_j unknown: no heat term)
     economy_j   = v_ref * 60 / hr_at_ref_j                              (m per beat at v_ref)
 
 Because speed enters through the shared slope, a run at a faster pace with the same fitness gives the
@@ -57,6 +57,12 @@ def economy_ref_speed(run_rows: pd.DataFrame, configured_m_s: float | None = Non
         return float(configured_m_s)
     gap = pd.to_numeric(run_rows["gap_speed_m_s"], errors="coerce").dropna()
     return float(gap.median()) if len(gap) else float("nan")
+
+
+def heat_excess_c(temperature_c: np.ndarray, ref_temperature_c: float) -> np.ndarray:
+    """Degrees above the heat threshold, max(0, T - T_ref): HR at a fixed pace is roughly flat in cool
+    weather and rises above ~15 C air (Ely et al. 2007), i.e. ~20 C on a wrist device worn while running."""
+    return np.maximum(0.0, np.asarray(temperature_c, dtype=float) - ref_temperature_c)
 
 
 def economy_heat_coefficient(hr_unadjusted: np.ndarray, temperature_c: np.ndarray, start_time: pd.Series,
@@ -155,12 +161,13 @@ def economy_fit(steady: pd.DataFrame, runs: pd.DataFrame, ref_speed_m_s: float,
     temp = pd.to_numeric(out["temperature_c"], errors="coerce").to_numpy(dtype=float)
     # Heat: see the module docstring for why the default uses only day-to-day weather.
     if p.heat_method == "detrended":
-        gamma = economy_heat_coefficient(hr_unadj, temp, out["start_time"], p.heat_detrend_days, p.heat_min_runs)
+        gamma = economy_heat_coefficient(hr_unadj, heat_excess_c(temp, p.ref_temperature_c), out["start_time"],
+                                         p.heat_detrend_days, p.heat_min_runs)
     elif p.heat_method == "fixed":
         gamma = float(p.heat_bpm_per_c)
     else:
         gamma = 0.0
-    heat = np.where(np.isfinite(temp), gamma * (temp - p.ref_temperature_c), 0.0)
+    heat = np.where(np.isfinite(temp), gamma * heat_excess_c(temp, p.ref_temperature_c), 0.0)
     hr_ref = hr_unadj - heat
     out["hr_at_ref_bpm"] = hr_ref
     out["economy_m_per_beat"] = ref_speed_m_s * 60.0 / hr_ref

@@ -44,6 +44,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from pipeline.analyze.economy import heat_excess_c
 from pipeline.analyze.params import CI_METHODS, AnalysisParams
 
 WEEK = pd.Timedelta(days=7)
@@ -64,12 +65,15 @@ METRICS: dict[str, MetricSpec] = {
     "hr_at_ref_bpm": MetricSpec("log", False),
     "decoupling_pct": MetricSpec("diff", False),
 }
-# Metrics already adjusted for pace, drift and heat inside the economy model get no ITS covariates;
-# the raw ones get temperature and steady duration where every run in the fit has them.
+# ITS covariates (used when every run in the fit has them and they vary). heat_excess_c = max(0, device
+# temperature - ref_temperature_c). The economy index is already heat-adjusted with a coefficient
+# estimated from day-to-day weather; adding heat excess here lets the data correct that coefficient
+# within the fit and, above all, puts its uncertainty into the CI (heat arrives with the season, i.e.
+# together with the block's response window). Raw metrics also get the steady duration (drift).
 ITS_COVARIATES: dict[str, tuple[str, ...]] = {
-    "economy_m_per_beat": (), "hr_at_ref_bpm": (),
-    "m_per_beat": ("temperature_c", "steady_s"), "gap_m_per_beat": ("temperature_c", "steady_s"),
-    "decoupling_pct": ("temperature_c", "steady_s"),
+    "economy_m_per_beat": ("heat_excess_c",), "hr_at_ref_bpm": ("heat_excess_c",),
+    "m_per_beat": ("heat_excess_c", "steady_s"), "gap_m_per_beat": ("heat_excess_c", "steady_s"),
+    "decoupling_pct": ("heat_excess_c", "steady_s"),
 }
 VERDICTS = ("gain", "loss", "no clear change", "insufficient data")
 
@@ -243,12 +247,15 @@ def effect_its(runs: pd.DataFrame, windows: BlockWindows, metric: str, params: A
                covariates: tuple[str, ...] | None = None) -> Effect:
     """Interrupted-time-series change of ``metric`` beyond the pre-block trend (see module docstring).
 
-    ``covariates`` (run-level columns, e.g. temperature_c, steady_s) are added centred when every run in
+    ``covariates`` (run-level columns, e.g. heat_excess_c, steady_s) are added centred when every run in
     the fit has them and they vary; default: :data:`ITS_COVARIATES` for the metric.
     ``baseline_value`` is the pre-block trend extrapolated to the response window (the counterfactual),
     ``response_value`` the fitted response level there.
     """
     p = params or AnalysisParams()
+    if "heat_excess_c" not in runs and "temperature_c" in runs:
+        temp = pd.to_numeric(runs["temperature_c"], errors="coerce").to_numpy(dtype=float)
+        runs = runs.assign(heat_excess_c=heat_excess_c(temp, p.ref_temperature_c))
     d, spec = _prepare(runs, metric)
     pre = d[(d["start_time"] >= windows.its_pre_start) & (d["start_time"] < windows.block_start)]
     resp = d[(d["start_time"] >= windows.response_start) & (d["start_time"] < windows.response_end)]
@@ -322,7 +329,7 @@ def placebo_checks(runs: pd.DataFrame, blocks: pd.DataFrame, params: AnalysisPar
     """The same estimators at fake block starts before each real block, where nothing was planted.
 
     Fake starts step back every ``placebo_step_weeks`` from the latest start whose response window still
-    ends before the real block starts, as long as the fake baseline window lies after the first run
+    ends before the real block starts, as long as the fake start lies after the first run
     (and after any earlier block's response window). Rows whose verdict is 'insufficient data' are
     dropped. How often these claim a 'gain' estimates the false-gain rate for this athlete's data.
     """
@@ -336,7 +343,7 @@ def placebo_checks(runs: pd.DataFrame, blocks: pd.DataFrame, params: AnalysisPar
     for b, not_before in _block_limits(blocks, p):
         floor = first if not_before is None else max(first, not_before)
         fake = b["_start"] - p.response_end_weeks * WEEK
-        while fake - p.baseline_weeks * WEEK >= floor:
+        while fake - p.placebo_min_pre_weeks * WEEK >= floor:
             w = block_windows(fake, p, floor)
             before = runs[pd.to_datetime(runs["start_time"], utc=True) < b["_start"]]
             for metric in metrics:

@@ -49,9 +49,9 @@ class AnalysisParams:
     hr_lag_tau_s: float = 45.0            # HR follows speed as a first-order lag (on-kinetics tau 30-60 s)
     model_bin_s: float = 300.0            # steady samples averaged per 5 min of elapsed time before the fit
     ref_elapsed_s: float = 1800.0         # every run's intercept is referred to 30 min elapsed (drift)
-    ref_temperature_c: float = 15.0       # ... and to 15 C device temperature (heat), when known
+    ref_temperature_c: float = 20.0       # heat raises HR above 20 C DEVICE temperature (~13-15 C air)
     heat_method: str = "detrended"        # detrended | fixed | none (see docs/analysis.md)
-    heat_bpm_per_c: float = 0.5           # coefficient used by heat_method = "fixed"
+    heat_bpm_per_c: float = 0.4           # coefficient used by heat_method = "fixed" (bpm per C above ref)
     heat_detrend_days: float = 14.0       # half-width of the local window for heat_method = "detrended"
     heat_min_runs: int = 20               # fewer runs with temperature: no heat term is estimated
 
@@ -68,6 +68,7 @@ class AnalysisParams:
     bootstrap_block_runs: int = 4         # block length of the moving-block bootstrap (runs)
     bootstrap_reps: int = 999
     placebo_step_weeks: float = 2.0       # fake block starts every 2 weeks inside the pre-block period
+    placebo_min_pre_weeks: float = 4.0    # ... each with at least 4 weeks of record before it
     seed: int = 20020901                  # bootstrap random seed (results are reproducible)
 
     @classmethod

@@ -10,7 +10,7 @@ WEEKLY_COLUMNS = ["athlete_id", "week_start", "runs", "run_km", "strength_sessio
 
 def _monday(ts: pd.Series) -> pd.Series:
     day = pd.to_datetime(ts, utc=True).dt.tz_convert("UTC").dt.normalize()
-    return (day - pd.to_timedelta(day.dt.weekday, unit="D")).dt.date
+    return (day - pd.to_timedelta(day.dt.day_of_week, unit="D")).dt.date
 
 
 def weekly_summary(athlete_id: str, run_metrics: pd.DataFrame, strength_sessions: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,118 @@
+"""The athlete-level HR model: drift, heat and pace invariance on constructed runs with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.analyze.economy import economy_fit, economy_heat_coefficient, heat_excess_c
+from pipeline.analyze.params import AnalysisParams
+from pipeline.analyze.process import athlete_process
+from analyze_builders import activity_row, make_run
+
+P = AnalysisParams()
+EMPTY_BLOCKS = pd.DataFrame(columns=["athlete_id", "block_id", "start_date"])
+
+
+def _steady_frame(activity_id, minutes, speeds, a, b, drift_per_h, start_s=600.0):
+    t = np.arange(start_s, start_s + minutes * 60.0, 5.0)
+    v = np.asarray(speeds(t) if callable(speeds) else np.full(len(t), speeds), dtype=float)
+    hr = a + b * v + drift_per_h * t / 3600.0
+    return pd.DataFrame({"activity_id": activity_id, "t_s": t, "dt_s": 5.0, "gap_lag_m_s": v, "hr_bpm": hr})
+
+
+def test_drift_and_slope_recovered_and_intercepts_referred_to_30_min():
+    # Noise-free: HR = a_j + 22 v + 6 bpm/h * elapsed. Runs of very different length and pace.
+    a = {"r1": 70.0, "r2": 72.0, "r3": 68.0, "r4": 71.0}
+    steady = pd.concat([
+        _steady_frame("r1", 30, 2.8, a["r1"], 22, 6),
+        _steady_frame("r2", 110, 2.7, a["r2"], 22, 6),
+        _steady_frame("r3", 45, lambda t: np.where(t < 1800, 2.8, 3.6), a["r3"], 22, 6),
+        _steady_frame("r4", 50, lambda t: 2.6 + 0.3 * np.sin(t / 400), a["r4"], 22, 6),
+    ])
+    runs = pd.DataFrame({"activity_id": list(a), "start_time": pd.date_range("2024-03-01", periods=4, tz="UTC"),
+                         "temperature_c": np.nan})
+    m = economy_fit(steady, runs, 3.0, P)
+    assert m.slope_bpm_per_m_s == pytest.approx(22.0, rel=1e-6)
+    assert m.drift_bpm_per_h == pytest.approx(6.0, rel=1e-6)
+    got = m.runs.set_index("activity_id")["hr_at_ref_bpm"]
+    for run, intercept in a.items():
+        # At v_ref = 3.0 m/s and 30 min elapsed, whatever the run's own length and pace.
+        assert got[run] == pytest.approx(intercept + 22 * 3.0 + 6 * 0.5, abs=1e-6)
+    assert m.runs.set_index("activity_id")["economy_m_per_beat"]["r1"] == pytest.approx(180 / got["r1"])
+
+
+def _lagged_hr(t, v, a, b, drift, tau, rng, noise_sd=1.0):
+    ss = a + b * v + drift * t / 3600
+    hr = np.empty(len(t))
+    hr[0] = 100.0
+    for k in range(1, len(t)):
+        hr[k] = hr[k - 1] + (1 - np.exp(-(t[k] - t[k - 1]) / tau)) * (ss[k] - hr[k - 1])
+    return hr + rng.normal(0, noise_sd, len(t))
+
+
+def test_economy_index_is_pace_invariant_while_pace_per_beat_is_not():
+    """Same fitness (HR = 70 + 22 v + drift), runs at 2.7 and 3.5 m/s: equal index, raw ratio differs."""
+    rng = np.random.default_rng(11)
+    patterns = {
+        "easy": lambda t: np.full(len(t), 2.7),
+        "fast": lambda t: np.full(len(t), 3.5),
+        "progression": lambda t: np.where(t < 1800, 2.7, 3.4),
+        "tempo": lambda t: np.where((t >= 1200) & (t < 2400), 3.6, 2.8),
+    }
+    activities, samples, kinds = [], [], {}
+    for k in range(16):
+        kind = list(patterns)[k % 4]
+        aid = f"r{k:02d}"
+        start = pd.Timestamp("2024-03-01T07:00:00Z") + pd.Timedelta(days=2 * k)
+        run = make_run(duration_s=3300, speed_m_s=patterns[kind], activity_id=aid, start=start.isoformat())
+        t = run["elapsed_s"].to_numpy()
+        # Generated with a 35 s HR time constant (the model assumes 45 s: robustness to a wrong guess).
+        run["heart_rate_bpm"] = np.round(_lagged_hr(t, run["speed_m_s"].to_numpy(), 70, 22, 4.0, 35.0, rng))
+        activities.append(activity_row(aid, start.isoformat(), elapsed_s=3300, distance_m=9000))
+        samples.append((aid, run))
+        kinds[aid] = kind
+    res = athlete_process("ath", pd.DataFrame(activities), samples, pd.DataFrame(columns=["start_time"]),
+                          EMPTY_BLOCKS, P, ref_speed_m_s=3.0)
+    rm = res.run_metrics.assign(kind=lambda d: d["activity_id"].map(kinds))
+    assert rm["included"].all()
+    by = rm.groupby("kind")[["m_per_beat", "economy_m_per_beat", "hr_at_ref_bpm"]].mean()
+    # Raw pace per beat rewards the faster run by ~9 %...
+    assert by.loc["fast", "m_per_beat"] / by.loc["easy", "m_per_beat"] - 1 > 0.05
+    # ...the economy index does not (within 0.5 %), and sits at the truth: 70 + 22*3 + 4*0.5 = 138 bpm.
+    assert by.loc["fast", "economy_m_per_beat"] / by.loc["easy", "economy_m_per_beat"] - 1 == pytest.approx(0, abs=0.005)
+    assert rm["hr_at_ref_bpm"].to_numpy() == pytest.approx(138.0, abs=1.0)
+    assert res.model.slope_bpm_per_m_s == pytest.approx(22.0, rel=0.05)
+
+
+def test_heat_coefficient_from_day_to_day_weather_not_the_season():
+    rng = np.random.default_rng(5)
+    n = 140
+    days = np.sort(rng.uniform(0, 245, n))
+    season = 8 + 16 * np.clip((days - 60) / 120, 0, 1)                 # spring -> summer
+    device_temp = season + rng.normal(0, 3.0, n) + 6.5                  # weather + wrist offset
+    fitness = -0.03 * days                                              # HR falls as fitness grows
+    excess = heat_excess_c(device_temp, P.ref_temperature_c)
+    hr = 150 + fitness + 0.4 * excess + rng.normal(0, 0.8, n)
+    start = pd.Series(pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(days, unit="D"))
+    gamma = economy_heat_coefficient(hr, excess, start, P.heat_detrend_days, P.heat_min_runs)
+    assert gamma == pytest.approx(0.4, abs=0.1)
+    # A naive pooled slope confounds heat with the season (fitness improves while it warms up).
+    naive = np.polyfit(excess, hr, 1)[0]
+    assert abs(naive - 0.4) > 0.15
+    # Too few runs with a temperature: no heat term rather than a guess.
+    assert economy_heat_coefficient(hr[:10], excess[:10], start[:10], 14, 20) == 0.0
+
+
+def test_heat_methods():
+    steady = pd.concat([_steady_frame(f"r{k}", 30, 3.0, 70.0, 22, 0) for k in range(3)])
+    runs = pd.DataFrame({"activity_id": ["r0", "r1", "r2"], "start_time": pd.date_range("2024-06-01", periods=3, tz="UTC"),
+                         "temperature_c": [30.0, 20.0, np.nan]})
+    from dataclasses import replace
+    fixed = economy_fit(steady, runs, 3.0, replace(P, heat_method="fixed", heat_bpm_per_c=0.5))
+    hr = fixed.runs.set_index("activity_id")["hr_at_ref_bpm"]
+    assert hr["r0"] == pytest.approx(136.0 - 0.5 * 10)   # 10 C above the 20 C threshold
+    assert hr["r1"] == pytest.approx(136.0) and hr["r2"] == pytest.approx(136.0)
+    with pytest.raises(ValueError, match="detrended"):
+        economy_fit(steady, runs, 3.0, replace(P, heat_method="guess"))
