@@ -79,8 +79,8 @@ RELATIONS: dict[str, RelationDoc] = {
         "One row per recorded activity (a multisport FIT file gives several), any sport.",
         "staging",
         {
-            "activity_id": "Stable id derived from the athlete and the activity's content, so re-ingesting "
-                           "the same run (even from another file) gives the same id.",
+            "activity_id": "Stable id: athlete, UTC start to the second and the session's index in its file "
+                           "(e.g. anna-20240501T061502Z-0), so re-ingesting the same run gives the same id.",
             "athlete_id": _ATHLETE,
             "file_id": "The file the activity was loaded from (source_files.file_id); when the same run came "
                        "in several files, the richest source.",
@@ -136,7 +136,8 @@ RELATIONS: dict[str, RelationDoc] = {
         "One row per strength workout, from strength-app CSV exports or FIT strength activities.",
         "staging",
         {
-            "session_id": "Stable id derived from the athlete, start time and content of the workout.",
+            "session_id": "Stable id: athlete and session start in UTC to the minute, so the same workout "
+                          "from two exports gets one id.",
             "athlete_id": _ATHLETE,
             "start_time": "Start of the workout (UTC; local app times converted with athlete.toml time_zone).",
             "duration_s": "Duration of the workout when the source gives it.",
@@ -155,7 +156,7 @@ RELATIONS: dict[str, RelationDoc] = {
             "set_index": "Order of the set within the session, from 0.",
             "exercise": "Exercise name as logged (e.g. 'Squat (Barbell)').",
             "category": "Exercise category (e.g. squat, hinge, plyometric, upper) when known.",
-            "set_type": "warmup, working, drop or failure; only working sets count towards block volume.",
+            "set_type": "warmup, working, drop or failure; warm-ups do not count towards block volume.",
             "reps": "Repetitions performed.",
             "weight_kg": "External load (pounds converted once at ingest, 1 lb = 0.45359237 kg).",
             "duration_s": "Duration of timed sets (planks, carries).",
@@ -184,8 +185,9 @@ RELATIONS: dict[str, RelationDoc] = {
             "start_date": "First day of the block (first session).",
             "end_date": "Last day of the block (last session).",
             "sessions": "Strength sessions inside the block.",
-            "sessions_per_week": "sessions / (block length in days / 7).",
-            "volume_kg": "Volume load: sum of weight_kg x reps over the block's working sets.",
+            "sessions_per_week": "sessions / weeks, weeks = (end_date - start_date + 1 day) / 7.",
+            "volume_kg": "Volume load: sum of weight_kg x reps over the block's working, drop and failure "
+                         "sets (warm-ups excluded).",
             "source": "detected (from session dates) or declared (blocks.csv).",
             "label": "Label from blocks.csv, or a generated one for detected blocks.",
         },
@@ -250,8 +252,10 @@ RELATIONS: dict[str, RelationDoc] = {
             "response_end": "Last day of the response window (default 12 weeks after block start).",
             "n_baseline": "Included runs in the baseline window.",
             "n_response": "Included runs in the response window.",
-            "baseline_value": "Metric mean over the baseline window, in the metric's unit.",
-            "response_value": "Metric mean over the response window (its: the model's post-block level).",
+            "baseline_value": "In the metric's unit. window: mean over the baseline window; its: the pre-block "
+                              "trend extrapolated to the response window (the counterfactual).",
+            "response_value": "In the metric's unit. window: mean over the response window; its: the fitted "
+                              "level in the response window.",
             "change_pct": "Estimated change in percent of the baseline; > 0 means more economical (sign "
                           "flipped for metrics where lower is better).",
             "ci_low_pct": "Lower bound of the 95 % confidence interval of change_pct (serial correlation "

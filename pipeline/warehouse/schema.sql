@@ -128,7 +128,7 @@ CREATE TABLE IF NOT EXISTS strength_blocks (
     end_date          DATE NOT NULL,
     sessions          INTEGER,
     sessions_per_week DOUBLE,
-    volume_kg         DOUBLE,      -- volume load, sum of weight_kg x reps over working sets
+    volume_kg         DOUBLE,      -- volume load, sum of weight_kg x reps over non-warm-up sets
     source            VARCHAR,     -- detected | declared
     label             VARCHAR,
     PRIMARY KEY (athlete_id, block_id)
