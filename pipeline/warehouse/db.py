@@ -69,8 +69,11 @@ def connect(ws: Workspace, read_only: bool = False) -> duckdb.DuckDBPyConnection
         raise PipelineError(f"no warehouse at {path}; run `pipeline ingest` first")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(path), read_only=read_only,
-                             config={"storage_compatibility_version": STORAGE_COMPATIBILITY})
+        # The storage version is fixed when the file is created and kept by later writes; passing the
+        # option only then lets other code in the same process open the file with a plain
+        # duckdb.connect(path) (DuckDB refuses a second in-process open with a different configuration).
+        config = {} if path.exists() else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
+        con = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as e:
         if "lock" in str(e).lower():
             raise WorkspaceBusy(
