@@ -1,0 +1,79 @@
+"""Ingest throughput on real multi-hour FIT files vs a plain single-process fitparse loop, same run.
+
+The corpus's long recordings (>= 1 h) are copied into a temp folder (never into the repo) and
+replicated under distinct names (one byte of padding appended after the last part keeps each copy's
+sha256 distinct, so ingest parses each rather than skipping identical content).
+"""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from fitparse import FitFile
+
+from pipeline.ingest.run import ingest_paths
+from pipeline.workspace import Workspace
+
+CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus"
+LONG_FITS = [
+    "dtcooper__python-fitparse/tests/files/garmin-edge-500-activity.fit",
+    "dtcooper__python-fitparse/tests/files/2019-02-17-062644-ELEMNT-297E-195-0.fit",
+    "dtcooper__python-fitparse/tests/files/activity-large-fenxi2-multisport.fit",
+    "GoldenCheetah__sweatpy/sweat/examples/data/4078723797.fit",
+    "tormoder__fit/testdata/misc/mornindew-broken.fit",
+    "jimmykane__fit-parser/test/garmin-stamina.fit",
+]
+COPIES = 2
+
+
+def _fitparse_loop(paths: list[Path]) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    n = 0
+    for p in paths:
+        for m in FitFile(str(p)).get_messages("record"):
+            m.get_values()
+            n += 1
+    return time.perf_counter() - t0, n
+
+
+def run() -> list[str]:
+    if not CORPUS.exists():
+        return [f"skipped: corpus not found at {CORPUS.resolve()}"]
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        ws = Workspace(Path(tmp))
+        files = []
+        for copy in range(COPIES):
+            # one athlete per copy: the copies are loaded, not resolved as duplicates of each other
+            folder = ws.raw_dir / f"bench{copy}"
+            folder.mkdir(parents=True)
+            for rel in LONG_FITS:
+                dst = folder / f"c{copy}_{Path(rel).name}"
+                shutil.copyfile(CORPUS / rel, dst)
+                if copy:
+                    with open(dst, "ab") as fh:
+                        fh.write(b"\0" * copy)  # zero padding after the last part: same data, new sha256
+                files.append(dst)
+        mb = sum(f.stat().st_size for f in files) / 1e6
+        # the baseline reads the unpadded originals (fitparse rejects trailing padding): same records
+        base_s, n_records = _fitparse_loop([CORPUS / rel for _ in range(COPIES) for rel in LONG_FITS])
+        t0 = time.perf_counter()
+        summary = ingest_paths(ws, None, jobs=None, progress=False)
+        ingest_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        again = ingest_paths(ws, None, jobs=None, progress=False)
+        rerun_s = time.perf_counter() - t1
+        peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        ratio = base_s / ingest_s
+        return [
+            f"files: {len(files)} real FIT recordings ({mb:.1f} MB), records: {n_records}",
+            f"plain fitparse loop (1 process): {base_s:.2f} s, {n_records / base_s:,.0f} records/s",
+            f"pipeline ingest (parse+load into DuckDB): {ingest_s:.2f} s, {summary.n_samples / ingest_s:,.0f} records/s",
+            f"throughput ratio ingest / fitparse loop: {ratio:.1f}x (target >= 1.8x) {'OK' if ratio >= 1.8 else 'BELOW TARGET'}",
+            f"re-run with nothing new: {rerun_s:.2f} s ({sum(again.files.values())} files unchanged)",
+            f"peak RSS of the main process (fitparse loop + ingest loader): {peak_self:.0f} MB",
+            f"files by status: {dict(summary.files)}",
+        ]
