@@ -14,7 +14,7 @@ from pipeline.errors import PipelineError
 
 GRADE_METHODS = ("minetti2002", "none")
 HEAT_METHODS = ("detrended", "fixed", "none")
-CI_METHODS = ("newey_west1987", "kunsch1989")
+CI_METHODS = ("cochrane_orcutt1949", "newey_west1987", "kunsch1989")
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class AnalysisParams:
     swc_pct: float = 1.0                  # smallest worthwhile change
     min_runs: int = 8                     # fewer runs in either window: 'insufficient data'
     ci_level: float = 0.95
-    ci_method: str = "newey_west1987"     # HAC standard errors; or "kunsch1989" moving-block bootstrap
+    ci_method: str = "cochrane_orcutt1949"  # AR(1) feasible GLS; or "newey_west1987" HAC, "kunsch1989" block bootstrap
     hac_max_lags: int | None = None       # None: floor(4 (n/100)^(2/9)) (Newey & West 1994 rule)
     bootstrap_block_runs: int = 4         # block length of the moving-block bootstrap (runs)
     bootstrap_reps: int = 999
