@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,14 +14,15 @@ from pipeline.ingest.run import ingest_paths
 from pipeline.warehouse.db import connect, workspace_lock
 from pipeline.workspace import Workspace
 
-N_FILES = 40
+N_FILES = 28
+N_RECORDS = 300
 
 
 def _write_runs(raw) -> None:
     folder = raw / "anna"
     folder.mkdir(parents=True)
     for day in range(N_FILES):
-        data = fit_bytes([Segment(n=1500)], start=START.replace(month=1 + day // 28, day=1 + day % 28))
+        data = fit_bytes([Segment(n=N_RECORDS)], start=START.replace(day=1 + day))
         (folder / f"run{day:02d}.fit").write_bytes(data)
 
 
@@ -44,7 +46,7 @@ def _cli(ws, *args) -> list[str]:
 def test_kill_9_mid_ingest_then_rerun_equals_clean_run(tmp_path):
     killed, clean = Workspace(tmp_path / "killed"), Workspace(tmp_path / "clean")
     _write_runs(killed.raw_dir)
-    _write_runs(clean.raw_dir)
+    shutil.copytree(killed.raw_dir, clean.raw_dir)
     proc = subprocess.Popen(_cli(killed, "ingest", "--jobs", "1", "--quiet"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -53,14 +55,14 @@ def test_kill_9_mid_ingest_then_rerun_equals_clean_run(tmp_path):
         if proc.poll() is not None:
             break
         time.sleep(0.02)
-    time.sleep(0.3)
+    time.sleep(0.1)
     os.kill(proc.pid, signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL, "the ingest finished before it could be killed"
     partial = _snapshot(killed)
     assert len(partial["files"]) < N_FILES  # it really was interrupted
     for activity_id, n_samples, _ in partial["activities"]:  # nothing half-written
-        assert n_samples == 1500
-    assert all(count == 1500 for _, count, _, _ in partial["samples"])
+        assert n_samples == N_RECORDS
+    assert all(count == N_RECORDS for _, count, _, _ in partial["samples"])
 
     rerun = subprocess.run(_cli(killed, "ingest", "--jobs", "1", "--quiet"), capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
