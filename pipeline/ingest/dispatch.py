@@ -22,6 +22,7 @@ from pipeline.ingest.common import NothingToIngest, ReadContext, ReadError
 from pipeline.ingest.fit_reader import read_fit
 from pipeline.ingest.parsed import ParsedFile
 from pipeline.ingest.xml_readers import read_gpx, read_tcx
+from pipeline.strength.readers import parse_strength_csv, sniff_strength_csv
 from pipeline.workspace import AthleteConfig
 
 STRAVA_INDEX_NAME = "activities.csv"
@@ -123,10 +124,6 @@ def _read_csv(data: bytes, ctx: ReadContext) -> ParsedFile:
     head = data[:4096]
     if head.lstrip(b"\xef\xbb\xbf").lower().startswith(_STRAVA_INDEX_HEADER):
         raise NothingToIngest("Strava export index: gives sport and names to the export's activity files")
-    try:
-        from pipeline.strength.readers import parse_strength_csv, sniff_strength_csv
-    except ImportError as e:  # strength stage not installed yet
-        raise NothingToIngest("CSV not read: strength-log readers are unavailable") from e
     fmt = sniff_strength_csv(head)
     if fmt is None:
         first_line = head.splitlines()[0][:80].decode("utf-8", "replace") if head else ""

@@ -21,6 +21,7 @@ from pipeline.ingest.fit_decode import (
     MESG_SPORT, FitDecodeError, decode_fit,
 )
 from pipeline.ingest.parsed import ParsedFile
+from pipeline.strength.fit_sets import strength_from_fit
 
 _KEEP = frozenset({MESG_FILE_ID, MESG_SESSION, MESG_LAP, MESG_DEVICE_INFO, MESG_SPORT, MESG_SET})
 _SEMICIRCLES_PER_DEG = 2**31 / 180.0  # value_deg = raw / this
@@ -266,11 +267,6 @@ def _add_fit_strength(data: bytes, ctx: ReadContext, parsed: ParsedFile) -> None
     fitparse decodes these (small) files fully, because the strength engineer's
     ``strength_from_fit`` takes fitparse ``get_values()`` dicts of ``session`` and ``set`` messages.
     """
-    try:
-        from pipeline.strength.fit_sets import strength_from_fit
-    except ImportError:  # strength stage not installed yet: the activity rows still load
-        parsed.warnings.append("strength sets not read (pipeline.strength.fit_sets unavailable)")
-        return
     import io
 
     from fitparse import FitFile
