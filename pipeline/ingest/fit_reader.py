@@ -18,7 +18,7 @@ from pipeline.ingest.common import (
 )
 from pipeline.ingest.fit_decode import (
     FIT_EPOCH_S, FIT_RELATIVE_TIME_MAX, MESG_DEVICE_INFO, MESG_FILE_ID, MESG_LAP, MESG_SESSION, MESG_SET,
-    MESG_SPORT, FitDecodeError, decode_fit,
+    MESG_SPORT, FitCRCError, FitDecodeError, decode_fit,
 )
 from pipeline.ingest.parsed import ParsedFile
 from pipeline.strength.fit_sets import strength_from_fit
@@ -118,11 +118,14 @@ def read_fit(data: bytes, ctx: ReadContext) -> ParsedFile:
     """Parse a FIT file's bytes into activities (one per session), samples, laps and strength rows.
 
     Raises:
-        ReadError: not a FIT file, truncated, or structurally damaged (message says where).
+        ReadError: not a FIT file, a CRC mismatch (corrupt), truncated, or structurally damaged (message
+            says where).
         NothingToIngest: a valid FIT file that is not an activity (settings, monitoring, workout...).
     """
     try:
         decoded = decode_fit(data, _KEEP)
+    except FitCRCError as e:
+        raise ReadError(str(e)) from e
     except FitDecodeError as e:
         raise ReadError(f"FIT: {e}") from e
     msgs = decoded.messages

@@ -53,6 +53,8 @@ def expected_sports(sport: str) -> set[str] | None:
 def test_reader_matches_manifest(corpus_dir, row):
     data = (corpus_dir / row["path"]).read_bytes()
     parsed = read_bytes(data, row["path"], ReadContext(path=row["path"], file_id="x", athlete_id="a"))
+    if "FitCRCError" in row["notes"]:  # corrupt on purpose: the CRC is verified, as fitparse does
+        assert parsed.status == "error" and "CRC mismatch" in parsed.message, parsed.message
     if parsed.status != "ok":
         # Broken-on-purpose files, non-activity files, tracks without usable times: a reason, never a crash.
         assert parsed.status in ("error", "skipped")
