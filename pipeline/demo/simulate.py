@@ -52,7 +52,9 @@ from pipeline.ingest.parsed import (
     STRENGTH_SET_COLUMNS,
 )
 
-DEFAULT_START_DATE = dt.date(2024, 1, 1)   # a Monday; the block then runs late April to July
+# A Monday. With block_start_week 26 the block runs 2024-05-06 to late July: the heat athlete's summer
+# arrives during it, and ~6 months of pre-block record carry the ITS trend fit and the placebo starts.
+DEFAULT_START_DATE = dt.date(2023, 11, 6)
 DAYS_PER_MONTH = 30.44
 METRES_PER_DEG_LAT = 111_320.0
 FIT_SEMICIRCLES_PER_DEG = 2**31 / 180.0
@@ -103,13 +105,17 @@ class AthleteProfile:
     pace_change_m_s: float = 0.0            # added to every target pace after block start
     pace_change_ramp_weeks: float = 2.0     # ...reached linearly over this many weeks
     # --- plan and strength block --------------------------------------------------------------
-    weeks: int = 35                          # ~8 months
-    block_start_week: int = 17               # ~4 months in
+    # 26 pre-block weeks: the ITS fits the pre-block trend, and the placebo check needs several fake starts
+    # with weeks of record before each and their weeks 6-12 response window ending before the real block.
+    weeks: int = 40                          # ~9 months: block + response window (weeks 6-12) + 2 weeks
+    block_start_week: int = 26               # ~6 months in
     block_weeks: int = 12
     skip_prob: float = 0.12
     extra_easy_prob: float = 0.35
     strength_skip_prob: float = 0.08
-    sporadic_strength_weeks: tuple[int, ...] = (3, 8, 12, 32)
+    # Wednesdays of these weeks, all >= 5 weeks before the block (no detector bridges them in); the record
+    # ends too soon after the block for an equally isolated session after it.
+    sporadic_strength_weeks: tuple[int, ...] = (4, 9, 14, 20)
     # --- planted economy effect (fraction of economy gained, reached as a smooth ramp) ---------------
     planted_gain_pct: float = 0.0
     gain_ramp_start_week: float = 3.0        # weeks after block start
@@ -118,7 +124,7 @@ class AthleteProfile:
     temp_start_c: float = 9.0
     temp_end_c: float = 15.0
     temp_rise_start_week: float = 0.0
-    temp_rise_end_week: float = 35.0
+    temp_rise_end_week: float = 40.0
     temp_day_sd_c: float = 2.5
     # --- device and recording -----------------------------------------------------------------
     time_zone: str = "Europe/London"
@@ -147,8 +153,8 @@ def _profiles() -> dict[str, AthleteProfile]:
         story="Strength block with no effect on economy; summer heat arrives during the block "
               "(~10 °C to ~28 °C), raising HR at the same pace: a naive analysis sees a loss.",
         hr_intercept_bpm=78.0, hr_slope_bpm_per_m_s=23.0, easy_speed_m_s=2.8, tempo_speed_m_s=3.5,
-        long_speed_m_s=2.7, temp_start_c=10.0, temp_end_c=28.0, temp_rise_start_week=13.0,
-        temp_rise_end_week=27.0, time_zone="Europe/Madrid", home_lat_deg=40.42, home_lon_deg=-3.70,
+        long_speed_m_s=2.7, temp_start_c=10.0, temp_end_c=28.0, temp_rise_start_week=22.0,
+        temp_rise_end_week=36.0, time_zone="Europe/Madrid", home_lat_deg=40.42, home_lon_deg=-3.70,
     )
     faster = AthleteProfile(
         athlete_id="demo_faster", display_name="Demo: faster, not fitter",
@@ -654,7 +660,7 @@ REF_TEMPERATURE_C = 15.0     # truth at the heat threshold (no heat term)
 def simulate_athlete(profile: AthleteProfile | str, seed: int, *, sample_interval_s: float = 1.0,
                      athlete_id: str | None = None, start_date: dt.date = DEFAULT_START_DATE,
                      keep_traces: bool = False) -> SimulatedAthlete:
-    """Simulate one athlete's ~8 months of runs and strength sessions.
+    """Simulate one athlete's ~9 months (40 weeks) of runs and strength sessions.
 
     ``profile`` is an :class:`AthleteProfile` or a key of :data:`PROFILES`. ``seed`` fixes every random
     draw; the plan, truth and strength log do not depend on ``sample_interval_s`` (s between recorded

@@ -3,8 +3,8 @@
 Per athlete folder::
 
     athlete.toml                      display_name, hr_rest_bpm, hr_max_bpm, time_zone (no ref speed)
-    runs/2024-01-02_073512_easy.fit   most runs: FIT activity files (pipeline.demo.fit_writer)
-    runs/2024-01-04_181003_tempo.gpx  ~15 %: GPX 1.1 with Garmin TrackPointExtension hr/cad/atemp
+    runs/2023-11-07_073512_easy.fit   most runs: FIT activity files (pipeline.demo.fit_writer)
+    runs/2023-11-09_181003_tempo.gpx  ~15 %: GPX 1.1 with Garmin TrackPointExtension hr/cad/atemp
     strong_workouts.csv               the strength log in Strong's comma layout (local times, kg)
     .truth/truth.json                 block dates, planted effect, reference conditions, profile
     .truth/truth_runs.csv             per-run truth; match to ingested activities by start_time (UTC)
@@ -90,7 +90,7 @@ def encode_gpx_activity(activity_row, samples_df: pd.DataFrame) -> bytes:
 def encode_strong_csv(sessions: pd.DataFrame, sets: pd.DataFrame, time_zone: str) -> bytes:
     """Strong's CSV export (comma layout) of the sessions: one row per set, local start time without offset.
 
-    Sample row: ``2024-04-29 18:12:40,Lower body A,52m,Squat (Barbell),W,30.0,6.0,0,0.0,,,``
+    Sample row: ``2024-05-06 18:12:40,Lower body A,52m,Squat (Barbell),W,30.0,6.0,0,0.0,,,``
     """
     tz = ZoneInfo(time_zone)
     out = io.StringIO()
@@ -128,7 +128,7 @@ def encode_athlete_toml(athlete: SimulatedAthlete) -> bytes:
 
 
 def run_file_name(activity_row) -> str:
-    """``runs/<UTC start>_<type>.<fit|gpx>`` e.g. ``runs/2024-01-02_073512_easy.fit``."""
+    """``runs/<UTC start>_<type>.<fit|gpx>`` e.g. ``runs/2023-11-07_073512_easy.fit``."""
     start = pd.Timestamp(activity_row["start_time"]).tz_convert("UTC").strftime("%Y-%m-%d_%H%M%S")
     kind = str(activity_row["name"]).split()[0].lower()
     return f"runs/{start}_{kind}.{activity_row['source_format']}"
