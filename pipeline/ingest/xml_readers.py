@@ -1,9 +1,13 @@
 """GPX and TCX readers: XML bytes -> :class:`ParsedFile`.
 
-Both parse with ``defusedxml`` (no entity expansion, no DTD fetching, no network: an XML bomb is an
-``error`` row, not a hung ingest) into one ElementTree, then walk it by *local* tag names, so every
-namespace prefix style (``gpxtpx:hr``, ``ns3:hr``, plain ``heartrate``...) is read the same way.
-One ``<trk>`` (GPX) or ``<Activity>`` (TCX) is one activity.
+Safety first: every file is parsed once with ``defusedxml`` (no entity expansion, no DTD, no external
+references, no network: an XML bomb is an ``error`` row naming the reason, not a hung ingest).
+
+- **GPX** is then read with gpxpy (tracks, segments, points, times, elevation, GPX 1.0 ``<speed>``); HR,
+  cadence, power, temperature (and a speed extension) come from each point's ``extensions`` elements,
+  matched by *local* tag name (``gpxtpx:hr``, ``ns3:hr``, plain ``heartrate``... all alike). One
+  ``<trk>`` is one activity (its segments joined).
+- **TCX** is walked in the defused ElementTree by local tag names; one ``<Activity>`` is one activity.
 
 Cadence: Garmin and Strava write running cadence in GPX/TCX as strides/min, like FIT, so running
 cadence is doubled to steps/min; other sports keep the recorded rpm. Speed comes only from the file
@@ -12,12 +16,16 @@ cadence is doubled to steps/min; other sports keep the recorded rpm. Speed comes
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
 from xml.etree.ElementTree import Element, ParseError
 
+import gpxpy
+import gpxpy.gpx
 import numpy as np
 import pandas as pd
-from defusedxml import DefusedXmlException
+from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml.ElementTree import fromstring
 
 from pipeline.ingest.common import (
@@ -39,15 +47,32 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _parse_xml(data: bytes, fmt: str) -> Element:
+_UNSAFE_REASONS = (
+    (DTDForbidden, "a DTD (<!DOCTYPE ...>) is not accepted"),
+    (EntitiesForbidden, "entity declarations are not accepted (XML bomb / external entity)"),
+    (ExternalReferenceForbidden, "external references are not followed"),
+)
+_XML_DECLARED_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+def _strip_xml_prefix(data: bytes) -> bytes:
     # Strava writes whitespace before <?xml; some tools a UTF-8 BOM. Both make strict parsers fail.
-    text = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return data.lstrip(b"\xef\xbb\xbf \t\r\n")
+
+
+def _parse_xml(data: bytes, fmt: str, forbid_dtd: bool = False) -> Element:
+    """Parse with defusedxml; unsafe XML is a :class:`ReadError` that names the reason."""
+    text = _strip_xml_prefix(data)
     if not text:
         raise ReadError(f"{fmt.upper()}: empty file")
     try:
-        return fromstring(text)
+        return fromstring(text, forbid_dtd=forbid_dtd)
     except DefusedXmlException as e:
-        raise ReadError(f"{fmt.upper()}: refused unsafe XML ({type(e).__name__}: entity or DTD declarations)") from e
+        kind = type(e)
+        if kind is DTDForbidden and b"<!ENTITY" in text:
+            kind = EntitiesForbidden  # the DTD is refused first; name the more telling reason
+        reason = next((r for cls, r in _UNSAFE_REASONS if issubclass(kind, cls)), kind.__name__)
+        raise ReadError(f"{fmt.upper()}: refused unsafe XML: {reason}") from e
     except ParseError as e:
         raise ReadError(f"{fmt.upper()}: not well-formed XML ({e})") from e
 
@@ -166,35 +191,61 @@ def _finish(ctx: ReadContext, fmt: str, size: int, rows: list[dict], frames: lis
     return parsed
 
 
+def _xml_text(data: bytes) -> str:
+    """The document as text for gpxpy: BOM and leading whitespace stripped, decoded as declared."""
+    text = _strip_xml_prefix(data)
+    match = _XML_DECLARED_ENCODING.match(text)
+    encoding = match.group(1).decode("ascii") if match else "utf-8"
+    try:
+        decoded = text.decode(encoding)
+    except (LookupError, UnicodeDecodeError) as e:
+        raise ReadError(f"GPX: cannot decode the text as {encoding} ({e})") from e
+    if match:  # gpxpy's parser reads text as UTF-8: the declaration must say so
+        decoded = decoded.replace(match.group(1).decode("ascii"), "UTF-8", 1)
+    return decoded
+
+
+def _utc(time: dt.datetime | None) -> dt.datetime | None:
+    if time is None:
+        return None
+    if time.tzinfo is None:  # GPX times without an offset are UTC (GPX 1.1 schema: xsd:dateTime in UTC)
+        return time.replace(tzinfo=dt.timezone.utc)
+    return time.astimezone(dt.timezone.utc)
+
+
+def _none_nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
 def read_gpx(data: bytes, ctx: ReadContext) -> ParsedFile:
-    """Parse GPX 1.0/1.1 bytes: each ``<trk>`` with timed points is an activity (segments joined).
+    """Parse GPX 1.0/1.1 bytes with gpxpy: each ``<trk>`` with timed points is an activity (segments joined).
+
+    The bytes first pass a defusedxml safety parse (no DTD, entities or external references).
 
     Raises:
-        ReadError: unsafe or malformed XML, or not GPX.
+        ReadError: unsafe or malformed XML, not GPX, or GPX that gpxpy refuses (e.g. an invalid time).
         NothingToIngest: no track points, or no timestamps (a route or drawn track, not a recording).
     """
-    root = _parse_xml(data, "gpx")
+    root = _parse_xml(data, "gpx", forbid_dtd=True)
     if _local(root.tag) != "gpx":
         raise ReadError(f"GPX: root element is <{_local(root.tag)}>, not <gpx>")
-    device = root.get("creator")
+    try:
+        gpx = gpxpy.parse(_xml_text(data))
+    except gpxpy.gpx.GPXException as e:
+        raise ReadError(f"GPX: {e}") from e
+    device = gpx.creator
     rows, frames, warnings = [], [], []
     n_points_total = 0
     untimed_warnings: list[str] = []
-    for trk_index, trk in enumerate(c for c in root if _local(c.tag) == "trk"):
+    for trk_index, track in enumerate(gpx.tracks):
         points = _new_points()
-        for seg in (c for c in trk if _local(c.tag) == "trkseg"):
-            for trkpt in (c for c in seg if _local(c.tag) == "trkpt"):
-                pt = {"time": None, "lat": _float(trkpt.get("lat")), "lon": _float(trkpt.get("lon"))}
-                for c in trkpt:
-                    tag = _local(c.tag)
-                    if tag == "time":
-                        pt["time"] = c.text.strip() if c.text else None
-                    elif tag == "ele":
-                        pt["ele"] = _float(c.text)
-                    elif tag == "speed":
-                        pt["speed"] = _float(c.text)
-                    elif tag == "extensions":
-                        _read_extensions(c, pt)
+        for segment in track.segments:
+            for point in segment.points:
+                pt = {"time": _utc(point.time), "lat": _none_nan(point.latitude),
+                      "lon": _none_nan(point.longitude), "ele": _none_nan(point.elevation),
+                      "speed": _none_nan(point.speed)}
+                for ext in point.extensions:
+                    _read_extensions(ext, pt)
                 for k, v in points.items():
                     v.append(pt.get(k, math.nan) if k != "time" else pt["time"])
         n = len(points["time"])
@@ -206,8 +257,9 @@ def read_gpx(data: bytes, ctx: ReadContext) -> ParsedFile:
             untimed_warnings.append(f"track {trk_index} ({n} points, {n_timed} with a time) has no usable "
                                     "timestamps; not ingested")
             continue
-        sport = ctx.sport_override or sport_from_word(_child_text(trk, "type"))
-        row, frame, warn = _activity(ctx, "gpx", len(rows), points, sport, None, _child_text(trk, "name"), device)
+        sport = ctx.sport_override or sport_from_word(track.type)
+        row, frame, warn = _activity(ctx, "gpx", len(rows), points, sport, None,
+                                     track.name.strip() if track.name else None, device)
         rows.append(row)
         frames.append(frame)
         warnings.extend(warn)
@@ -216,8 +268,7 @@ def read_gpx(data: bytes, ctx: ReadContext) -> ParsedFile:
         if n_points_total:
             raise NothingToIngest(f"GPX track of {n_points_total} points has no usable timestamps "
                                   "(a route or drawn track, not a recorded activity)")
-        has_route = any(_local(c.tag) == "rte" for c in root)
-        raise NothingToIngest("GPX holds a route only, no recorded track" if has_route
+        raise NothingToIngest("GPX holds a route only, no recorded track" if gpx.routes
                               else "GPX holds no track points")
     return _finish(ctx, "gpx", len(data), rows, frames, [], warnings)
 

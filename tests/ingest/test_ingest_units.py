@@ -234,3 +234,62 @@ def test_hostile_archives(workspace):
     assert rows["bomb.zip!big.gpx"].startswith("error") and "decompression bomb" in rows["bomb.zip!big.gpx"]
     assert rows["bomb.gpx.gz"].startswith("error") and "decompression bomb" in rows["bomb.gpx.gz"]
     assert not (workspace.root / "escape.fit").exists()
+
+
+# ---------------------------------------------------------------- GPX via gpxpy, behind a defusedxml pass
+
+_GPX_HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+             '<gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1">')
+
+
+@pytest.mark.parametrize("doc,reason", [
+    ('<!DOCTYPE gpx SYSTEM "http://example.invalid/gpx.dtd">' + _GPX_HEAD[39:] + "</gpx>", "DTD"),
+    ('<!DOCTYPE gpx [<!ENTITY x SYSTEM "file:///etc/passwd">]><gpx version="1.1"><trk><name>&x;</name></trk></gpx>',
+     "entity declarations"),
+])
+def test_gpx_with_dtd_or_external_entity_is_refused_with_the_reason(doc, reason):
+    p = _read(('<?xml version="1.0"?>' + doc).encode(), "x.gpx")
+    assert p.status == "error" and p.message.startswith("GPX: refused unsafe XML") and reason in p.message
+
+
+def test_gpx_extensions_time_offsets_segments_and_strava_type():
+    def pt(i, t, ext):
+        return (f'<trkpt lat="46.{i}" lon="14.5"><ele>{300 + i}</ele><time>{t}</time>'
+                f"<extensions>{ext}</extensions></trkpt>")
+    garmin = ('<gpxtpx:TrackPointExtension><gpxtpx:atemp>21.5</gpxtpx:atemp><gpxtpx:hr>140</gpxtpx:hr>'
+              "<gpxtpx:cad>88</gpxtpx:cad></gpxtpx:TrackPointExtension>")
+    doc = (_GPX_HEAD.replace('creator="t"', 'creator="t" xmlns:gpxtpx="http://www.garmin.com/xmlschemas/'
+                             'TrackPointExtension/v1"')
+           + "<trk><name> Lunch Run </name><type>9</type>"
+           + "<trkseg>" + pt(1, "2024-05-01T08:15:00+02:00", garmin) + pt(2, "2024-05-01T06:15:01Z", garmin)
+           + "</trkseg><trkseg></trkseg><trkseg>"
+           + pt(3, "2024-05-01T06:15:02.500Z", "<power>250</power><heart_rate>141</heart_rate><temp>22</temp>")
+           + pt(4, "2024-05-01T06:15:03", "<heartrate>142</heartrate><cadence>89</cadence>")
+           + "</trkseg></trk></gpx>")
+    p = _read(doc.encode(), "lunch.gpx")
+    assert p.status == "ok" and len(p.samples) == 4, p.message
+    act, s = p.activities.iloc[0], p.samples
+    assert (act["sport"], act["name"], act["device"]) == ("running", "Lunch Run", "t")
+    assert act["start_time"] == START  # +02:00 converted to UTC; a time without offset is UTC
+    assert list(s["elapsed_s"]) == [0.0, 1.0, 2.5, 3.0]
+    assert list(s["heart_rate_bpm"]) == [140, 140, 141, 142]
+    assert s["cadence_spm"].tolist()[:2] == [176, 176] and s["cadence_spm"].iloc[3] == 178
+    assert s["power_w"].iloc[2] == 250 and s["temperature_c"].tolist()[:3] == [21.5, 21.5, 22]
+    assert s["altitude_m"].tolist() == [301, 302, 303, 304]
+
+
+def test_gpx_declared_encoding_is_honoured():
+    doc = (_GPX_HEAD.replace("UTF-8", "ISO-8859-1") + "<trk><name>Téléphérique</name><trkseg>"
+           + "".join(f'<trkpt lat="46" lon="14"><time>2024-05-01T06:15:0{i}Z</time></trkpt>' for i in range(3))
+           + "</trkseg></trk></gpx>")
+    p = _read(doc.encode("latin-1"), "x.gpx")
+    assert p.status == "ok" and p.activities["name"].iloc[0] == "Téléphérique"
+
+
+def test_gpx_untimed_track_beside_a_timed_one_is_left_out_with_the_reason():
+    timed = gpx_bytes(n=10).decode()
+    untimed_trk = gpx_bytes(n=5, times=False).decode().split("<trk>")[1].split("</trk>")[0]
+    doc = timed.replace("</gpx>", f"<trk>{untimed_trk}</trk></gpx>")
+    p = _read(doc.encode(), "two.gpx")
+    assert p.status == "ok" and len(p.samples) == 10
+    assert any("track 1 (5 points, 0 with a time) has no usable timestamps" in w for w in p.warnings)
