@@ -1,7 +1,8 @@
 """Squad benchmark: many simulated athletes in one warehouse (``make bench``; ``python -m bench.squad``).
 
-Steps, each timed: simulate and write a squad of athletes (default 20, a year each, one sample every
-10 s, FIT/GPX files and Strong CSVs exactly as ``pipeline demo`` writes them) -> ``ingest_paths`` ->
+Steps, each timed: simulate and write a squad of athletes (default 20, each over the demo profile's
+record length of 40 weeks, one sample every 10 s, FIT/GPX files and Strong CSVs exactly as
+``pipeline demo`` writes them; ~3-4 minutes on a 2-core machine) -> ``ingest_paths`` ->
 a second ingest of the same files (must be a no-op) -> ``analyze_workspace`` -> ``run_checks`` ->
 typical cross-athlete queries (median of several runs each) -> ``export_tables`` to Parquet.
 
@@ -55,7 +56,7 @@ def _write_athlete(job: tuple[str, str, int, int, float, str]) -> tuple[str, int
     from pipeline.demo.write import write_athlete
 
     athlete_id, profile_key, seed, weeks, sample_interval_s, raw_dir = job
-    profile = dataclasses.replace(PROFILES[profile_key], weeks=weeks)
+    profile = dataclasses.replace(PROFILES[profile_key], weeks=weeks) if weeks else PROFILES[profile_key]
     athlete = simulate_athlete(profile, seed, sample_interval_s=sample_interval_s, athlete_id=athlete_id)
     write_athlete(athlete, Path(raw_dir))
     return athlete_id, len(athlete.activities), len(athlete.samples)
@@ -68,16 +69,17 @@ def _timed(fn: Callable[[], object]) -> tuple[float, object]:
 
 
 def _peak_rss_mb() -> dict[str, float]:
-    # ru_maxrss is in KiB on Linux
+    # ru_maxrss is in KiB on Linux. RUSAGE_CHILDREN covers the generator pool (joined before this is
+    # read); ingest's parser workers are forkserver children, so they report their own peak instead.
     return {"self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 
-def run_squad_bench(athletes: int = 20, weeks: int = 52, sample_interval_s: float = 10.0,
+def run_squad_bench(athletes: int = 20, weeks: int | None = None, sample_interval_s: float = 10.0,
                     jobs: int | None = None, workdir: Path | None = None, query_repeats: int = 5) -> dict:
     """Run the benchmark in ``workdir`` (default: a temporary folder, removed after); return the figures."""
     from pipeline.analyze.run import analyze_workspace
-    from pipeline.demo.simulate import DEMO_PROFILE_KEYS
+    from pipeline.demo.simulate import DEMO_PROFILE_KEYS, PROFILES
     from pipeline.ingest.run import ingest_paths
     from pipeline.warehouse.checks import run_checks
     from pipeline.warehouse.db import connect
@@ -85,6 +87,7 @@ def run_squad_bench(athletes: int = 20, weeks: int = 52, sample_interval_s: floa
     from pipeline.workspace import Workspace
 
     jobs = jobs or os.cpu_count() or 1
+    weeks = weeks or max(PROFILES[k].weeks for k in DEMO_PROFILE_KEYS)  # default: the demo record length
     own_dir = workdir is None
     root = Path(tempfile.mkdtemp(prefix="squad-bench-")) if own_dir else Path(workdir)
     ws = Workspace(root.resolve())
@@ -103,8 +106,9 @@ def run_squad_bench(athletes: int = 20, weeks: int = 52, sample_interval_s: floa
         figures["raw_mb"] = sum(p.stat().st_size for p in ws.raw_dir.rglob("*") if p.is_file()) / 1e6
         figures["files"] = files
 
-        seconds, _ = _timed(lambda: ingest_paths(ws, None, jobs=jobs, progress=False))
+        seconds, summary = _timed(lambda: ingest_paths(ws, None, jobs=jobs, progress=False))
         figures["ingest_s"] = seconds
+        figures["ingest_worker_peak_rss_mb"] = summary.worker_peak_rss_mb
         figures["ingest_files_per_s"] = files / seconds
         figures["ingest_samples_per_s"] = figures["samples"] / seconds
         figures["reingest_s"], _ = _timed(lambda: ingest_paths(ws, None, jobs=jobs, progress=False))
@@ -161,24 +165,46 @@ def render(figures: dict) -> str:
         "  queries (median of repeats):",
     ]
     lines += [f"    {name:<40} {ms:8.1f} ms" for name, ms in figures["queries_ms"].items()]
+    ingest_worker = figures.get("ingest_worker_peak_rss_mb")
     lines += [f"  peak memory: this process {figures['peak_rss_mb']['self']:.0f} MB, "
-              f"largest worker {figures['peak_rss_mb']['children']:.0f} MB"]
+              f"largest generator worker {figures['peak_rss_mb']['children']:.0f} MB, largest ingest worker "
+              + (f"{ingest_worker:.0f} MB" if ingest_worker else "n/a (parsed in-process)")]
     lines += [f"  ! {v}" for v in figures["check_violations"]]
     return "\n".join(lines)
 
 
+def _defaults() -> dict:
+    """Sizes from the environment (SQUAD_ATHLETES, SQUAD_WEEKS; 0 weeks = the demo profile's length)."""
+    return {"athletes": int(os.environ.get("SQUAD_ATHLETES", 20)),
+            "weeks": int(os.environ.get("SQUAD_WEEKS", 0)) or None}
+
+
+def _write_figures(figures: dict) -> None:
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / "squad.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+
+
+def run() -> list[str]:
+    """Entry point of ``python -m bench`` (see bench/__main__.py): default sizes, lines to print."""
+    defaults = _defaults()
+    figures = run_squad_bench(defaults["athletes"], defaults["weeks"])
+    _write_figures(figures)
+    return render(figures).splitlines()
+
+
 def main(argv: list[str] | None = None) -> int:
+    defaults = _defaults()
     parser = argparse.ArgumentParser(prog="python -m bench.squad", description=__doc__.splitlines()[0])
-    parser.add_argument("--athletes", type=int, default=int(os.environ.get("SQUAD_ATHLETES", 20)))
-    parser.add_argument("--weeks", type=int, default=int(os.environ.get("SQUAD_WEEKS", 52)))
+    parser.add_argument("--athletes", type=int, default=defaults["athletes"])
+    parser.add_argument("--weeks", type=int, default=defaults["weeks"],
+                        help="weeks per athlete [the demo profile's record length]")
     parser.add_argument("--sample-interval", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--jobs", "-j", type=int, default=None, help="worker processes [all cores]")
     parser.add_argument("--keep", type=Path, default=None, help="build the squad workspace here and keep it")
     args = parser.parse_args(argv)
     figures = run_squad_bench(args.athletes, args.weeks, args.sample_interval, args.jobs, args.keep)
     print(render(figures))
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "squad.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    _write_figures(figures)
     return 0
 
 

@@ -18,6 +18,7 @@ import hashlib
 import io
 import multiprocessing
 import os
+import sys
 import zipfile
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -53,6 +54,10 @@ class IngestSummary:
     n_strength_sessions: int = 0
     athletes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Largest peak RSS of a parser process (MB), as each worker reports it; None when parsing ran in
+    # this process (jobs=1) or the platform cannot tell. Workers are forkserver children, so the
+    # caller's RUSAGE_CHILDREN never sees them.
+    worker_peak_rss_mb: float | None = None
 
     def render(self) -> str:
         """One screen: files by status, activities by sport, errors (and skips) with reasons."""
@@ -226,12 +231,26 @@ def _init_worker(athletes: dict[str, AthleteConfig]) -> None:
     _worker_athletes = athletes
 
 
-def _parse_in_worker(item: WorkItem) -> ParsedFile:
-    return read_work_item(item, _worker_athletes.get(item.athlete_id))
+def _peak_rss_mb() -> float | None:
+    """This process's peak resident memory (MB) so far; None where the platform has no getrusage."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
-def _parsed_stream(items: list[WorkItem], athletes: dict[str, AthleteConfig], jobs: int):
-    """Yield ParsedFile results in item order; at most ``jobs * 4`` in flight (bounded memory)."""
+def _parse_in_worker(item: WorkItem) -> tuple[ParsedFile, float | None]:
+    return read_work_item(item, _worker_athletes.get(item.athlete_id)), _peak_rss_mb()
+
+
+def _parsed_stream(items: list[WorkItem], athletes: dict[str, AthleteConfig], jobs: int,
+                   summary: IngestSummary | None = None):
+    """Yield ParsedFile results in item order; at most ``jobs * 4`` in flight (bounded memory).
+
+    Each worker reports its peak RSS with every result; the largest goes to ``summary.worker_peak_rss_mb``.
+    """
     if jobs <= 1 or len(items) <= 1:
         for item in items:
             yield read_work_item(item, athletes.get(item.athlete_id))
@@ -247,7 +266,9 @@ def _parsed_stream(items: list[WorkItem], athletes: dict[str, AthleteConfig], jo
             if len(pending) >= jobs * _INFLIGHT_PER_JOB:
                 break
         while pending:
-            result = pending.popleft().get()
+            result, peak_mb = pending.popleft().get()
+            if summary is not None and peak_mb is not None:
+                summary.worker_peak_rss_mb = max(summary.worker_peak_rss_mb or 0.0, peak_mb)
             nxt = next(it, None)
             if nxt is not None:
                 pending.append(pool.apply_async(_parse_in_worker, (nxt,)))
@@ -314,7 +335,7 @@ def ingest_paths(ws: Workspace, paths: list[Path] | None, athlete_id: str | None
             for parsed in found.failed:
                 _record(con, parsed, known, summary)
                 bar.update()
-            for parsed in _parsed_stream(to_parse, athletes, jobs):
+            for parsed in _parsed_stream(to_parse, athletes, jobs, summary):
                 if parsed.status == UNCHANGED:
                     summary.files[UNCHANGED] += 1
                 else:
