@@ -112,7 +112,10 @@ def _read(data: bytes, name: str, ctx: ReadContext, limits: ArchiveLimits, prefi
     elif fmt == "csv":
         parsed = _read_csv(data, ctx)
     elif fmt == "zip":
-        raise ReadError("zip archive nested deeper than the nesting limit")
+        # archives are expanded at discovery by name (*.zip) or magic (files on disk); this is a zip found
+        # inside a .gz, or an archive member not named *.zip
+        raise ReadError("a zip archive inside a .gz file or under a member name not ending in .zip: "
+                        "not expanded (unpack it, or name it *.zip)")
     else:
         raise ReadError("unknown format: not FIT, GPX, TCX, a strength CSV, .gz or .zip")
     if prefix:

@@ -293,3 +293,53 @@ def test_gpx_untimed_track_beside_a_timed_one_is_left_out_with_the_reason():
     p = _read(doc.encode(), "two.gpx")
     assert p.status == "ok" and len(p.samples) == 10
     assert any("track 1 (5 points, 0 with a time) has no usable timestamps" in w for w in p.warnings)
+
+
+def _day(n: int) -> bytes:
+    return fit_bytes(start=START.replace(day=n))
+
+
+def test_zip_with_too_many_members_is_refused_and_the_rest_loads(workspace):
+    limits = ArchiveLimits(max_members=5)
+    anna = workspace.raw_dir / "anna"
+    anna.mkdir()
+    (anna / "many.zip").write_bytes(_zip({f"run{i}.fit": _day(1 + i) for i in range(6)}))
+    # the same limit inside an archive: the inner zip is refused, its siblings are read
+    (anna / "outer.zip").write_bytes(_zip({"ok.fit": _day(10),
+                                           "inner.zip": _zip({f"r{i}.fit": _day(11 + i) for i in range(6)})}))
+    (anna / "plain.fit").write_bytes(_day(20))
+    summary = ingest_paths(workspace, None, jobs=1, progress=False, limits=limits)
+    con = connect(workspace, read_only=True)
+    rows = dict(con.execute("SELECT regexp_replace(path, '.*/anna/', ''), status || ': ' || message "
+                            "FROM source_files").fetchall())
+    n_acts = con.execute("SELECT count(*) FROM activities").fetchone()[0]
+    con.close()
+    assert rows["many.zip"] == "error: many.zip: 6 members, more than the limit of 5"
+    assert not any(p.startswith("many.zip!") for p in rows)  # nothing read from the refused archive
+    assert rows["outer.zip!inner.zip"] == "error: inner.zip: 6 members, more than the limit of 5"
+    assert rows["outer.zip!ok.fit"].startswith("ok") and rows["outer.zip"].startswith("ok")
+    assert rows["plain.fit"].startswith("ok")
+    assert n_acts == 2 and summary.files["ok"] == 3 and summary.files["error"] == 2
+
+
+def test_zip_nested_deeper_than_the_limit_is_refused_and_the_rest_loads(workspace):
+    assert ArchiveLimits().max_nesting == 3
+    level4 = _zip({"deep.fit": _day(4)})
+    level3 = _zip({"l3.fit": _day(3), "level4.zip": level4})
+    level2 = _zip({"l2.fit": _day(2), "level3.zip": level3})
+    anna = workspace.raw_dir / "anna"
+    anna.mkdir()
+    (anna / "level1.zip").write_bytes(_zip({"l1.fit": _day(1), "level2.zip": level2,
+                                            "disguised.dat": _zip({"x.fit": _day(5)})}))
+    (anna / "plain.fit").write_bytes(_day(20))
+    ingest_paths(workspace, None, jobs=1, progress=False)
+    con = connect(workspace, read_only=True)
+    rows = dict(con.execute("SELECT regexp_replace(path, '.*/anna/', ''), status || ': ' || message "
+                            "FROM source_files").fetchall())
+    con.close()
+    assert rows["level1.zip!level2.zip!level3.zip!level4.zip"] == "error: zip nested deeper than 3 levels"
+    assert not any("deep.fit" in p for p in rows)
+    assert rows["level1.zip!disguised.dat"].startswith("error: a zip archive inside a .gz file or under a member")
+    for ok in ("level1.zip", "level1.zip!l1.fit", "level1.zip!level2.zip!l2.fit",
+               "level1.zip!level2.zip!level3.zip!l3.fit", "plain.fit"):
+        assert rows[ok].startswith("ok"), (ok, rows[ok])
