@@ -12,7 +12,7 @@ concatenated ("chained" files). A record header byte is either a normal header (
 bit 5: developer fields, bits 0-3: local type) or a compressed-timestamp header (bit 7; bits 5-6:
 local type, bits 0-4: time offset in seconds). Every part's CRCs are verified before its records
 are decoded (:mod:`pipeline.ingest.fit_crc`, vectorised so it costs ~1 % of decoding): the header CRC of
-a 14-byte header when it is non-zero, and the file CRC over header + records; a mismatch raises
+a header of 14 or more bytes when it is non-zero, and the file CRC over header + records; a mismatch raises
 :class:`FitCRCError` with the same computed/stored values fitparse reports. Truncation and structural
 damage are detected and reported with the byte offset.
 """
@@ -166,8 +166,11 @@ def decode_fit(data: bytes, keep: frozenset[int]) -> DecodedFit:
                 break
             raise FitDecodeError("truncated FIT header", pos)
         header_size = data[pos]
-        if header_size not in (12, 14) or data[pos + 8:pos + 12] != b".FIT":
+        # 12 or 14 bytes today; the SDK allows longer headers later (CRC still at 12-13, the rest skipped)
+        if header_size < 12 or header_size == 13 or data[pos + 8:pos + 12] != b".FIT":
             raise FitDecodeError("not a FIT file header", pos)
+        if end_all - pos < header_size:
+            raise FitDecodeError("truncated FIT header", pos)
         (data_size,) = struct.unpack_from("<I", data, pos + 4)
         start = pos
         pos += header_size
@@ -184,8 +187,8 @@ def decode_fit(data: bytes, keep: frozenset[int]) -> DecodedFit:
 
 
 def _check_crcs(buf: memoryview, start: int, header_size: int, end: int) -> None:
-    """Verify one part's header CRC (14-byte header, when not 0) and its file CRC (FIT SDK)."""
-    if header_size == 14:
+    """Verify one part's header CRC (header of 14+ bytes, when not 0) and its file CRC (FIT SDK)."""
+    if header_size >= 14:
         (stored,) = struct.unpack_from("<H", buf, start + 12)
         if stored:
             computed = crc16(buf[start:start + 12])

@@ -9,6 +9,8 @@ running cadence strides/min -> steps/min including ``fractional_cadence``).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from fitparse import profile as fit_profile
@@ -17,8 +19,8 @@ from pipeline.ingest.common import (
     UNKNOWN_SPORT, NothingToIngest, ReadContext, ReadError, activity_id_for, typed_frame,
 )
 from pipeline.ingest.fit_decode import (
-    FIT_EPOCH_S, FIT_RELATIVE_TIME_MAX, MESG_DEVICE_INFO, MESG_FILE_ID, MESG_LAP, MESG_SESSION, MESG_SET,
-    MESG_SPORT, FitCRCError, FitDecodeError, decode_fit,
+    FIELD_TIMESTAMP, FIT_EPOCH_S, FIT_RELATIVE_TIME_MAX, MESG_DEVICE_INFO, MESG_FILE_ID, MESG_LAP, MESG_RECORD,
+    MESG_SESSION, MESG_SET, MESG_SPORT, DecodedFit, FitCRCError, FitDecodeError, MessageDefinition, decode_fit,
 )
 from pipeline.ingest.parsed import ParsedFile
 from pipeline.strength.fit_sets import strength_from_fit
@@ -119,15 +121,21 @@ def read_fit(data: bytes, ctx: ReadContext) -> ParsedFile:
 
     Raises:
         ReadError: not a FIT file, a CRC mismatch (corrupt), truncated, or structurally damaged (message
-            says where).
+            says where), and fitparse cannot read it either (a decoder refusal falls back to fitparse once).
         NothingToIngest: a valid FIT file that is not an activity (settings, monitoring, workout...).
     """
+    warnings: list[str] = []
     try:
         decoded = decode_fit(data, _KEEP)
-    except FitCRCError as e:
+    except FitCRCError as e:  # corrupt: fitparse refuses it too
         raise ReadError(str(e)) from e
     except FitDecodeError as e:
-        raise ReadError(f"FIT: {e}") from e
+        # Strictness policy: the fast decoder's refusal is checked once with fitparse (the reference);
+        # if fitparse reads the file, its reading is used and the message says so.
+        decoded, fitparse_error = decode_with_fitparse(data)
+        if decoded is None:
+            raise ReadError(f"FIT: {e}; fitparse cannot read it either ({fitparse_error})") from e
+        warnings.append(f"read with fitparse: the fast decoder stopped ({e})")
     msgs = decoded.messages
     file_ids = msgs.get(MESG_FILE_ID, [])
     file_type = file_ids[0].get(0) if file_ids else None
@@ -137,7 +145,6 @@ def read_fit(data: bytes, ctx: ReadContext) -> ParsedFile:
     if not sessions and not decoded.records:
         raise NothingToIngest("FIT file holds no sessions and no records")
 
-    warnings: list[str] = []
     cols = _record_columns(decoded.records)
     has_ts = ~np.isnan(cols["ts"])
     if (~has_ts).any():
@@ -221,6 +228,62 @@ def read_fit(data: bytes, ctx: ReadContext) -> ParsedFile:
     parsed.message = (f"{len(activity_rows)} activit{'y' if len(activity_rows) == 1 else 'ies'} "
                       f"({', '.join(parsed.activities['sport'].astype(str))}), {n_samples} samples")
     return parsed
+
+
+# The fallback's records: one synthetic definition, values in the decoder's raw units (NaN = absent).
+_FALLBACK_FIELDS = tuple(_RECORD_FIELDS)
+_FALLBACK_RECORD_DEF = MessageDefinition(
+    global_num=MESG_RECORD, size_bytes=0, unpacker=None, field_nums=_FALLBACK_FIELDS,  # type: ignore[arg-type]
+    invalid=(None,) * len(_FALLBACK_FIELDS), kinds=("n",) * len(_FALLBACK_FIELDS))
+_FIT_NAMES = {0: "position_lat", 1: "position_long", 2: "altitude", 78: "enhanced_altitude", 3: "heart_rate",
+              4: "cadence", 53: "fractional_cadence", 5: "distance", 6: "speed", 73: "enhanced_speed",
+              7: "power", 13: "temperature"}
+
+
+def decode_with_fitparse(data: bytes) -> tuple[DecodedFit | None, str | None]:
+    """Read a FIT file with fitparse into the decoder's :class:`DecodedFit` shape (the fallback).
+
+    Records carry fitparse's values converted back to the decoder's raw units (``raw = (value + offset)
+    * scale``; positions stay semicircles), so :func:`_record_columns` treats both alike; fitparse's
+    expanded components (compressed speed/distance, ``enhanced_*``) come along. Other kept messages are
+    the fields the file wrote, as raw numbers or strings, keyed by field number, like the decoder's.
+    Returns ``(None, reason)`` when fitparse cannot read the file either.
+    """
+    import io
+
+    from fitparse import FitFile
+    from fitparse.records import FieldDefinition
+
+    result = DecodedFit()
+    try:
+        for message in FitFile(io.BytesIO(data), check_crc=True).get_messages():
+            num = message.mesg_num
+            if num == MESG_RECORD:
+                ts = message.get_raw_value("timestamp")
+                values = []
+                for field_num in _FALLBACK_FIELDS:
+                    value = message.get_value(_FIT_NAMES[field_num])
+                    if not isinstance(value, (int, float)) or isinstance(value, bool):
+                        values.append(math.nan)
+                    elif field_num in (0, 1):
+                        values.append(float(value))
+                    else:
+                        _, scale, offset = _RECORD_FIELDS[field_num]
+                        values.append((value + offset) * scale)
+                result.records.append((_FALLBACK_RECORD_DEF, ts, tuple(values)))
+            elif num in _KEEP:
+                msg: dict[int, object] = {}
+                for f in message.fields:
+                    if type(f.field_def) is FieldDefinition and isinstance(f.raw_value, (int, float, str)):
+                        msg[f.def_num] = f.raw_value
+                ts = message.get_raw_value("timestamp")
+                if ts is not None:
+                    msg[FIELD_TIMESTAMP] = ts
+                result.messages.setdefault(num, []).append(msg)
+    except Exception as e:  # noqa: BLE001 - fitparse raises assorted errors on broken files
+        return None, f"{type(e).__name__}: {e}"
+    result.n_parts = 1
+    return result, None
 
 
 def _sessions_or_synthetic(sessions: list[dict], ts: np.ndarray, sport_msgs: list[dict]) -> list[dict]:

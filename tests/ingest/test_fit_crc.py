@@ -82,23 +82,31 @@ def test_one_flipped_bit_in_the_records_is_an_error():
     assert p.status == "error" and "file CRC mismatch" in p.message and "corrupt" in p.message
 
 
-def _with_14_byte_header(data: bytes, header_crc: int | None) -> bytes:
-    """fit_tool writes 12-byte headers; rebuild as a 14-byte one (header CRC computed, or the given value)."""
+def _with_header(data: bytes, header_crc: int | None, size: int = 14) -> bytes:
+    """fit_tool writes 12-byte headers; rebuild with a ``size``-byte one (header CRC computed, or the given
+    value; bytes past the CRC are zeros, as a future SDK might add)."""
     assert data[0] == 12
-    head = bytes([14]) + data[1:12]
-    head += struct.pack("<H", crc16(head) if header_crc is None else header_crc)
+    head = bytes([size]) + data[1:12]
+    head += struct.pack("<H", crc16(head) if header_crc is None else header_crc) + b"\0" * (size - 14)
     body = head + data[12:-2]
     return body + struct.pack("<H", crc16(body))
 
 
 def test_header_crc_is_checked_when_not_zero():
-    good = _with_14_byte_header(fit_bytes(), None)
+    good = _with_header(fit_bytes(), None)
     assert _read(good).status == "ok"
-    bad = _with_14_byte_header(fit_bytes(), crc16(good[:12]) ^ 0x0100)  # file CRC right, header CRC wrong
+    bad = _with_header(fit_bytes(), crc16(good[:12]) ^ 0x0100)  # file CRC right, header CRC wrong
     p = _read(bad)
     assert p.status == "error" and p.message.startswith("FIT header CRC mismatch")
     # a zero header CRC means "not computed" (FIT SDK): only the file CRC is checked then
-    assert _read(_with_14_byte_header(fit_bytes(), 0)).status == "ok"
+    assert _read(_with_header(fit_bytes(), 0)).status == "ok"
+
+
+def test_longer_header_is_read_like_fitparse_does():
+    """The SDK lets the header grow; fitparse skips the extra bytes, so does the decoder."""
+    plain = _read(fit_bytes())
+    longer = _read(_with_header(fit_bytes(), None, size=16))
+    assert longer.status == "ok" and not longer.warnings and longer.samples.equals(plain.samples)
 
 
 def test_missing_file_crc_is_a_truncation_error():

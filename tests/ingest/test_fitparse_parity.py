@@ -16,8 +16,9 @@ Documented differences (asserted explicitly below):
 - **device clock never set** (times below 0x10000000, seconds since power-on): fitparse leaves the
   session's ``start_time`` a raw number; ingest counts it from the FIT epoch (1990 dates) with a warning.
 - **files only one of the two reads**: none that the decoder rejects and fitparse reads
-  (:data:`DECODER_ONLY_REJECTS` is empty, so no fallback is needed); one that fitparse 1.2.0 rejects and
-  the decoder reads (:data:`FITPARSE_ONLY_REJECTS`).
+  (:data:`DECODER_ONLY_REJECTS` is empty); one that fitparse 1.2.0 rejects and the decoder reads
+  (:data:`FITPARSE_ONLY_REJECTS`). Should the decoder refuse a file in the wild, the reader falls back
+  to fitparse once (strictness policy; tested below by simulating a decoder refusal).
 """
 
 from __future__ import annotations
@@ -199,3 +200,46 @@ def test_samples_and_sessions_equal_fitparse(oracle, corpus_dir, path):
     cadence = np.where(running, 2 * (expect["cadence"] + np.nan_to_num(expect["fractional_cadence"])),
                        expect["cadence"])
     _assert_same(s["cadence_spm"].to_numpy(dtype=float), cadence, "fractional_cadence", f"{what} cadence_spm")
+
+
+# Files with compressed timestamps and speed/distance, an unset clock, chained parts, several sessions,
+# strength sets and developer fields: the fallback must give what the decoder gives.
+FALLBACK_FILES = [
+    "dtcooper__python-fitparse/tests/files/compressed-speed-distance.fit",
+    "dtcooper__python-fitparse/tests/files/antfs-dump.63.fit",
+    "dtcooper__python-fitparse/tests/files/sample_mulitple_header.fit",
+    "dtcooper__python-fitparse/tests/files/garmin-fenix-5-run.fit",
+    "dtcooper__python-fitparse/tests/files/elemnt-bolt-no-application-id-inside-developer-data-id.fit",
+    "muktihari__fit/testdata/chained_Activity_activity_poolswim.fit",
+    "jarkko__fit-analyzer/tests/fixtures/20555050352_ACTIVITY.fit",
+]
+
+
+@pytest.mark.parametrize("path", FALLBACK_FILES, ids=_name)
+def test_decoder_refusal_falls_back_to_fitparse_with_the_same_result(corpus_dir, path, monkeypatch):
+    import pipeline.ingest.fit_reader as fit_reader
+
+    data = (corpus_dir / path).read_bytes()
+    ctx = ReadContext(path=path, file_id="x", athlete_id="a")
+    fast = read_bytes(data, path, ctx)
+
+    def refuse(*_args, **_kwargs):
+        raise FitDecodeError("simulated decoder gap", 123)
+
+    monkeypatch.setattr(fit_reader, "decode_fit", refuse)
+    slow = read_bytes(data, path, ctx)
+    assert fast.status == slow.status == "ok", slow.message
+    assert slow.warnings[0] == "read with fitparse: the fast decoder stopped (simulated decoder gap (at byte 123))"
+    assert slow.warnings[1:] == fast.warnings
+    pd.testing.assert_frame_equal(slow.activities, fast.activities)
+    pd.testing.assert_frame_equal(slow.samples, fast.samples, check_exact=False, atol=1e-6, rtol=0)
+    pd.testing.assert_frame_equal(slow.laps, fast.laps, check_exact=False, atol=1e-6, rtol=0)
+    pd.testing.assert_frame_equal(slow.strength_sets, fast.strength_sets)
+
+
+def test_decoder_refusal_that_fitparse_shares_is_an_error_naming_both(corpus_dir):
+    path = "dtcooper__python-fitparse/tests/files/activity-unexpected-eof.fit"
+    p = read_bytes((corpus_dir / path).read_bytes(), path, ReadContext(path=path, file_id="x", athlete_id="a"))
+    assert p.status == "error"
+    assert p.message.startswith("FIT: truncated: header announces 757 bytes of records (at byte 768); "
+                                "fitparse cannot read it either (FitEOFError: ")
