@@ -329,8 +329,9 @@ def ingest_paths(ws: Workspace, paths: list[Path] | None, athlete_id: str | None
                                      item.name_override, known.get(item.path, (None, None))[0]))
 
         athletes = {a: _athlete_config(ws, a) for a in sorted({i.athlete_id for i in found.items})}
-        bar = tqdm(total=len(to_parse) + len(found.failed), unit="file", desc="ingest", disable=not progress,
-                   leave=False)
+        # disable=None: tqdm stays silent when stderr is not a terminal (CI logs, redirected output)
+        bar = tqdm(total=len(to_parse) + len(found.failed), unit="file", desc="ingest",
+                   disable=None if progress else True, leave=False)
         try:
             for parsed in found.failed:
                 _record(con, parsed, known, summary)
