@@ -47,7 +47,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from pipeline.analyze.economy import heat_excess_c
+from pipeline.analyze.economy import heat_excess_c, heat_temperature
 from pipeline.analyze.params import CI_METHODS, AnalysisParams
 
 WEEK = pd.Timedelta(days=7)
@@ -68,16 +68,21 @@ METRICS: dict[str, MetricSpec] = {
     "hr_at_ref_bpm": MetricSpec("log", False),
     "decoupling_pct": MetricSpec("diff", False),
 }
-# ITS covariates (used when every run in the fit has them and they vary). heat_excess_c = max(0, device
-# temperature - ref_temperature_c). The economy index is already heat-adjusted with a coefficient
-# estimated from day-to-day weather; adding heat excess here lets the data correct that coefficient
-# within the fit and, above all, puts its uncertainty into the CI (heat arrives with the season, i.e.
-# together with the block's response window). Raw metrics also get the steady duration (drift).
+# ITS covariates (used when every run in the fit has them and they vary). heat_excess_c = max(0, settled
+# device temperature - ref_temperature_c). The economy index and hr_at_ref_bpm are already heat-adjusted
+# with a coefficient estimated from day-to-day weather over the whole record; re-estimating a heat slope
+# inside the ITS fit (from the few runs of the pre-period and response window, where heat is nearly
+# collinear with the block) only repeats the errors-in-variables attenuation and adds variance, so the
+# uncertainty of that coefficient is propagated into their CIs instead (see ``heat_se_bpm_per_c``).
+# The raw metrics are not heat-adjusted: they get heat excess and steady duration (drift) as covariates.
 ITS_COVARIATES: dict[str, tuple[str, ...]] = {
-    "economy_m_per_beat": ("heat_excess_c",), "hr_at_ref_bpm": ("heat_excess_c",),
+    "economy_m_per_beat": (), "hr_at_ref_bpm": (),
     "m_per_beat": ("heat_excess_c", "steady_s"), "gap_m_per_beat": ("heat_excess_c", "steady_s"),
     "decoupling_pct": ("heat_excess_c", "steady_s"),
 }
+# d log(metric) / d gamma for the heat-adjusted metrics: hr_at_ref = hr_unadjusted - gamma * excess, so
+# log(hr_at_ref) moves by -excess/hr_at_ref per bpm/degC of gamma, and log(economy) by +excess/hr_at_ref.
+HEAT_ADJUSTED_SIGN: dict[str, float] = {"economy_m_per_beat": 1.0, "hr_at_ref_bpm": -1.0}
 VERDICTS = ("gain", "loss", "no clear change", "insufficient data")
 
 
@@ -160,23 +165,64 @@ def _hac_lags(n: int, params: AnalysisParams) -> int:
     return max(1, int(np.floor(4 * (n / 100) ** (2 / 9))))
 
 
-def _coef_ci(X: np.ndarray, y: np.ndarray, j: int, params: AnalysisParams
-             ) -> tuple[float, float, float, float, np.ndarray | None]:
-    """Coefficient j of y ~ X with a serial-correlation-robust CI: (estimate, low, high, p, all coefficients)."""
+@dataclass(frozen=True)
+class CoefFit:
+    """One coefficient of a regression with its serial-correlation-robust CI."""
+
+    est: float
+    lo: float
+    hi: float
+    p: float
+    df: float
+    params: np.ndarray | None
+    weights: np.ndarray | None     # the estimate is weights @ y (GLS with the fitted rho, or OLS)
+
+    def widened(self, extra_se: float, alpha: float) -> CoefFit:
+        """The same estimate with an independent extra standard error added in quadrature to each side of
+        the CI (and to the p-value): how the uncertainty of the heat coefficient enters."""
+        if not (np.isfinite(extra_se) and extra_se > 0 and np.isfinite(self.est)):
+            return self
+        q = float(stats.t.ppf(1 - alpha / 2, self.df)) if np.isfinite(self.df) and self.df > 0 else 1.96
+        lo = self.est - float(np.hypot(self.est - self.lo, q * extra_se))
+        hi = self.est + float(np.hypot(self.hi - self.est, q * extra_se))
+        se = (hi - lo) / (2 * q)
+        p = float(2 * stats.t.sf(abs(self.est) / se, self.df)) if se > 0 and np.isfinite(self.df) else self.p
+        return CoefFit(self.est, lo, hi, p, self.df, self.params, self.weights)
+
+
+NO_FIT = CoefFit(np.nan, np.nan, np.nan, np.nan, np.nan, None, None)
+
+
+def _ar1_weights(X: np.ndarray, rho: float, j: int) -> np.ndarray:
+    """Row j of the GLS estimator for AR(1) errors with coefficient ``rho`` (Cochrane-Orcutt whitening:
+    the first observation dropped), so that coefficient j = weights @ y."""
+    n = len(X)
+    W = np.zeros((n - 1, n))
+    W[np.arange(n - 1), np.arange(1, n)] = 1.0
+    W[np.arange(n - 1), np.arange(n - 1)] = -rho
+    return (np.linalg.pinv(W @ X) @ W)[j]
+
+
+def _coef_ci(X: np.ndarray, y: np.ndarray, j: int, params: AnalysisParams) -> CoefFit:
+    """Coefficient j of y ~ X with a serial-correlation-robust CI (``params.ci_method``)."""
     n, k = X.shape
     if n <= k + 2 or np.linalg.matrix_rank(X) < k:
-        return np.nan, np.nan, np.nan, np.nan, None
+        return NO_FIT
     alpha = 1 - params.ci_level
     if params.ci_method == "cochrane_orcutt1949":
         # Feasible GLS with AR(1) errors, rho re-estimated from the residuals until stable.
         res = sm.GLSAR(y, X, rho=1).iterative_fit(maxiter=20)
         lo, hi = res.conf_int(alpha=alpha)[j]
-        return float(res.params[j]), float(lo), float(hi), float(res.pvalues[j]), np.asarray(res.params)
+        rho = float(np.atleast_1d(res.model.rho)[0])
+        return CoefFit(float(res.params[j]), float(lo), float(hi), float(res.pvalues[j]), float(res.df_resid),
+                       np.asarray(res.params), _ar1_weights(X, rho, j))
+    ols_weights = np.linalg.pinv(X)[j]
     if params.ci_method == "newey_west1987":
         res = sm.OLS(y, X).fit(cov_type="HAC", cov_kwds={"maxlags": _hac_lags(n, params), "use_correction": True},
                                use_t=True)
         lo, hi = res.conf_int(alpha=alpha)[j]
-        return float(res.params[j]), float(lo), float(hi), float(res.pvalues[j]), np.asarray(res.params)
+        return CoefFit(float(res.params[j]), float(lo), float(hi), float(res.pvalues[j]), float(res.df_resid),
+                       np.asarray(res.params), ols_weights)
     if params.ci_method == "kunsch1989":
         beta, *_ = np.linalg.lstsq(X, y, rcond=None)
         fitted = X @ beta
@@ -195,8 +241,28 @@ def _coef_ci(X: np.ndarray, y: np.ndarray, j: int, params: AnalysisParams
         lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
         se = float(np.std(draws, ddof=1))
         p = float(2 * stats.t.sf(abs(est) / se, n - k)) if se > 0 else np.nan
-        return est, float(lo), float(hi), p, beta
+        return CoefFit(est, float(lo), float(hi), p, float(n - k), beta, ols_weights)
     raise ValueError(f"unknown CI method {params.ci_method!r}; valid: {', '.join(CI_METHODS)}")
+
+
+def _heat_extra_se(fit: pd.DataFrame, metric: str, coef: CoefFit, heat_se_bpm_per_c: float,
+                   params: AnalysisParams) -> float:
+    """Standard error (model scale) that the uncertainty of the heat coefficient adds to ``coef``.
+
+    The heat-adjusted metrics depend on gamma through each run's heat excess: d log(metric)/d gamma =
+    sign * excess / hr_at_ref. The estimate is linear in the runs' values, so its sensitivity to gamma is
+    the same estimator applied to that series; times the SE of gamma (delta method; gamma comes from
+    day-to-day weather deviations, nearly independent of the slow contrast estimated here).
+    """
+    if metric not in HEAT_ADJUSTED_SIGN or coef.weights is None or not (heat_se_bpm_per_c > 0):
+        return 0.0
+    if "hr_at_ref_bpm" not in fit:
+        return 0.0
+    excess = heat_excess_c(heat_temperature(fit), params.ref_temperature_c)
+    hr = pd.to_numeric(fit["hr_at_ref_bpm"], errors="coerce").to_numpy(dtype=float)
+    series = np.where(np.isfinite(excess) & np.isfinite(hr) & (hr > 0), excess / np.where(hr > 0, hr, 1.0), 0.0)
+    sensitivity = float(coef.weights @ (HEAT_ADJUSTED_SIGN[metric] * series))
+    return abs(sensitivity) * heat_se_bpm_per_c
 
 
 def _to_pct(spec: MetricSpec, est: float, lo: float, hi: float) -> tuple[float, float, float]:
@@ -229,11 +295,13 @@ def _back(spec: MetricSpec, v: float) -> float:
 
 
 def effect_window(runs: pd.DataFrame, windows: BlockWindows, metric: str,
-                  params: AnalysisParams | None = None) -> Effect:
+                  params: AnalysisParams | None = None, heat_se_bpm_per_c: float = 0.0) -> Effect:
     """Response-window mean vs baseline-window mean of ``metric`` over ``runs`` (start_time + metric).
 
     ``baseline_value``/``response_value`` are the two fitted levels (for ratio metrics on the log scale,
     i.e. geometric means under the AR(1) GLS weighting), so response/baseline = 1 + change exactly.
+    ``heat_se_bpm_per_c``: standard error of the heat coefficient used by the economy model; for the
+    heat-adjusted metrics its effect on the estimate is added to the CI (delta method).
     """
     p = params or AnalysisParams()
     d, spec = _prepare(runs, metric)
@@ -246,7 +314,10 @@ def effect_window(runs: pd.DataFrame, windows: BlockWindows, metric: str,
     if nb >= 2 and nr >= 2:
         y = np.concatenate([base["_y"].to_numpy(), resp["_y"].to_numpy()])
         X = np.column_stack([np.ones(nb + nr), np.r_[np.zeros(nb), np.ones(nr)]])
-        est, lo, hi, pv, beta = _coef_ci(X, y, 1, p)
+        coef = _coef_ci(X, y, 1, p)
+        coef = coef.widened(_heat_extra_se(pd.concat([base, resp]), metric, coef, heat_se_bpm_per_c, p),
+                            1 - p.ci_level)
+        est, lo, hi, pv, beta = coef.est, coef.lo, coef.hi, coef.p, coef.params
         if beta is not None:  # levels as fitted, so response/baseline matches change_pct exactly
             bval, rval = _back(spec, beta[0]), _back(spec, beta[0] + beta[1])
     change, cl, ch = _to_pct(spec, est, lo, hi)
@@ -256,18 +327,17 @@ def effect_window(runs: pd.DataFrame, windows: BlockWindows, metric: str,
 
 
 def effect_its(runs: pd.DataFrame, windows: BlockWindows, metric: str, params: AnalysisParams | None = None,
-               covariates: tuple[str, ...] | None = None) -> Effect:
+               covariates: tuple[str, ...] | None = None, heat_se_bpm_per_c: float = 0.0) -> Effect:
     """Interrupted-time-series change of ``metric`` beyond the pre-block trend (see module docstring).
 
     ``covariates`` (run-level columns, e.g. heat_excess_c, steady_s) are added centred when every run in
     the fit has them and they vary; default: :data:`ITS_COVARIATES` for the metric.
     ``baseline_value`` is the pre-block trend extrapolated to the response window (the counterfactual),
-    ``response_value`` the fitted response level there.
+    ``response_value`` the fitted response level there. ``heat_se_bpm_per_c``: as in :func:`effect_window`.
     """
     p = params or AnalysisParams()
-    if "heat_excess_c" not in runs and "temperature_c" in runs:
-        temp = pd.to_numeric(runs["temperature_c"], errors="coerce").to_numpy(dtype=float)
-        runs = runs.assign(heat_excess_c=heat_excess_c(temp, p.ref_temperature_c))
+    if "heat_excess_c" not in runs and ("temperature_c" in runs or "heat_temperature_c" in runs):
+        runs = runs.assign(heat_excess_c=heat_excess_c(heat_temperature(runs), p.ref_temperature_c))
     d, spec = _prepare(runs, metric)
     pre = d[(d["start_time"] >= windows.its_pre_start) & (d["start_time"] < windows.block_start)]
     resp = d[(d["start_time"] >= windows.response_start) & (d["start_time"] < windows.response_end)]
@@ -286,7 +356,9 @@ def effect_its(runs: pd.DataFrame, windows: BlockWindows, metric: str, params: A
                 if np.isfinite(x).all() and np.std(x) > 0:
                     cols.append(x - x.mean())
         X = np.column_stack(cols)
-        est, lo, hi, pv, beta = _coef_ci(X, fit["_y"].to_numpy(), 2, p)
+        coef = _coef_ci(X, fit["_y"].to_numpy(), 2, p)
+        coef = coef.widened(_heat_extra_se(fit, metric, coef, heat_se_bpm_per_c, p), 1 - p.ci_level)
+        est, lo, hi, pv, beta = coef.est, coef.lo, coef.hi, coef.p, coef.params
         if beta is not None and np.isfinite(est):
             counterfactual = beta[0] + beta[1] * t_c  # covariates at their mean (centred)
             bval, rval = _back(spec, counterfactual), _back(spec, counterfactual + beta[2])
@@ -308,18 +380,21 @@ def _block_limits(blocks: pd.DataFrame, params: AnalysisParams) -> list[tuple[pd
 
 
 def block_effects(runs: pd.DataFrame, blocks: pd.DataFrame, params: AnalysisParams | None = None,
-                  metrics: tuple[str, ...] = tuple(METRICS)) -> pd.DataFrame:
+                  metrics: tuple[str, ...] = tuple(METRICS), heat_se_bpm_per_c: float = 0.0) -> pd.DataFrame:
     """``block_effects`` rows for every block x metric x method.
 
-    ``runs``: the athlete's INCLUDED runs (athlete_id, start_time, the metric columns, temperature_c,
-    steady_s). ``blocks``: athlete_id, block_id, start_date.
+    ``runs``: the athlete's INCLUDED runs (athlete_id, start_time, the metric columns, temperature_c /
+    heat_temperature_c, steady_s). ``blocks``: athlete_id, block_id, start_date. ``heat_se_bpm_per_c``:
+    standard error of the economy model's heat coefficient (its effect enters the CIs of the
+    heat-adjusted metrics).
     """
     p = params or AnalysisParams()
     rows = []
     for b, not_before in _block_limits(blocks, p):
         w = block_windows(b["_start"], p, not_before)
         for metric in metrics:
-            for eff in (effect_window(runs, w, metric, p), effect_its(runs, w, metric, p)):
+            for eff in (effect_window(runs, w, metric, p, heat_se_bpm_per_c=heat_se_bpm_per_c),
+                        effect_its(runs, w, metric, p, heat_se_bpm_per_c=heat_se_bpm_per_c)):
                 rows.append({"athlete_id": b["athlete_id"], "block_id": b["block_id"], **asdict(eff)})
     return _effects_frame(rows)
 
@@ -336,7 +411,7 @@ def _effects_frame(rows: list[dict]) -> pd.DataFrame:
 
 def placebo_checks(runs: pd.DataFrame, blocks: pd.DataFrame, params: AnalysisParams | None = None,
                    metrics: tuple[str, ...] = ("economy_m_per_beat",),
-                   methods: tuple[str, ...] = ("its", "window")) -> pd.DataFrame:
+                   methods: tuple[str, ...] = ("its", "window"), heat_se_bpm_per_c: float = 0.0) -> pd.DataFrame:
     """The same estimators at fake block starts before each real block, where nothing was planted.
 
     Fake starts step back every ``placebo_step_weeks`` from the latest start whose response window still
@@ -359,7 +434,8 @@ def placebo_checks(runs: pd.DataFrame, blocks: pd.DataFrame, params: AnalysisPar
             before = runs[pd.to_datetime(runs["start_time"], utc=True) < b["_start"]]
             for metric in metrics:
                 for method in methods:
-                    eff = (effect_its if method == "its" else effect_window)(before, w, metric, p)
+                    eff = (effect_its if method == "its" else effect_window)(
+                        before, w, metric, p, heat_se_bpm_per_c=heat_se_bpm_per_c)
                     if eff.verdict != "insufficient data":
                         rows.append({"athlete_id": b["athlete_id"], "block_id": b["block_id"], "metric": metric,
                                      "method": method, "fake_start": fake.date(), "change_pct": eff.change_pct,

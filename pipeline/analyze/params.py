@@ -14,6 +14,8 @@ from pipeline.errors import PipelineError
 
 GRADE_METHODS = ("minetti2002", "none")
 HEAT_METHODS = ("detrended", "fixed", "none")
+HEAT_TEMPERATURES = ("settled", "mean")
+SLOPE_METHODS = ("adjacent_bins_iv", "within")
 CI_METHODS = ("cochrane_orcutt1949", "newey_west1987", "kunsch1989")
 
 
@@ -47,12 +49,16 @@ class AnalysisParams:
 
     # ---- economy model (per athlete) ------------------------------------------------------------
     hr_lag_tau_s: float = 45.0            # HR follows speed as a first-order lag (on-kinetics tau 30-60 s)
+    slope_method: str = "adjacent_bins_iv"  # or "within": plain within-run least squares (attenuated)
     model_bin_s: float = 300.0            # steady samples averaged per 5 min of elapsed time before the fit
     ref_elapsed_s: float = 1800.0         # every run's intercept is referred to 30 min elapsed (drift)
-    ref_temperature_c: float = 20.0       # heat raises HR above 20 C DEVICE temperature (~13-15 C air)
+    ref_temperature_c: float = 21.5       # heat threshold in SETTLED DEVICE degC: 15 C air + ~6.5 C wrist warming
     heat_method: str = "detrended"        # detrended | fixed | none (see docs/analysis.md)
+    heat_temperature: str = "settled"     # per-run temperature: "settled" (indoor start removed) or "mean"
+    device_temp_tau_s: float = 600.0      # thermal time constant of a wrist device (indoor -> outdoor)
     heat_bpm_per_c: float = 0.4           # coefficient used by heat_method = "fixed" (bpm per C above ref)
     heat_detrend_days: float = 14.0       # half-width of the local window for heat_method = "detrended"
+    heat_sensor_sd_c: float = 1.0         # run-to-run SD of the wrist device's warming (errors-in-variables)
     heat_min_runs: int = 20               # fewer runs with temperature: no heat term is estimated
 
     # ---- block statistics -----------------------------------------------------------------------
@@ -106,6 +112,8 @@ class AnalysisParams:
         """Reject settings that cannot work, with a message saying which and why."""
         _choice("grade_method", self.grade_method, GRADE_METHODS)
         _choice("heat_method", self.heat_method, HEAT_METHODS)
+        _choice("heat_temperature", self.heat_temperature, HEAT_TEMPERATURES)
+        _choice("slope_method", self.slope_method, SLOPE_METHODS)
         _choice("ci_method", self.ci_method, CI_METHODS)
         if not 0 < self.ci_level < 1:
             raise PipelineError("pipeline.toml [analysis]: ci_level must be between 0 and 1")

@@ -25,6 +25,8 @@ RUN_METRICS_COLUMNS = [
     "gap_speed_m_s", "heart_rate_bpm", "m_per_beat", "gap_m_per_beat", "hr_at_ref_bpm", "economy_m_per_beat",
     "decoupling_pct", "temperature_c", "included", "exclusion_reason",
 ]
+# Kept in memory beside the warehouse columns (not written): the temperature the heat model uses.
+RUN_EXTRA_COLUMNS = ["heat_temperature_c"]
 HEADLINE = ("economy_m_per_beat", "its")
 
 
@@ -84,7 +86,7 @@ def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable
     p = params or AnalysisParams()
     # 1. Every run cleaned and summarised on its own (steady samples kept for included runs only).
     results, not_runs = athlete_runs(activities, samples, p)
-    rows = pd.DataFrame([r.row for r in results], columns=RUN_METRICS_COLUMNS)
+    rows = pd.DataFrame([r.row for r in results], columns=RUN_METRICS_COLUMNS + RUN_EXTRA_COLUMNS)
     rows["start_time"] = pd.to_datetime(rows["start_time"], utc=True)
     rows["included"] = rows["included"].astype(bool)
     steady = pd.concat([r.steady.assign(activity_id=r.row["activity_id"]) for r in results if r.included],
@@ -107,6 +109,7 @@ def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable
     # 4. Block effects (window and ITS, every metric) and the placebo check on the included runs.
     inc = rows[rows["included"]]
     blocks = strength_blocks if strength_blocks is not None else pd.DataFrame(columns=["athlete_id", "block_id", "start_date"])
-    effects = block_effects(inc, blocks, p)
-    placebo = placebo_checks(inc, blocks, p)
+    heat_se = model.heat_se_bpm_per_c if model is not None and np.isfinite(model.heat_se_bpm_per_c) else 0.0
+    effects = block_effects(inc, blocks, p, heat_se_bpm_per_c=heat_se)
+    placebo = placebo_checks(inc, blocks, p, heat_se_bpm_per_c=heat_se)
     return AthleteTables(athlete_id, rows, weekly, blocks, effects, placebo, model, not_runs)

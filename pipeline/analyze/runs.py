@@ -91,6 +91,36 @@ def run_decoupling(steady: pd.DataFrame) -> float:
     return (ratios[0] - ratios[1]) / ratios[0] * 100
 
 
+def run_settled_temperature_c(t_s: np.ndarray, temperature_c: np.ndarray, dt_s: np.ndarray | None = None,
+                              tau_s: float = 600.0) -> float:
+    """Device temperature the run settled at (degC): the indoor start removed.
+
+    A watch starts a run at indoor temperature and relaxes towards air temperature plus the warmth of
+    the wrist with a thermal time constant of ~10 min (Garmin advises taking a watch off for 20-30 min
+    to read air temperature). The run's mean reading therefore depends on its length and on how far
+    indoor and outdoor temperature differ. Here ``T(t) = T_settled + c * exp(-t / tau_s)`` is fitted by
+    (time-weighted) least squares over all samples with a temperature, and ``T_settled`` is returned,
+    clamped to the range of the readings. Runs shorter than ``tau_s`` or with fewer than 10 readings:
+    the mean reading. NaN without readings.
+    """
+    t = np.asarray(t_s, dtype=float)
+    y = np.asarray(temperature_c, dtype=float)
+    w = np.ones(len(t)) if dt_s is None else np.asarray(dt_s, dtype=float)
+    ok = np.isfinite(t) & np.isfinite(y) & np.isfinite(w) & (w > 0)
+    if not ok.any():
+        return float("nan")
+    t, y, w = t[ok], y[ok], w[ok]
+    mean = float(np.sum(w * y) / np.sum(w))
+    if len(t) < 10 or tau_s <= 0 or t[-1] - t[0] < tau_s:
+        return mean
+    x = np.exp(-(t - t[0]) / tau_s)
+    X = np.column_stack([np.ones(len(t)), x]) * np.sqrt(w)[:, None]
+    coef, *_ = np.linalg.lstsq(X, y * np.sqrt(w), rcond=None)
+    if not np.isfinite(coef[0]):
+        return mean
+    return float(np.clip(coef[0], y.min() - 3.0, y.max() + 3.0))
+
+
 def run_summary(steady: pd.DataFrame) -> dict[str, float]:
     """Time-weighted means over a run's steady samples and the pace-per-heartbeat metrics.
 
@@ -167,7 +197,8 @@ def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: Anal
         "distance_km": (activity.get("distance_m") or np.nan) / 1000 if not _isna(activity.get("distance_m")) else np.nan,
         "steady_s": 0.0, "speed_m_s": np.nan, "gap_speed_m_s": np.nan, "heart_rate_bpm": np.nan,
         "m_per_beat": np.nan, "gap_m_per_beat": np.nan, "hr_at_ref_bpm": np.nan, "economy_m_per_beat": np.nan,
-        "decoupling_pct": np.nan, "temperature_c": np.nan, "included": False, "exclusion_reason": None,
+        "decoupling_pct": np.nan, "temperature_c": np.nan, "heat_temperature_c": np.nan, "included": False,
+        "exclusion_reason": None,
     }
     # 1. Is it a run at all? (cycling, swimming... are listed with the reason, never analysed)
     kind, treadmill = run_kind(activity.get("sport"), activity.get("sub_sport"))
@@ -198,6 +229,13 @@ def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: Anal
     # 4. Summarise the steady part (reported even for excluded runs when there is some).
     if len(steady):
         row.update(run_summary(steady))
+    # The temperature the heat model uses: what the device settled at (indoor start removed), or the
+    # steady-sample mean (heat_temperature = "mean").
+    if p.heat_temperature == "settled":
+        row["heat_temperature_c"] = run_settled_temperature_c(seg["t_s"].to_numpy(), seg["temperature_c"].to_numpy(),
+                                                              seg["dt_s"].to_numpy(), p.device_temp_tau_s)
+    else:
+        row["heat_temperature_c"] = row["temperature_c"]
     row["included"] = reason is None
     row["exclusion_reason"] = reason
     return RunResult(row, steady if reason is None else steady.iloc[0:0])

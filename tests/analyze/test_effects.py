@@ -140,3 +140,37 @@ def test_params_from_config():
         AnalysisParams.from_config({"min_runs": "eight"})
     with pytest.raises(PipelineError, match="ci_method"):
         AnalysisParams.from_config({"ci_method": "bootstrap"})
+
+
+def test_heat_coefficient_uncertainty_widens_the_ci_of_heat_adjusted_metrics_only():
+    """Heat arrives with the response window: how much the economy estimate depends on the heat coefficient
+    is the same estimator applied to excess/HR; times the coefficient's SE, it is added to the CI."""
+    rng = np.random.default_rng(21)
+    runs, resp = _series(rng, weeks_before=16, weeks_after=14)
+    t_w = (runs["start_time"] - BLOCK).dt.days.to_numpy() / 7
+    runs["heat_temperature_c"] = P.ref_temperature_c + np.clip(t_w, 0, None) * 0.8 + rng.normal(0, 2, len(runs))
+    runs["hr_at_ref_bpm"] = 140.0
+    w = block_windows(BLOCK, P)
+    for method in (effect_its, effect_window):
+        plain = method(runs, w, "economy_m_per_beat", P)
+        wide = method(runs, w, "economy_m_per_beat", P, heat_se_bpm_per_c=0.1)
+        assert wide.change_pct == pytest.approx(plain.change_pct)            # same estimate
+        assert wide.ci_low_pct < plain.ci_low_pct and wide.ci_high_pct > plain.ci_high_pct
+        # Roughly: 0.1 bpm/C x ~7 C more excess in the response window / 140 bpm ~ 0.5 % extra SE.
+        extra = ((wide.ci_high_pct - wide.ci_low_pct) ** 2 - (plain.ci_high_pct - plain.ci_low_pct) ** 2) ** 0.5 / 3.9
+        assert 0.2 < extra < 1.0
+        raw = method(runs.assign(m_per_beat=runs["economy_m_per_beat"]), w, "m_per_beat", P, heat_se_bpm_per_c=0.1)
+        raw0 = method(runs.assign(m_per_beat=runs["economy_m_per_beat"]), w, "m_per_beat", P)
+        assert raw.ci_low_pct == pytest.approx(raw0.ci_low_pct)             # raw metrics: not heat-adjusted
+
+
+def test_gls_weights_reproduce_the_estimate():
+    from pipeline.analyze.effects import _coef_ci
+    rng = np.random.default_rng(22)
+    runs, _ = _series(rng, ar=0.4)
+    y = np.log(runs["economy_m_per_beat"].to_numpy())
+    t = np.arange(len(y), dtype=float)
+    X = np.column_stack([np.ones(len(y)), t, (t > 60).astype(float)])
+    for method in ("cochrane_orcutt1949", "newey_west1987"):
+        fit = _coef_ci(X, y, 2, replace(P, ci_method=method))
+        assert fit.weights @ y == pytest.approx(fit.est, abs=1e-10)
