@@ -267,35 +267,65 @@ def run_clean(samples: pd.DataFrame, params: AnalysisParams | None = None, tread
     return out
 
 
-def run_steady_segments(clean: pd.DataFrame, params: AnalysisParams | None = None) -> pd.DataFrame:
-    """Mark steady samples in the output of :func:`run_clean`; adds ``transition``, ``unsteady``, ``steady``.
+def _change_score_pct(t_s: np.ndarray, x: np.ndarray, window_s: float, floor: float) -> np.ndarray:
+    """|mean over the next window - mean over the previous window| / previous mean, in percent."""
+    before = _window_mean(t_s, x, window_s, 0.0)
+    after = _window_mean(t_s, x, 0.0, window_s)
+    return np.abs(after - before) / np.maximum(before, floor) * 100
 
-    A sample is steady when its grade-adjusted speed is within ``steady_band_pct`` of the centred
-    rolling median over ``steady_window_s`` and it is not inside a tempo transition. A transition is a
-    moment where the mean grade-adjusted speed over the next ``transition_window_s`` differs from the
-    mean over the previous one by more than ``transition_change_pct``; the ``transition_hold_s`` after
-    it are dropped because HR needs about a minute to settle at a new pace. Restarts after pauses and
-    gaps count as transitions too. ``steady`` also requires clean HR, no warm-up, movement.
+
+def run_steady_segments(clean: pd.DataFrame, params: AnalysisParams | None = None) -> pd.DataFrame:
+    """Mark steady samples in the output of :func:`run_clean`; adds ``transition``, ``unsteady``,
+    ``surge`` and ``steady`` (and ``attrs['surges']``, the number of surges).
+
+    Transition: a sustained change of pace. The mean over the next ``transition_window_s`` differs from
+    the mean over the previous one by more than ``transition_change_pct`` in BOTH speed and
+    grade-adjusted speed (a change in speed alone is a hill run at even effort; a change in
+    grade-adjusted speed alone is altitude noise); the ``transition_hold_s`` after it are dropped because
+    HR needs about a minute to settle at a new pace. Restarts after pauses and gaps count too.
+
+    Unsteady: grade-adjusted speed, averaged over a centred ``steady_smoothing_s`` (HR cannot follow
+    shorter fluctuations, and GPS/altitude noise lives there), outside ``steady_band_pct`` of its
+    centred rolling median over ``steady_window_s``.
+
+    Surge: at least ``interval_surge_min_s`` where the 60-s mean of both speed and grade-adjusted speed
+    is more than ``interval_surge_pct`` above the run's median moving value after the warm-up (an
+    interval rep, a fartlek surge). ``steady`` also requires clean HR, no warm-up, movement.
     """
     p = params or AnalysisParams()
     out = clean.copy()
     t = out["t_s"].to_numpy(dtype=float)
-    gap = np.nan_to_num(out["gap_speed_m_s"].to_numpy(dtype=float), nan=0.0)
     if len(out) == 0:
-        for col in ("transition", "unsteady", "steady"):
+        for col in ("transition", "unsteady", "surge", "steady"):
             out[col] = np.zeros(0, dtype=bool)
+        out.attrs["surges"] = 0
         return out
-    before = _window_mean(t, gap, p.transition_window_s, 0.0)
-    after = _window_mean(t, gap, 0.0, p.transition_window_s)
-    score = np.abs(after - before) / np.maximum(before, p.min_speed_m_s) * 100
+    gap = np.nan_to_num(out["gap_speed_m_s"].to_numpy(dtype=float), nan=0.0)
+    speed = np.nan_to_num(out["speed_m_s"].to_numpy(dtype=float), nan=0.0)
+    moving = ~out["stopped"].to_numpy()
+    score = np.minimum(_change_score_pct(t, gap, p.transition_window_s, p.min_speed_m_s),
+                       _change_score_pct(t, speed, p.transition_window_s, p.min_speed_m_s))
     event = (score > p.transition_change_pct) | out["after_gap"].to_numpy()
     last_event = pd.Series(np.where(event, t, np.nan)).ffill().to_numpy()
     transition = np.isfinite(last_event) & (t - last_event <= p.transition_hold_s)
-    ref = _rolling_time(np.where(out["stopped"], np.nan, gap), t, p.steady_window_s, "median")
+    half = p.steady_smoothing_s / 2
+    gap_smooth = _window_mean(t, gap, half, half) if half > 0 else gap
+    ref = _rolling_time(np.where(moving, gap_smooth, np.nan), t, p.steady_window_s, "median")
     with np.errstate(invalid="ignore", divide="ignore"):
-        unsteady = ~(np.abs(gap - ref) <= p.steady_band_pct / 100 * ref)
+        unsteady = ~(np.abs(gap_smooth - ref) <= p.steady_band_pct / 100 * ref)
+    # Surges (interval reps): both speed and grade-adjusted speed well above the run's usual pace.
+    main = moving & ~out["warmup"].to_numpy()
+    surge = np.zeros(len(out), dtype=bool)
+    if main.sum() >= 2:
+        factor = 1 + p.interval_surge_pct / 100
+        high = main.copy()
+        for x in (gap, speed):
+            high &= _window_mean(t, x, 30.0, 30.0) > factor * float(np.median(x[main]))
+        surge = _runs_of_true(high, t, out["dt_s"].to_numpy(dtype=float), p.interval_surge_min_s)
     out["transition"] = transition
     out["unsteady"] = unsteady
+    out["surge"] = surge
+    out.attrs["surges"] = int(np.sum(np.diff(np.concatenate([[0], surge.astype(int)])) == 1))
     out["steady"] = (
         ~out["warmup"] & ~out["stopped"] & ~out["too_fast"] & ~out["after_gap"]
         & ~out["transition"] & ~out["unsteady"] & np.isfinite(out["hr_bpm"])

@@ -38,11 +38,18 @@ class AnalysisParams:
     grade_smoothing_m: float = 50.0       # altitude difference taken over this distance for the grade
     grade_clip: float = 0.45              # Minetti 2002 polynomial valid for -0.45..0.45
     grade_method: str = "minetti2002"     # or "none" (grade-adjusted speed = speed)
-    steady_window_s: float = 90.0         # centred window of the steady-speed reference
-    steady_band_pct: float = 10.0         # grade-adjusted speed within +-10 % of that reference = steady
-    transition_window_s: float = 60.0     # mean speed before vs after a moment, each over this window
-    transition_change_pct: float = 8.0    # a change larger than this is a tempo change...
+    # Steadiness and transitions, calibrated on real files (docs/analysis.md, "Calibration on real runs"):
+    # real easy runs change their 2-min mean pace by 5-10 % all the time (GPS speed noise, terrain,
+    # turns), and grade-adjusted speed carries altitude noise on top.
+    steady_window_s: float = 90.0         # centred window of the steady-speed reference (rolling median)
+    steady_smoothing_s: float = 30.0      # grade-adjusted speed averaged over 30 s before the band test
+    steady_band_pct: float = 15.0         # ... within +-15 % of that reference = steady
+    transition_window_s: float = 120.0    # mean pace over the 2 min before vs the 2 min after a moment
+    transition_change_pct: float = 15.0   # a change larger than this, in speed AND grade-adjusted speed...
     transition_hold_s: float = 75.0       # ... and the next 75 s are dropped (HR lags pace by ~1 min)
+    interval_surge_pct: float = 20.0      # surge: 60-s pace more than 20 % above the run's median...
+    interval_surge_min_s: float = 60.0    # ... for at least 60 s
+    interval_max_surges: int = 2          # more surges than this: an interval session, excluded
     min_steady_s: float = 900.0           # a run needs 15 min of steady, clean samples to be included
     min_hr_coverage: float = 0.8          # ... and valid HR on 80 % of its moving time after warm-up
     unknown_sport_speed_range_m_s: tuple[float, float] = (1.6, 6.5)  # 'unknown' sport analysed as a run if moving speed in range

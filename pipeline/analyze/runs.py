@@ -151,7 +151,8 @@ def _minutes(seconds: float) -> str:
 def run_exclusion_reason(seg: pd.DataFrame, params: AnalysisParams) -> str | None:
     """Why a cleaned run cannot be included, in words; None when it can.
 
-    Checks, in order: speed source, any HR, HR coverage of the moving time after warm-up, steady time.
+    Checks, in order: speed source, any HR, HR coverage of the moving time after warm-up, interval
+    session (repeated surges), steady time.
     When steady time is short, the largest cause of lost moving time is named.
     """
     if seg.attrs.get("speed_source") == "none":
@@ -168,6 +169,10 @@ def run_exclusion_reason(seg: pd.DataFrame, params: AnalysisParams) -> str | Non
     coverage = float(dt[moving & hr_present].sum()) / moving_s
     if coverage < params.min_hr_coverage:
         return f"heart rate on only {coverage * 100:.0f} % of moving time (min {params.min_hr_coverage * 100:.0f} %)"
+    surges = int(seg.attrs.get("surges", 0))
+    if surges > params.interval_max_surges:
+        return (f"interval session: {surges} surges of at least {params.interval_surge_min_s:.0f} s more than "
+                f"{params.interval_surge_pct:.0f} % above the run's usual pace (HR never settles)")
     steady_s = float(dt[seg["steady"].to_numpy()].sum())
     if steady_s < params.min_steady_s:
         losses = {

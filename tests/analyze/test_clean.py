@@ -63,7 +63,8 @@ def test_pause_removed_and_hr_lag_after_restart_dropped():
     # HR needs time to settle after the restart: the transition hold is not steady.
     assert not seg.loc[(t >= 1980) & (t < 1980 + P.transition_hold_s), "steady"].any()
     assert seg.loc[(t >= 2200) & (t < 3500), "steady"].all()
-    assert seg.loc[(t >= 700) & (t < 1700), "steady"].all()
+    # Before the stop only the last transition window can see it coming.
+    assert seg.loc[(t >= 700) & (t < 1800 - P.transition_window_s), "steady"].all()
 
 
 def test_time_gap_is_a_pause():
@@ -168,3 +169,51 @@ def test_tempo_transition_hold():
     assert seg.loc[(t >= 1200 + P.transition_window_s + P.transition_hold_s), "steady"].all()
     assert seg.loc[(t >= P.warmup_s) & (t < 1200 - P.transition_window_s), "steady"].all()
     assert not seg.loc[t < P.warmup_s, "steady"].any()
+
+
+def test_hill_at_even_effort_is_not_a_transition():
+    # A 6 % climb for 5 minutes at constant grade-adjusted pace: real speed drops by ~25 %, effort does not.
+    cr = lambda i: 155.4 * i**5 - 30.4 * i**4 - 43.3 * i**3 + 46.3 * i**2 + 19.5 * i + 3.6  # noqa: E731
+    climb = lambda t: (t >= 1800) & (t < 2100)  # noqa: E731
+    speed = lambda t: np.where(climb(t), 3.0 * 3.6 / cr(0.06), 3.0)  # noqa: E731
+    run = make_run(speed_m_s=speed)
+    dist = run["distance_m"].to_numpy()
+    t = run["elapsed_s"].to_numpy()
+    start = dist[np.searchsorted(t, 1800)]
+    end = dist[np.searchsorted(t, 2100)]
+    run["altitude_m"] = 50 + 0.06 * np.clip(dist - start, 0, end - start)
+    seg = run_steady_segments(run_clean(run, P), P)
+    inner = (t >= 700) & (t < 3500)
+    assert not seg.loc[inner, "transition"].any()
+    assert seg.loc[inner, "steady"].mean() > 0.9
+
+
+def test_gps_speed_and_altitude_noise_do_not_make_a_continuous_run_unsteady():
+    """A real easy run: speed wanders by ~5 % over minutes and altitude noise makes grade-adjusted speed
+    noisier still; neither is a change of pace that HR has to catch up with."""
+    rng = np.random.default_rng(4)
+    n = 3600
+    wander = np.zeros(n)
+    for k in range(1, n):
+        wander[k] = 0.99 * wander[k - 1] + rng.normal(0, 0.05 * np.sqrt(1 - 0.99**2))
+    run = make_run(speed_m_s=lambda t: 2.8 * (1 + wander) + rng.normal(0, 0.15, len(t)))
+    alt_noise = np.zeros(n)
+    for k in range(1, n):
+        alt_noise[k] = 0.97 * alt_noise[k - 1] + rng.normal(0, 1.5 * np.sqrt(1 - 0.97**2))
+    run["altitude_m"] = 80 + alt_noise
+    seg = run_steady_segments(run_clean(run, P), P)
+    after_warmup = seg["t_s"] >= P.warmup_s
+    assert seg.loc[after_warmup, "steady"].mean() > 0.75
+    assert seg.attrs["surges"] == 0
+
+
+def test_interval_session_counts_surges():
+    # 15 min jog, then 6 x (3 min at 4.6 m/s, 2 min jog at 2.8), then jog: the reps are surges.
+    def speed(t):
+        rep = (t >= 900) & (t < 900 + 6 * 300) & (((t - 900) % 300) < 180)
+        return np.where(rep, 4.6, 2.8)
+    seg = run_steady_segments(run_clean(make_run(duration_s=4500, speed_m_s=speed), P), P)
+    assert seg.attrs["surges"] == 6
+    # A tempo run (one long block at a faster pace) has at most one.
+    tempo = run_steady_segments(run_clean(make_run(speed_m_s=lambda t: np.where((t > 1200) & (t < 2400), 3.6, 2.9)), P), P)
+    assert tempo.attrs["surges"] <= 1

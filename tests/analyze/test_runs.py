@@ -57,6 +57,8 @@ def test_run_kind(sport, sub, expected):
      "only 0 min steady (min 15); 50 min lost to pace changes"),
     (make_run(speed_m_s=1.2), activity_row(sport="unknown"), "sport not recorded and moving speed 1.2 m/s"),
     (make_run(with_speed=False, with_distance=False), activity_row(), "no speed, distance or position data"),
+    (make_run(duration_s=4500, speed_m_s=lambda t: np.where((t >= 900) & (t < 2700) & (((t - 900) % 300) < 180),
+                                                            4.6, 2.8)), activity_row(), "interval session: 6 surges"),
 ])
 def test_exclusion_reasons_in_words(run, activity, reason):
     res = run_process(run, activity, P)
