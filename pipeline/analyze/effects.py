@@ -414,10 +414,14 @@ def placebo_checks(runs: pd.DataFrame, blocks: pd.DataFrame, params: AnalysisPar
                    methods: tuple[str, ...] = ("its", "window"), heat_se_bpm_per_c: float = 0.0) -> pd.DataFrame:
     """The same estimators at fake block starts before each real block, where nothing was planted.
 
-    Fake starts step back every ``placebo_step_weeks`` from the latest start whose response window still
-    ends before the real block starts, as long as the fake start lies after the first run
-    (and after any earlier block's response window). Rows whose verdict is 'insufficient data' are
-    dropped. How often these claim a 'gain' estimates the false-gain rate for this athlete's data.
+    Fake starts step back every ``placebo_step_weeks`` from the latest start whose fake response window
+    (weeks ``response_start_weeks``-``response_end_weeks`` after it) still ends before the real block
+    starts, as long as at least ``placebo_min_pre_weeks`` of record (from the Monday of the first run's
+    week, or from an earlier block's response window) precede the fake start, so its ITS has a pre-trend to extrapolate.
+    Only runs before the real block are used. Rows whose verdict is 'insufficient data' are dropped.
+    How often these claim a 'gain' is this athlete's own false-alarm rate (with ~6 months before a
+    block: 5 fake starts; with ~4 months: none). Fake starts 2 weeks apart share most of their runs,
+    so the k of n are not independent trials.
     """
     p = params or AnalysisParams()
     cols = ["athlete_id", "block_id", "metric", "method", "fake_start", "change_pct", "ci_low_pct",
@@ -425,6 +429,7 @@ def placebo_checks(runs: pd.DataFrame, blocks: pd.DataFrame, params: AnalysisPar
     if runs.empty or blocks.empty:
         return pd.DataFrame(columns=cols)
     first = pd.to_datetime(runs["start_time"], utc=True).min()
+    first = first.normalize() - pd.Timedelta(days=first.weekday())   # record counted in (Monday) weeks
     rows = []
     for b, not_before in _block_limits(blocks, p):
         floor = first if not_before is None else max(first, not_before)

@@ -81,7 +81,7 @@ class AnalysisParams:
     bootstrap_block_runs: int = 4         # block length of the moving-block bootstrap (runs)
     bootstrap_reps: int = 999
     placebo_step_weeks: float = 2.0       # fake block starts every 2 weeks inside the pre-block period
-    placebo_min_pre_weeks: float = 4.0    # ... each with at least 4 weeks of record before it
+    placebo_min_pre_weeks: float = 6.0    # ... each with at least 6 weeks of record before it (its trend)
     seed: int = 20020901                  # bootstrap random seed (results are reproducible)
 
     @classmethod

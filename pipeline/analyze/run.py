@@ -45,6 +45,7 @@ class AthleteSummary:
     placebo_gains: int = 0
     placebo_total: int = 0
     ref_speed_m_s: float = float("nan")
+    placebo_losses: int = 0
 
 
 @dataclass
@@ -73,9 +74,11 @@ class AnalyzeSummary:
                     f"    block {h['block_id']}: {h['verdict']} ({h['n_baseline']} runs before, "
                     f"{h['n_response']} in the response window)")
             if a.blocks:
-                lines.append(f"    placebo: a gain was claimed at {a.placebo_gains} of {a.placebo_total} fake block "
-                             "starts before the block" if a.placebo_total else
-                             "    placebo: not enough runs before the block for a fake-start check")
+                lines.append(f"    placebo: the same estimate at {a.placebo_total} fake block starts before the block "
+                             f"claimed a gain at {a.placebo_gains} of {a.placebo_total} (a loss at {a.placebo_losses})"
+                             if a.placebo_total else
+                             "    placebo: not enough record before the block for a fake-start check "
+                             "(needs ~4.5 months: 6 weeks + a 12-week fake response window)")
         return "\n".join(lines)
 
 
@@ -141,7 +144,8 @@ def _summary(t: AthleteTables) -> AthleteSummary:
     pl = pl[(pl["metric"] == "economy_m_per_beat") & (pl["method"] == "its")]
     return AthleteSummary(t.athlete_id, len(rm), int(rm["included"].sum()), excl, t.not_runs, len(t.strength_blocks),
                           head, int((pl["verdict"] == "gain").sum()), len(pl),
-                          t.model.ref_speed_m_s if t.model is not None else float("nan"))
+                          t.model.ref_speed_m_s if t.model is not None else float("nan"),
+                          int((pl["verdict"] == "loss").sum()))
 
 
 _TABLE_COLUMNS = {

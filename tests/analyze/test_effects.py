@@ -129,6 +129,24 @@ def test_block_effects_rows_and_placebo_fake_starts():
     assert (fake + pd.Timedelta(weeks=P.response_end_weeks) <= BLOCK).all()
     assert set(np.diff(np.sort(fake.to_numpy())).astype("timedelta64[D]").astype(int)) == {14}
     assert (its["verdict"] != "gain").mean() >= 0.8
+    first = runs["start_time"].min().normalize()
+    assert (fake - first >= pd.Timedelta(weeks=P.placebo_min_pre_weeks, days=-6)).all()
+
+
+@pytest.mark.parametrize("weeks_before, n_fake", [(26, 5), (17, 0), (12, 0)])
+def test_placebo_fake_starts_with_default_settings(weeks_before, n_fake):
+    """Fake starts every 2 weeks, each with >= 6 weeks of record before it and its weeks 6-12 response
+    window ending before the real block: 26 weeks of record before a block give 5 (weeks -12 to -20),
+    17 weeks give none (a fake start needs 6 + 12 = 18 weeks)."""
+    runs, _ = _series(np.random.default_rng(30 + weeks_before), weeks_before=weeks_before, weeks_after=14)
+    runs["athlete_id"] = "ath"
+    blocks = pd.DataFrame({"athlete_id": ["ath"], "block_id": ["B1"], "start_date": [BLOCK.date()]})
+    pl = placebo_checks(runs, blocks, P)
+    its = pl[pl["method"] == "its"]
+    assert len(its) == n_fake
+    if n_fake:
+        fake = pd.to_datetime(its["fake_start"]).dt.tz_localize("UTC")
+        assert fake.max() == BLOCK - pd.Timedelta(weeks=P.response_end_weeks)
 
 
 def test_params_from_config():

@@ -191,3 +191,34 @@ def test_null_athletes_unbiased_and_false_gain_and_loss_rates_bounded():
     err = run_errors("null", NULL_SEEDS, 15.0)
     assert abs(_slope(err["weeks"], err["error_bpm"])) < 0.005
     assert abs(err["error_bpm"].mean()) < 0.3
+
+
+def placebo_its(tables) -> pd.DataFrame:
+    pl = tables.placebo_checks
+    return pl[(pl["metric"] == "economy_m_per_beat") & (pl["method"] == "its")]
+
+
+@pytest.mark.slow
+def test_placebo_fake_starts_rarely_claim_a_gain():
+    """With the demo's ~26 weeks before the block, every athlete gets 5 fake starts (weeks -20 to -12),
+    all before the block. Nothing happened there, so gains are rare on every kind of athlete, the gain
+    athlete included (its real gain comes only after the block). Measured here: null 1 gain (4 losses)
+    of 100, heat 3 (4) of 60, gain 2 (0) of 20. Fake starts 2 weeks apart share most of their runs, and
+    their short pre-periods (6-14 weeks) make each estimate about twice as uncertain as the real one."""
+    null = [placebo_its(analysed("null", seed, 15.0)[1]) for seed in NULL_SEEDS]
+    heat = [placebo_its(analysed("heat", seed, 15.0)[1]) for seed in range(1, 13)]
+    gain = [placebo_its(analysed("gain", seed)[1]) for seed in GAIN_SEEDS]
+    for pl in null + heat + gain:
+        assert len(pl) == 5
+    for profile, seed in [("gain", 1), ("heat", 1)]:
+        a, tables = analysed(profile, seed)
+        fake = pd.to_datetime(placebo_its(tables)["fake_start"]).dt.tz_localize("UTC")
+        block = pd.Timestamp(a.truth.block_start, tz="UTC")
+        assert (fake + pd.Timedelta(weeks=P.response_end_weeks) <= block).all()
+        first = pd.to_datetime(a.activities["start_time"], utc=True).min().normalize()
+        assert (fake - first >= pd.Timedelta(weeks=P.placebo_min_pre_weeks, days=-6)).all()   # Monday weeks
+    rate = lambda frames: np.mean(np.concatenate([f["verdict"].eq("gain").to_numpy() for f in frames]))  # noqa: E731
+    assert rate(null) <= 0.05 and rate(heat) <= 0.1 and rate(gain) <= 0.1
+    assert rate(null + heat + gain) <= 0.05
+    loss = lambda frames: np.mean(np.concatenate([f["verdict"].eq("loss").to_numpy() for f in frames]))  # noqa: E731
+    assert loss(null + heat) <= 0.1
