@@ -11,6 +11,8 @@ the previous ones intact.
 
 from __future__ import annotations
 
+import re
+
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -61,8 +63,8 @@ class AnalyzeSummary:
         for a in self.athletes:
             lines.append(f"  {a.athlete_id}: {a.included} of {a.runs} runs included"
                          + (f" (reference speed {a.ref_speed_m_s:.2f} m/s)" if np.isfinite(a.ref_speed_m_s) else ""))
-            for reason, n in _grouped_reasons(a.exclusions).most_common(4):
-                lines.append(f"      excluded {n}: {reason}")
+            for n, example in _grouped_reasons(a.exclusions)[:4]:
+                lines.append(f"      excluded {n}, e.g. {example}")
             if a.not_runs:
                 lines.append("      not runs (skipped): " + ", ".join(f"{k} {v}" for k, v in a.not_runs.most_common()))
             lines.append(f"    strength blocks: {a.blocks}")
@@ -82,16 +84,19 @@ class AnalyzeSummary:
         return "\n".join(lines)
 
 
-def _grouped_reasons(reasons: Counter) -> Counter:
-    """Group reasons that differ only by numbers ("only 6 min steady..." / "only 9 min steady...")."""
-    out: Counter = Counter()
-    for reason, n in reasons.items():
-        key = reason.split(";")[0]
-        key = "".join("#" if ch.isdigit() else ch for ch in key)
-        while "##" in key:
-            key = key.replace("##", "#")
-        out[key.replace("#", "N")] += n
-    return out
+def _grouped_reasons(reasons: Counter) -> list[tuple[int, str]]:
+    """Reasons that differ only by numbers ("only 6 min steady..." / "only 9 min steady...") counted together.
+
+    Returns (count, one real example of the group), most common first: the example keeps its numbers so
+    the summary reads as a sentence, not a template.
+    """
+    counts: Counter = Counter()
+    examples: dict[str, str] = {}
+    for reason, n in sorted(reasons.items()):
+        key = re.sub(r"\d+(\.\d+)?", "#", reason.split(";")[0])
+        counts[key] += n
+        examples.setdefault(key, reason.split(";")[0])
+    return [(n, examples[key]) for key, n in counts.most_common()]
 
 
 def _df(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
