@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipeline.warehouse.checks import run_checks
@@ -27,10 +28,35 @@ def demo_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     except ImportError as e:
         pytest.skip(f"a pipeline stage is missing, cannot build the demo warehouse: {e}")
     ws = Workspace(tmp_path_factory.mktemp("demo_ws").resolve())
-    write_athlete(simulate_athlete("gain", seed=2024, sample_interval_s=5.0), ws.raw_dir)
+    athlete = simulate_athlete("gain", seed=2024, sample_interval_s=5.0)
+    write_athlete(athlete, ws.raw_dir)
+    _write_too_short_run(athlete, ws)
     ingest_paths(ws, None, jobs=2, progress=False)
     analyze_workspace(ws)
     return ws
+
+
+def _write_too_short_run(athlete, ws: Workspace) -> None:
+    """A 12-minute jog (warm-up + 2 min) a day after the last run: too short to be steady, so it is excluded.
+
+    Nearly every simulated run is clean enough to be included, but the documented example queries include
+    "runs excluded and why", which must return rows on a realistic warehouse.
+    """
+    from pipeline.demo.fit_writer import write_fit_activity
+
+    last = athlete.activities.sort_values("start_time").iloc[-1]
+    samples = athlete.samples[athlete.samples["activity_id"] == last["activity_id"]]
+    samples = samples[samples["elapsed_s"] <= 12 * 60].copy()
+    shift = pd.Timedelta(days=1)
+    samples["ts"] = samples["ts"] + shift
+    samples["activity_id"] = "short-jog"
+    row = last.copy()
+    row["activity_id"] = "short-jog"
+    row["start_time"] = last["start_time"] + shift
+    row["elapsed_s"] = row["timer_s"] = float(samples["elapsed_s"].max())
+    row["distance_m"] = float(samples["distance_m"].max() - samples["distance_m"].min())
+    row["source_format"] = "fit"
+    write_fit_activity(ws.raw_dir / athlete.athlete_id / "short_jog.fit", row, samples)
 
 
 def test_demo_warehouse_passes_every_check(demo_ws):
