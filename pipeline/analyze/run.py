@@ -26,7 +26,7 @@ from pipeline.analyze.process import RUN_METRICS_COLUMNS, AthleteTables, athlete
 from pipeline.analyze.runs import run_kind
 from pipeline.errors import PipelineError
 from pipeline.strength.blocks import BlockParams, strength_blocks_for_athlete
-from pipeline.warehouse.db import connect
+from pipeline.warehouse.db import connect, insert_frame
 from pipeline.workspace import Workspace
 
 SAMPLE_BATCH_ACTIVITIES = 40
@@ -181,10 +181,7 @@ def _replace_rows(con: duckdb.DuckDBPyConnection, athlete_ids: list[str] | None,
                 continue
             df = pd.concat(frames, ignore_index=True)[cols]
             df = df.replace({np.inf: np.nan, -np.inf: np.nan})
-            con.register("_analysis_rows", df)
-            col_list = ", ".join(cols)
-            con.execute(f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM _analysis_rows")
-            con.unregister("_analysis_rows")
+            insert_frame(con, table, df, cols)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

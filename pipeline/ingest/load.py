@@ -20,6 +20,7 @@ import pandas as pd
 
 from pipeline.ingest.common import UNKNOWN_SPORT
 from pipeline.ingest.parsed import ACTIVITY_COLUMNS, LAP_COLUMNS, SAMPLE_COLUMNS, ParsedFile
+from pipeline.warehouse.db import insert_frame
 
 DUPLICATE_START_TOLERANCE_S = 120.0
 DUPLICATE_ELAPSED_TOLERANCE = 0.10
@@ -47,19 +48,6 @@ def _channels(samples: pd.DataFrame) -> int:
 
 def _rank(source_format: str, channels: int, n_samples: int) -> tuple[int, int, int]:
     return (FORMAT_RANK.get(str(source_format).split(".")[0], 0), channels, int(n_samples or 0))
-
-
-def _insert_frame(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], frame: pd.DataFrame) -> None:
-    """Bulk insert through Arrow (DuckDB scans the registered DataFrame; never row by row)."""
-    if frame is None or not len(frame):
-        return
-    name = f"_ingest_{table}"
-    con.register(name, frame[columns])
-    try:
-        cols = ", ".join(columns)
-        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")
-    finally:
-        con.unregister(name)
 
 
 def delete_file_rows(con: duckdb.DuckDBPyConnection, file_id: str, path: str) -> None:
@@ -163,9 +151,9 @@ def _load_rows(con: duckdb.DuckDBPyConnection, parsed: ParsedFile) -> LoadOutcom
         new_acts["activity_id"] = new_acts["activity_id"].replace(rename)
         new_samples = new_samples.assign(activity_id=new_samples["activity_id"].replace(rename))
         new_laps = new_laps.assign(activity_id=new_laps["activity_id"].replace(rename))
-    _insert_frame(con, "activities", ACTIVITY_COLUMNS, new_acts)
-    _insert_frame(con, "samples", SAMPLE_COLUMNS, new_samples)
-    _insert_frame(con, "laps", LAP_COLUMNS, new_laps)
+    insert_frame(con, "activities", new_acts, ACTIVITY_COLUMNS)
+    insert_frame(con, "samples", new_samples, SAMPLE_COLUMNS)
+    insert_frame(con, "laps", new_laps, LAP_COLUMNS)
 
     from pipeline.strength.load import insert_strength
 

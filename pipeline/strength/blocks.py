@@ -30,6 +30,7 @@ import pandas as pd
 from pipeline.errors import PipelineError
 from pipeline.strength.common import WORK_SET_TYPES
 from pipeline.workspace import DECLARED_BLOCKS_NAME, Workspace
+from pipeline.warehouse.db import insert_frame
 
 STRENGTH_BLOCK_COLUMNS = [
     "athlete_id", "block_id", "start_date", "end_date", "sessions", "sessions_per_week", "volume_kg",
@@ -152,13 +153,7 @@ def load_declared_blocks(con: duckdb.DuckDBPyConnection, ws: Workspace, athlete_
     except OSError as e:
         return f"{rel}: cannot read ({e.strerror})"
     result = read_declared_blocks(data, path=rel, athlete_id=athlete_id)
-    if len(result.blocks):
-        con.register("_declared_blocks_new", result.blocks)
-        try:
-            con.execute("INSERT INTO declared_blocks (athlete_id, label, start_date, end_date) "
-                        "SELECT athlete_id, label, start_date, end_date FROM _declared_blocks_new")
-        finally:
-            con.unregister("_declared_blocks_new")
+    insert_frame(con, "declared_blocks", result.blocks, ["athlete_id", "label", "start_date", "end_date"])
     return "; ".join(result.problems) or None
 
 

@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.ingest.parsed import STRENGTH_SESSION_COLUMNS, STRENGTH_SET_COLUMNS, ParsedFile
+from pipeline.warehouse.db import insert_frame
 
 MATCH_TOLERANCE = timedelta(minutes=30)
 DATE_ONLY_MATCH_TOLERANCE = timedelta(hours=11)
@@ -122,21 +123,9 @@ def load_strength(con: duckdb.DuckDBPyConnection, parsed: ParsedFile) -> Strengt
         keep = set(to_insert)
         new_sessions = new[new["session_id"].isin(keep)]
         new_sets = sets[sets["session_id"].isin(keep)] if sets is not None else None
-        cols = ", ".join(STRENGTH_SESSION_COLUMNS)
-        con.register("_strength_new_sessions", new_sessions)
-        try:
-            con.execute(f"INSERT INTO strength_sessions ({cols}) SELECT {cols} FROM _strength_new_sessions "
-                        "ON CONFLICT DO NOTHING")
-        finally:
-            con.unregister("_strength_new_sessions")
-        if new_sets is not None and len(new_sets):
-            cols = ", ".join(STRENGTH_SET_COLUMNS)
-            con.register("_strength_new_sets", new_sets)
-            try:
-                con.execute(f"INSERT INTO strength_sets ({cols}) SELECT {cols} FROM _strength_new_sets "
-                            "ON CONFLICT DO NOTHING")
-            finally:
-                con.unregister("_strength_new_sets")
+        insert_frame(con, "strength_sessions", new_sessions, STRENGTH_SESSION_COLUMNS,
+                     on_conflict_do_nothing=True)
+        insert_frame(con, "strength_sets", new_sets, STRENGTH_SET_COLUMNS, on_conflict_do_nothing=True)
     return StrengthLoadResult(**counts)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from importlib import resources
 
 import duckdb
+import pandas as pd
 from filelock import FileLock, Timeout
 
 from pipeline.errors import PipelineError, WorkspaceBusy
@@ -91,6 +92,26 @@ def connect(ws: Workspace, read_only: bool = False) -> duckdb.DuckDBPyConnection
         con.close()
         raise
     return con
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame | None,
+                 columns: list[str] | None = None, on_conflict_do_nothing: bool = False) -> int:
+    """Bulk-insert a DataFrame into ``table`` (DuckDB scans it through Arrow; never row by row).
+
+    ``columns`` defaults to the frame's columns. Runs inside the caller's transaction. Returns rows offered.
+    """
+    if frame is None or not len(frame):
+        return 0
+    columns = list(frame.columns) if columns is None else columns
+    view = f"_insert_{table}"
+    con.register(view, frame[columns])
+    try:
+        cols = ", ".join(columns)
+        conflict = " ON CONFLICT DO NOTHING" if on_conflict_do_nothing else ""
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {view}{conflict}")
+    finally:
+        con.unregister(view)
+    return len(frame)
 
 
 @contextlib.contextmanager
