@@ -145,6 +145,19 @@ def economy_timeline_plot(runs: pd.DataFrame, sessions: pd.DataFrame, blocks: pd
     return fig
 
 
+def _draw_effect(ax, y: float, effect: pd.Series, *, fontsize: float, capsize: float, markersize: float,
+                 linewidth: float) -> None:
+    """One block_effects row at height y: the estimate with its CI in the verdict's colour, or a note
+    when there was too little data for an estimate."""
+    if pd.isna(effect["change_pct"]):
+        ax.text(0, y, "insufficient data", ha="center", va="center", fontsize=fontsize, color="#555555")
+        return
+    ax.errorbar(effect["change_pct"], y, xerr=[[effect["change_pct"] - effect["ci_low_pct"]],
+                                               [effect["ci_high_pct"] - effect["change_pct"]]],
+                fmt="o", color=VERDICT_COLOURS.get(effect["verdict"], OKABE_ITO["grey"]), capsize=capsize,
+                markersize=markersize, linewidth=linewidth)
+
+
 def block_comparison_plot(runs: pd.DataFrame, effects: pd.DataFrame, swc_pct: float | None) -> Figure:
     """Left: each run's economy in the baseline and response windows with the window means.
     Right: the estimated change (%) with its 95 % CI per method, the SWC band and zero.
@@ -183,13 +196,7 @@ def block_comparison_plot(runs: pd.DataFrame, effects: pd.DataFrame, swc_pct: fl
                       label=f"smallest worthwhile change (±{swc_pct:.1f} %)")
     right.axvline(0, color="black", linewidth=0.8)
     for y, r in rows.iterrows():
-        colour = VERDICT_COLOURS.get(r["verdict"], OKABE_ITO["grey"])
-        if pd.isna(r["change_pct"]):
-            right.text(0, y, "insufficient data", ha="center", va="center", fontsize=9, color="#555555")
-            continue
-        right.errorbar(r["change_pct"], y, xerr=[[r["change_pct"] - r["ci_low_pct"]],
-                                                 [r["ci_high_pct"] - r["change_pct"]]],
-                       fmt="o", color=colour, capsize=4, markersize=7, linewidth=2)
+        _draw_effect(right, y, r, fontsize=9, capsize=4, markersize=7, linewidth=2)
     right.set_yticks(range(len(rows)), [method_names.get(m, m) for m in rows["method"]])
     right.set_ylim(-0.7, len(rows) - 0.3)
     right.set_xlabel("change in economy, % (> 0 = more economical), 95 % CI")
@@ -344,13 +351,7 @@ def block_effects_forest_plot(effects: pd.DataFrame) -> Figure:
         if not pd.isna(r["swc_pct"]):
             ax.fill_betweenx([y - 0.38, y + 0.38], -r["swc_pct"], r["swc_pct"], color="#cccccc", alpha=0.6,
                              linewidth=0)
-        colour = VERDICT_COLOURS.get(r["verdict"], OKABE_ITO["grey"])
-        if pd.isna(r["change_pct"]):
-            ax.text(0, y, "insufficient data", ha="center", va="center", fontsize=8, color="#555555")
-            continue
-        ax.errorbar(r["change_pct"], y, xerr=[[r["change_pct"] - r["ci_low_pct"]],
-                                              [r["ci_high_pct"] - r["change_pct"]]],
-                    fmt="o", color=colour, capsize=3, markersize=6, linewidth=1.8)
+        _draw_effect(ax, y, r, fontsize=8, capsize=3, markersize=6, linewidth=1.8)
     ax.set_yticks(range(len(rows)), rows["row_label"])
     ax.set_ylim(len(rows) - 0.5, -0.5)  # first athlete at the top
     ax.set_xlabel("change in running economy beyond the pre-block trend, % (95 % CI; > 0 = more economical)")
