@@ -22,7 +22,16 @@ import numpy as np
 import pandas as pd
 
 from pipeline.analyze.params import AnalysisParams
-from pipeline.analyze.process import RUN_METRICS_COLUMNS, AthleteTables, athlete_process
+from pipeline.analyze.process import (
+    BLOCK_EFFECT_COLUMNS,
+    PLACEBO_COLUMNS,
+    RUN_METRICS_COLUMNS,
+    AthleteTables,
+    athlete_process,
+    recalibrate,
+    squad_controls,
+    stored_control_sets,
+)
 from pipeline.analyze.runs import run_kind
 from pipeline.errors import PipelineError
 from pipeline.strength.blocks import BlockParams, strength_blocks_for_athlete
@@ -68,20 +77,25 @@ class AnalyzeSummary:
             if a.not_runs:
                 lines.append("      not runs (skipped): " + ", ".join(f"{k} {v}" for k, v in a.not_runs.most_common()))
             lines.append(f"    strength blocks: {a.blocks}")
-            for h in a.headline:
-                lines.append(
-                    f"    block {h['block_id']}: economy {h['change_pct']:+.1f} % beyond trend "
-                    f"(95 % CI {h['ci_low_pct']:+.1f} to {h['ci_high_pct']:+.1f}, SWC {h['swc_pct']:.1f} %) "
-                    f"-> {h['verdict']}" if np.isfinite(h["change_pct"]) else
-                    f"    block {h['block_id']}: {h['verdict']} ({h['n_baseline']} runs before, "
-                    f"{h['n_response']} in the response window)")
+            lines += [_headline_line(h) for h in a.headline]
             if a.blocks:
-                lines.append(f"    placebo: the same estimate at {a.placebo_total} fake block starts before the block "
-                             f"claimed a gain at {a.placebo_gains} of {a.placebo_total} (a loss at {a.placebo_losses})"
-                             if a.placebo_total else
-                             "    placebo: not enough record before the block for a fake-start check "
-                             "(needs ~4.5 months: 6 weeks + a 12-week fake response window)")
+                lines.append(f"    negative controls: the raw estimate at {a.placebo_total} fake block starts claimed a "
+                             f"gain at {a.placebo_gains} and a loss at {a.placebo_losses}; the verdicts above are "
+                             "calibrated on them" if a.placebo_total else
+                             "    negative controls: none fit in this record (each needs 6 weeks before it and 12 "
+                             "weeks after it clear of a block): calibrated with the squad's or the default")
         return "\n".join(lines)
+
+
+def _headline_line(h: dict) -> str:
+    """One block's calibrated headline (and the raw estimate) for the summary."""
+    if not np.isfinite(h.get("calibrated_change_pct", np.nan)):
+        return (f"    block {h['block_id']}: {h.get('calibrated_verdict') or h['verdict']} ({h['n_baseline']} runs "
+                f"before, {h['n_response']} in the response window)")
+    return (f"    block {h['block_id']}: economy {h['calibrated_change_pct']:+.1f} % beyond trend, calibrated "
+            f"(95 % CI {h['calibrated_ci_low_pct']:+.1f} to {h['calibrated_ci_high_pct']:+.1f}; raw "
+            f"{h['change_pct']:+.1f}, {h['ci_low_pct']:+.1f} to {h['ci_high_pct']:+.1f}; SWC {h['swc_pct']:.1f} %) "
+            f"-> {h['calibrated_verdict']}: {h['verdict_reason']}")
 
 
 def _grouped_reasons(reasons: Counter) -> list[tuple[int, str]]:
@@ -158,12 +172,19 @@ _TABLE_COLUMNS = {
     "weekly": ["athlete_id", "week_start", "runs", "run_km", "strength_sessions", "economy_m_per_beat"],
     "strength_blocks": ["athlete_id", "block_id", "start_date", "end_date", "sessions", "sessions_per_week",
                         "volume_kg", "source", "label"],
-    "block_effects": ["athlete_id", "block_id", "metric", "method", "baseline_start", "baseline_end",
-                      "response_start", "response_end", "n_baseline", "n_response", "baseline_value",
-                      "response_value", "change_pct", "ci_low_pct", "ci_high_pct", "p_value", "swc_pct", "verdict"],
-    "placebo_checks": ["athlete_id", "block_id", "metric", "method", "fake_start", "change_pct", "ci_low_pct",
-                       "ci_high_pct", "verdict"],
+    "block_effects": BLOCK_EFFECT_COLUMNS,
+    "placebo_checks": PLACEBO_COLUMNS,
 }
+
+
+def _squad_calibrated(con: duckdb.DuckDBPyConnection, tables: list[AthleteTables]) -> list[AthleteTables]:
+    """Second pass: calibrate every athlete whose own negative controls are too few with the squad's pooled
+    controls (the analysed athletes' own sets, plus the stored rows of athletes not analysed now)."""
+    analysed = [t.athlete_id for t in tables]
+    stored = _df(con, "SELECT * FROM placebo_checks WHERE athlete_id NOT IN (SELECT UNNEST(?))", [analysed])
+    sets = [cs for t in tables for cs in t.controls.values()] + stored_control_sets(stored)
+    squad = squad_controls(sets)
+    return [recalibrate(t, squad) for t in tables]
 
 
 def _replace_rows(con: duckdb.DuckDBPyConnection, athlete_ids: list[str] | None, tables: list[AthleteTables]) -> None:
@@ -201,6 +222,7 @@ def analyze_workspace(ws: Workspace, athlete_id: str | None = None) -> AnalyzeSu
     try:
         ids = _athlete_ids(con, athlete_id)
         tables = [analyze_athlete(con, a, params, block_params) for a in ids]
+        tables = _squad_calibrated(con, tables)
         _replace_rows(con, None if athlete_id is None else ids, tables)
     finally:
         con.close()

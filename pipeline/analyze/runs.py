@@ -202,7 +202,7 @@ def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: Anal
         "distance_km": (activity.get("distance_m") or np.nan) / 1000 if not _isna(activity.get("distance_m")) else np.nan,
         "steady_s": 0.0, "speed_m_s": np.nan, "gap_speed_m_s": np.nan, "heart_rate_bpm": np.nan,
         "m_per_beat": np.nan, "gap_m_per_beat": np.nan, "hr_at_ref_bpm": np.nan, "economy_m_per_beat": np.nan,
-        "decoupling_pct": np.nan, "temperature_c": np.nan, "heat_temperature_c": np.nan, "included": False,
+        "decoupling_pct": np.nan, "temperature_c": np.nan, "device_temperature_c": np.nan, "included": False,
         "exclusion_reason": None,
     }
     # 1. Is it a run at all? (cycling, swimming... are listed with the reason, never analysed)
@@ -237,10 +237,10 @@ def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: Anal
     # The temperature the heat model uses: what the device settled at (indoor start removed), or the
     # steady-sample mean (heat_temperature = "mean").
     if p.heat_temperature == "settled":
-        row["heat_temperature_c"] = run_settled_temperature_c(seg["t_s"].to_numpy(), seg["temperature_c"].to_numpy(),
+        row["device_temperature_c"] = run_settled_temperature_c(seg["t_s"].to_numpy(), seg["temperature_c"].to_numpy(),
                                                               seg["dt_s"].to_numpy(), p.device_temp_tau_s)
     else:
-        row["heat_temperature_c"] = row["temperature_c"]
+        row["device_temperature_c"] = row["temperature_c"]
     row["included"] = reason is None
     row["exclusion_reason"] = reason
     return RunResult(row, steady if reason is None else steady.iloc[0:0])

@@ -211,9 +211,16 @@ class Route:
         d = np.mod(distance_m, self.length_m)
         grid = np.arange(len(self.x_m)) * self.step_m
         elev = np.interp(d, grid, self.elevation_m)
-        grade_grid = np.gradient(self.elevation_m, self.step_m)
         return (np.interp(d, grid, self.x_m), np.interp(d, grid, self.y_m), elev,
-                np.interp(d, grid, grade_grid))
+                np.interp(d, grid, self.grade_grid))
+
+    @property
+    def grade_grid(self) -> np.ndarray:
+        cached = self.__dict__.get("_grade_grid")
+        if cached is None:
+            cached = np.gradient(self.elevation_m, self.step_m)
+            object.__setattr__(self, "_grade_grid", cached)
+        return cached
 
 
 def make_route(rng: np.random.Generator, name: str, hilly: bool, sub_sport: str,
@@ -260,35 +267,35 @@ class SimulatedRun:
     trace: RunTrace
 
 
-def _quantise_fit(frame: pd.DataFrame) -> pd.DataFrame:
+def _quantise_fit(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Round every column to what a FIT record stores (semicircles, 1/5 m, cm, mm/s, bpm, 1/128 stride, °C)."""
-    out = frame.copy()
+    out = dict(cols)
     for col in ("lat_deg", "lon_deg"):
-        out[col] = np.round(out[col] * FIT_SEMICIRCLES_PER_DEG) / FIT_SEMICIRCLES_PER_DEG
-    out["altitude_m"] = np.round((out["altitude_m"] + 500.0) * 5.0) / 5.0 - 500.0
-    out["distance_m"] = np.round(out["distance_m"] * 100.0) / 100.0
-    out["speed_m_s"] = np.round(out["speed_m_s"] * 1000.0) / 1000.0
-    strides = np.round(out["cadence_spm"] / 2.0 * 128.0) / 128.0
+        out[col] = np.round(cols[col] * FIT_SEMICIRCLES_PER_DEG) / FIT_SEMICIRCLES_PER_DEG
+    out["altitude_m"] = np.round((cols["altitude_m"] + 500.0) * 5.0) / 5.0 - 500.0
+    out["distance_m"] = np.round(cols["distance_m"] * 100.0) / 100.0
+    out["speed_m_s"] = np.round(cols["speed_m_s"] * 1000.0) / 1000.0
+    strides = np.round(cols["cadence_spm"] / 2.0 * 128.0) / 128.0
     out["cadence_spm"] = strides * 2.0
-    out["heart_rate_bpm"] = np.round(out["heart_rate_bpm"])
-    out["temperature_c"] = np.round(out["temperature_c"])
+    out["heart_rate_bpm"] = np.round(cols["heart_rate_bpm"])
+    out["temperature_c"] = np.round(cols["temperature_c"])
     return out
 
 
-def _quantise_gpx(frame: pd.DataFrame) -> pd.DataFrame:
+def _quantise_gpx(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Round to what the GPX writer stores: 7-decimal degrees, 0.1 m elevation, bpm, strides/min, °C.
 
     GPX carries no device speed or distance, so those are NaN (ingest derives them itself).
     """
-    out = frame.copy()
-    out["lat_deg"] = np.round(out["lat_deg"], 7)
-    out["lon_deg"] = np.round(out["lon_deg"], 7)
-    out["altitude_m"] = np.round(out["altitude_m"], 1)
-    out["distance_m"] = np.nan
-    out["speed_m_s"] = np.nan
-    out["cadence_spm"] = np.round(out["cadence_spm"] / 2.0) * 2.0
-    out["heart_rate_bpm"] = np.round(out["heart_rate_bpm"])
-    out["temperature_c"] = np.round(out["temperature_c"])
+    out = dict(cols)
+    out["lat_deg"] = np.round(cols["lat_deg"], 7)
+    out["lon_deg"] = np.round(cols["lon_deg"], 7)
+    out["altitude_m"] = np.round(cols["altitude_m"], 1)
+    out["distance_m"] = np.full(len(cols["distance_m"]), np.nan)
+    out["speed_m_s"] = np.full(len(cols["speed_m_s"]), np.nan)
+    out["cadence_spm"] = np.round(cols["cadence_spm"] / 2.0) * 2.0
+    out["heart_rate_bpm"] = np.round(cols["heart_rate_bpm"])
+    out["temperature_c"] = np.round(cols["temperature_c"])
     return out
 
 
@@ -438,16 +445,16 @@ def simulate_run(profile: AthleteProfile, plan: PlannedRun, route: Route, home_x
     device_temp = first_order_response(np.full(n, plan.air_temperature_c + draws.body_heat_c), dt_s, 600.0,
                                        draws.device_temp0_c)
     recorded = _recorded_mask(profile, plan, rng, m.moving)
-    frame = pd.DataFrame({
-        "elapsed_s": m.elapsed, "lat_deg": lat, "lon_deg": lon, "altitude_m": altitude,
-        "distance_m": device_distance, "speed_m_s": device_speed, "heart_rate_bpm": hr_device,
-        "cadence_spm": cadence, "power_w": np.nan, "temperature_c": device_temp,
-    })[recorded].reset_index(drop=True)
-    frame = _quantise_fit(frame) if plan.source_format == "fit" else _quantise_gpx(frame)
+    cols = {"elapsed_s": m.elapsed, "lat_deg": lat, "lon_deg": lon, "altitude_m": altitude,
+            "distance_m": device_distance, "speed_m_s": device_speed, "heart_rate_bpm": hr_device,
+            "cadence_spm": cadence, "power_w": np.full(n, np.nan), "temperature_c": device_temp}
+    cols = {k: v[recorded] for k, v in cols.items()}
+    cols = _quantise_fit(cols) if plan.source_format == "fit" else _quantise_gpx(cols)
     if not plan.has_device_speed:
-        frame["speed_m_s"] = np.nan
+        cols["speed_m_s"] = np.full(len(cols["speed_m_s"]), np.nan)
     if not plan.has_temperature:
-        frame["temperature_c"] = np.nan
+        cols["temperature_c"] = np.full(len(cols["temperature_c"]), np.nan)
+    frame = pd.DataFrame(cols)
     # Timer time as the FIT writer (and a watch) counts it: sample steps, minus auto-pause gaps.
     nominal_s = SMART_INTERVAL_S[1] if profile.recording == "smart" else dt_s
     steps = np.diff(frame["elapsed_s"].to_numpy())
@@ -608,16 +615,13 @@ def simulate_athlete(profile: AthleteProfile | str, seed: int, *, sample_interva
         route = routes[plan.route_index]
         run = simulate_run(profile, plan, route, (0.0, 0.0), np.random.default_rng(run_seq),
                            sample_interval_s, activity_id)
-        s = run.samples
-        s.insert(0, "activity_id", activity_id)
-        s.insert(1, "athlete_id", aid)
-        s.insert(2, "ts", plan.start_time + pd.to_timedelta(s["elapsed_s"], unit="s"))
-        sample_frames.append(s[SAMPLE_COLUMNS])
-        activities.append(_activity_row(aid, activity_id, plan, route, run, s))
+        sample_frames.append(run.samples)
+        activities.append(_activity_row(aid, activity_id, plan, route, run, run.samples))
         truth_rows.append(_truth_row(profile, activity_id, plan, route, run))
         if keep_traces:
             traces[activity_id] = run.trace
     activities_df = pd.DataFrame(activities, columns=ACTIVITY_COLUMNS)
+    samples_df = _samples_frame(sample_frames, activities_df)
     if profile.weather_in_activities:
         activities_df = with_weather_columns(activities_df, plans)
     truth = AthleteTruth(
@@ -627,8 +631,20 @@ def simulate_athlete(profile: AthleteProfile | str, seed: int, *, sample_interva
         ref_temperature_c=REF_TEMPERATURE_C, hr_slope_bpm_per_m_s=profile.hr_slope_bpm_per_m_s,
         pace_change_m_s=profile.pace_change_m_s, truth_runs=pd.DataFrame(truth_rows),
     )
-    return SimulatedAthlete(aid, profile, activities_df, pd.concat(sample_frames, ignore_index=True), sessions,
-                            sets, truth, float(sample_interval_s), traces)
+    return SimulatedAthlete(aid, profile, activities_df, samples_df, sessions, sets, truth, float(sample_interval_s),
+                            traces)
+
+
+def _samples_frame(frames: list[pd.DataFrame], activities: pd.DataFrame) -> pd.DataFrame:
+    """All runs' samples in the ingest's columns: ids and timestamps added once, not per run."""
+    lengths = np.array([len(f) for f in frames])
+    body = pd.concat(frames, ignore_index=True)
+    ids = np.repeat(activities["activity_id"].to_numpy(), lengths)
+    starts = pd.DatetimeIndex(pd.to_datetime(activities["start_time"], utc=True)).repeat(lengths)
+    body.insert(0, "activity_id", ids)
+    body.insert(1, "athlete_id", np.repeat(activities["athlete_id"].to_numpy(), lengths))
+    body.insert(2, "ts", pd.Series(starts) + pd.to_timedelta(body["elapsed_s"], unit="s"))
+    return body[SAMPLE_COLUMNS]
 
 
 def truth_block_change_pct(athlete: SimulatedAthlete, response_start_weeks: float = 6.0,

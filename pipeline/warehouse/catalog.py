@@ -222,6 +222,15 @@ RELATIONS: dict[str, RelationDoc] = {
             "temperature_c": "Mean device temperature over the run; NULL when not recorded.",
             "included": "True when the run has enough steady time and HR coverage to enter the analysis.",
             "exclusion_reason": "Why a run is not included (NULL when included).",
+            "temperature_source": "Where the heat model's temperature for this run came from: air (archive "
+                                  "weather at the run's start), device (the watch's settled reading), imputed "
+                                  "(no temperature: the mean heat adjustment of runs within 14 days) or none "
+                                  "(no temperature and none nearby, or no heat model for the athlete).",
+            "heat_temperature_c": "The temperature the heat model used: apparent temperature (Steadman 1994) "
+                                  "from archive air temperature and dew point, or the settled device reading "
+                                  "(put on the air scale when runs with both exist); NULL when none.",
+            "heat_adjustment_bpm": "Beats per minute removed from hr_at_ref_bpm for heat: gamma x max(0, "
+                                   "temperature - threshold), both estimated from the athlete's runs.",
         },
     ),
     "weekly": RelationDoc(
@@ -263,13 +272,47 @@ RELATIONS: dict[str, RelationDoc] = {
             "ci_high_pct": "Upper bound of the 95 % confidence interval of change_pct.",
             "p_value": "Two-sided p-value of the change.",
             "swc_pct": "Smallest worthwhile change used for the verdict (default about 1 %).",
-            "verdict": "gain (CI above zero and estimate > swc_pct), loss (mirrored), no clear change, or "
-                       "insufficient data (too few runs per window).",
+            "verdict": "Raw verdict (uncalibrated CI): gain (CI above zero and estimate > swc_pct), loss "
+                       "(mirrored), no clear change, or insufficient data (too few runs per window). The "
+                       "headline answer is calibrated_verdict.",
+            "se_pct": "Standard error of the change on the model scale x 100 (log scale for ratio metrics, so "
+                      "~percent; pool across athletes as log(1 + change_pct/100) with se_pct/100).",
+            "calibrated_change_pct": "change_pct calibrated against the athlete's negative controls (economy "
+                                     "index only): the raw estimate minus the systematic error the controls "
+                                     "show (Schuemie et al. 2014, 2018). NULL for other metrics.",
+            "calibrated_ci_low_pct": "Lower bound of the calibrated 95 % CI (sampling error, systematic "
+                                     "error and its uncertainty).",
+            "calibrated_ci_high_pct": "Upper bound of the calibrated 95 % CI.",
+            "calibrated_se_pct": "Standard error of the calibrated change on the log scale x 100 (for pooling "
+                                 "as with se_pct).",
+            "calibrated_verdict": "The headline verdict, on the calibrated CI: gain, loss, no clear change, "
+                                  "cannot tell (CI too wide to tell a typical 2-8 % effect from none, or an "
+                                  "HR device change that cannot be separated from the block) or insufficient "
+                                  "data.",
+            "verdict_reason": "Why, in words: where the calibration came from, what was not controlled "
+                              "(season, heat), a device change, a change in running volume.",
+            "systematic_mu_pct": "Mean of the systematic-error distribution used (posterior mean, percent).",
+            "systematic_tau_pct": "Its spread (posterior root-mean-square tau, percent).",
+            "n_controls": "Negative controls (fake block starts) of this athlete for this metric and method.",
+            "n_effective_controls": "What the correlated controls are worth as independent ones (1' R^-1 1).",
+            "calibration_source": "own (enough own controls), squad (the workspace's other athletes of the "
+                                  "same class, updated by own controls) or default (conservative default, "
+                                  "updated by own controls).",
+            "season_controlled": "True when the model carried the annual season (>= 12 months of included runs).",
+            "heat_controlled": "True when a heat model was estimated for the athlete (temperature on enough runs).",
+            "sensor_change": "True when the HR device changed between the pre-block runs and the response window.",
+            "device_adjusted_change_pct": "Calibrated change with one level shift per HR device (NULL when no "
+                                          "change was flagged or the shift cannot be separated from the block).",
+            "device_adjusted_ci_low_pct": "Lower bound of its calibrated 95 % CI.",
+            "device_adjusted_ci_high_pct": "Upper bound of its calibrated 95 % CI.",
+            "volume_change_pct": "Running km per week from block start to the response window's end against "
+                                 "the pre-block period, percent.",
         },
     ),
     "placebo_checks": RelationDoc(
-        "The block-effect estimator re-run at fake block starts inside the baseline period: a sanity check "
-        "that the method does not find effects where there are none.",
+        "Negative controls: the block-effect estimator re-run at fake block starts every 2 weeks across the "
+        "whole record (before, between and after real blocks, never inside a block's ramp or response "
+        "window), where nothing began; their spread calibrates the real blocks' estimates.",
         "analysis",
         {
             "athlete_id": _ATHLETE,
@@ -280,7 +323,15 @@ RELATIONS: dict[str, RelationDoc] = {
             "change_pct": "Estimated change at the fake start (percent, > 0 more economical).",
             "ci_low_pct": "Lower bound of its 95 % confidence interval.",
             "ci_high_pct": "Upper bound of its 95 % confidence interval.",
-            "verdict": "Verdict at the fake start (anything but 'no clear change' hints at a problem).",
+            "verdict": "Raw verdict at the fake start (anything but 'no clear change' is a false alarm of the "
+                       "uncalibrated method).",
+            "se_pct": "Standard error of the estimate on the log scale x 100.",
+            "position": "Where the fake start lies: before, between or after the real blocks, or 'no block' "
+                        "(block_id is then empty; otherwise it is the nearest real block).",
+            "calibration_class": "season (season modelled), heat (heat adjusted, season not) or none: controls "
+                                 "pool across a squad only within a class.",
+            "n_effective_controls": "What this athlete's correlated controls (this metric and method) are "
+                                    "worth as independent ones.",
         },
     ),
     # ------------------------------------------------------------------ stable views (views.sql)
@@ -310,11 +361,15 @@ RELATIONS: dict[str, RelationDoc] = {
             "temperature_c": "run_metrics.temperature_c.",
             "included": "run_metrics.included.",
             "exclusion_reason": "run_metrics.exclusion_reason.",
+            "temperature_source": "run_metrics.temperature_source (air | device | imputed | none).",
+            "heat_temperature_c": "run_metrics.heat_temperature_c.",
+            "heat_adjustment_bpm": "run_metrics.heat_adjustment_bpm.",
         },
     ),
     "block_summary": RelationDoc(
         "Stable view: one row per strength block with its headline effect (metric economy_m_per_beat, "
-        "method its) beside it. Defined in pipeline/warehouse/views.sql.",
+        "method its), calibrated against the athlete's negative controls, beside it; the raw values follow. "
+        "Defined in pipeline/warehouse/views.sql.",
         "view",
         {
             "athlete_id": _ATHLETE,
@@ -329,11 +384,24 @@ RELATIONS: dict[str, RelationDoc] = {
             "volume_kg": "strength_blocks.volume_kg.",
             "n_baseline": "Headline effect: included runs in the baseline window (NULL when not estimated).",
             "n_response": "Headline effect: included runs in the response window.",
-            "change_pct": "Headline effect: change in the economy index, percent (> 0 more economical).",
-            "ci_low_pct": "Headline effect: lower bound of the 95 % CI.",
-            "ci_high_pct": "Headline effect: upper bound of the 95 % CI.",
+            "change_pct": "Headline effect, calibrated (block_effects.calibrated_change_pct; the raw value for "
+                          "rows analysed before calibration existed): change in the economy index, percent "
+                          "(> 0 more economical).",
+            "ci_low_pct": "Headline effect: lower bound of the calibrated 95 % CI.",
+            "ci_high_pct": "Headline effect: upper bound of the calibrated 95 % CI.",
             "swc_pct": "Headline effect: smallest worthwhile change.",
-            "verdict": "Headline effect: gain, loss, no clear change or insufficient data.",
+            "verdict": "Headline effect: the calibrated verdict (gain, loss, no clear change, cannot tell or "
+                       "insufficient data).",
+            "verdict_reason": "block_effects.verdict_reason: why, in words.",
+            "calibration_source": "block_effects.calibration_source (own | squad | default).",
+            "n_controls": "Negative controls of the athlete behind the calibration.",
+            "season_controlled": "block_effects.season_controlled.",
+            "heat_controlled": "block_effects.heat_controlled.",
+            "sensor_change": "block_effects.sensor_change.",
+            "raw_change_pct": "Headline effect before calibration (block_effects.change_pct).",
+            "raw_ci_low_pct": "Lower bound of the raw 95 % CI.",
+            "raw_ci_high_pct": "Upper bound of the raw 95 % CI.",
+            "raw_verdict": "Verdict on the raw CI (block_effects.verdict).",
         },
     ),
     "monthly_economy": RelationDoc(

@@ -152,7 +152,10 @@ CREATE TABLE IF NOT EXISTS run_metrics (
     decoupling_pct     DOUBLE,
     temperature_c      DOUBLE,
     included           BOOLEAN NOT NULL,
-    exclusion_reason   VARCHAR
+    exclusion_reason   VARCHAR,
+    temperature_source VARCHAR,     -- air | device | imputed | none: what the heat model used for this run
+    heat_temperature_c DOUBLE,      -- the value it used (apparent air temperature, or settled device reading)
+    heat_adjustment_bpm DOUBLE      -- bpm removed from hr_at_ref_bpm for heat
 );
 
 CREATE TABLE IF NOT EXISTS weekly (
@@ -183,11 +186,31 @@ CREATE TABLE IF NOT EXISTS block_effects (
     ci_high_pct    DOUBLE,
     p_value        DOUBLE,
     swc_pct        DOUBLE,
-    verdict        VARCHAR,           -- gain | loss | no clear change | insufficient data
+    verdict        VARCHAR,           -- gain | loss | no clear change | insufficient data (raw CI)
+    se_pct         DOUBLE,            -- SE of the change on the model (log) scale x 100
+    -- Calibrated against negative controls (economy index only; NULL for other metrics):
+    calibrated_change_pct  DOUBLE,
+    calibrated_ci_low_pct  DOUBLE,
+    calibrated_ci_high_pct DOUBLE,
+    calibrated_se_pct      DOUBLE,
+    calibrated_verdict     VARCHAR,   -- gain | loss | no clear change | cannot tell | insufficient data
+    verdict_reason         VARCHAR,
+    systematic_mu_pct      DOUBLE,
+    systematic_tau_pct     DOUBLE,
+    n_controls             INTEGER,
+    n_effective_controls   DOUBLE,
+    calibration_source     VARCHAR,   -- own | squad | default
+    season_controlled      BOOLEAN,
+    heat_controlled        BOOLEAN,
+    sensor_change          BOOLEAN,
+    device_adjusted_change_pct  DOUBLE,
+    device_adjusted_ci_low_pct  DOUBLE,
+    device_adjusted_ci_high_pct DOUBLE,
+    volume_change_pct      DOUBLE,
     PRIMARY KEY (athlete_id, block_id, metric, method)
 );
 
--- Placebo check: the same estimator at fake block starts inside the baseline period.
+-- Negative controls: the same estimator at fake block starts across the whole record.
 CREATE TABLE IF NOT EXISTS placebo_checks (
     athlete_id  VARCHAR NOT NULL,
     block_id    VARCHAR NOT NULL,
@@ -198,5 +221,9 @@ CREATE TABLE IF NOT EXISTS placebo_checks (
     ci_low_pct  DOUBLE,
     ci_high_pct DOUBLE,
     verdict     VARCHAR,
+    se_pct      DOUBLE,
+    position    VARCHAR,        -- before | between | after (the real blocks) | no block
+    calibration_class    VARCHAR,  -- season | heat | none
+    n_effective_controls DOUBLE,
     PRIMARY KEY (athlete_id, block_id, metric, method, fake_start)
 );
