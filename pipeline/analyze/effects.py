@@ -13,12 +13,15 @@ Two estimators per block and metric, both on the athlete's included runs (one va
 
         y = a + b*t + c*D + d*D*(t - t_c) (+ covariates)
 
-    *whole record* (season controlled, :mod:`pipeline.analyze.season`): every included run, the ramps of
-    all blocks left out, with a natural-spline trend, an annual harmonic (two if BIC prefers), and for
-    every block start s a response indicator R_s (+ its own slope) and a step A_s after the response
-    window (a free level: an effect that persists, or fades, does not bend the trend)::
-
-        y = spline(t) + season(doy) + sum_s [c_s R_s + d_s R_s (t - t_c,s) + e_s A_s] (+ covariates)
+    *with the season* (season controlled, :mod:`pipeline.analyze.season`), in two stages. First, once per
+    athlete, the whole record (ramps left out) is fitted with a natural-spline trend, the annual
+    harmonic(s) and, for every real block, a response indicator (+ its own slope) and a step after the
+    response window -- the season estimated jointly with the block terms, so a block cannot pass for
+    season. Then the same local ITS runs on the economy index with that season removed, and the
+    harmonic's uncertainty (its covariance through the estimator's weights) is added to the CI. (Fitting
+    the block in the whole-record model directly was tried: its year-stiff trend cannot follow fitness
+    that builds and plateaus; on noise-free simulated truths the two-stage form erred by 0.5 % RMS, the
+    whole-record form by 0.8 %, the local ITS without season by 1.5 %.)
 
     ``c`` (for the block in question) is the response level minus where the trend (and the season) put
     it: the change *beyond* them. Its SE includes the extrapolation's uncertainty.
@@ -44,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
 
 from pipeline.analyze.params import AnalysisParams
 from pipeline.analyze.regression import NO_FIT, CoefFit, coef_ci
@@ -78,11 +82,11 @@ METRICS: dict[str, MetricSpec] = {
 # whole record; re-estimating a heat slope inside the ITS fit (where heat is nearly collinear with the
 # block) only repeats the errors-in-variables attenuation and adds variance, so the uncertainty of that
 # coefficient is propagated into their CIs instead. The raw metrics are not heat-adjusted: they get the
-# heat excess and steady duration (drift) as covariates.
+# heat model's adjustment (bpm) and steady duration (drift) as covariates.
 ITS_COVARIATES: dict[str, tuple[str, ...]] = {
     "economy_m_per_beat": (), "hr_at_ref_bpm": (),
-    "m_per_beat": ("heat_excess_c", "steady_s"), "gap_m_per_beat": ("heat_excess_c", "steady_s"),
-    "decoupling_pct": ("heat_excess_c", "steady_s"),
+    "m_per_beat": ("heat_adjustment_bpm", "steady_s"), "gap_m_per_beat": ("heat_adjustment_bpm", "steady_s"),
+    "decoupling_pct": ("heat_adjustment_bpm", "steady_s"),
 }
 # d log(metric) / d gamma for the heat-adjusted metrics: hr_at_ref = hr_unadjusted - gamma * excess, so
 # log(hr_at_ref) moves by -excess/hr_at_ref per bpm/degC of gamma, and log(economy) by +excess/hr_at_ref.
@@ -143,6 +147,22 @@ class EffectFit:
 
 
 @dataclass(frozen=True)
+class SeasonFit:
+    """Stage 1: the annual harmonic(s) of log economy, estimated over the whole record with the blocks."""
+
+    harmonics: int
+    coef: np.ndarray            # sin/cos coefficients (log economy)
+    cov: np.ndarray             # their covariance (AR(1) GLS)
+
+    def offset(self, times: pd.Series) -> np.ndarray:
+        return season_harmonic_columns(times, self.harmonics) @ self.coef
+
+
+# Metrics the season is removed from, with the sign of their log relative to log economy.
+SEASON_SIGN: dict[str, float] = {"economy_m_per_beat": 1.0, "hr_at_ref_bpm": -1.0}
+
+
+@dataclass(frozen=True)
 class EffectContext:
     """What every estimate of one athlete shares, at real and fake block starts alike."""
 
@@ -152,6 +172,7 @@ class EffectContext:
     heat_se: dict[str, float] = field(default_factory=dict)   # SE of each heat model's coefficient
     covariates: tuple[str, ...] = ()                # extra run-level covariates (e.g. device indicators)
     heat_draws: pd.DataFrame | None = None          # bootstrap heat adjustments (bpm), index activity_id
+    season_fit: SeasonFit | None = None             # the athlete's season (stage 1), when controlled
 
 
 def block_windows(block_start, params: AnalysisParams | None = None, not_before=None) -> BlockWindows:
@@ -273,12 +294,22 @@ def _back(spec: MetricSpec, v: float) -> float:
     return float(np.exp(v)) if spec.scale == "log" else float(v)
 
 
-def _finish(spec: MetricSpec, fit: pd.DataFrame, coef: CoefFit, metric: str, ctx: EffectContext) -> tuple[CoefFit, float, pd.Series | None]:
-    """Widen for the heat coefficients, and return (coef, theta-SE, weights per run label)."""
+def season_extra_se(fit: pd.DataFrame, coef: CoefFit, season: SeasonFit | None) -> float:
+    """SE (model scale) the uncertainty of the season's harmonic coefficients adds: the estimator's
+    weights applied to the harmonic columns give its sensitivity g; g' cov g (delta method)."""
+    if season is None or coef.weights is None or season.harmonics == 0:
+        return 0.0
+    g = coef.weights @ season_harmonic_columns(fit["start_time"], season.harmonics)
+    return float(np.sqrt(max(0.0, g @ season.cov @ g)))
+
+
+def _finish(spec: MetricSpec, fit: pd.DataFrame, coef: CoefFit, metric: str, ctx: EffectContext,
+            season: SeasonFit | None = None) -> tuple[CoefFit, float, pd.Series | None]:
+    """Widen for the heat model's and the season's uncertainty; return (coef, theta-SE, weights per run)."""
     p = ctx.params
-    extra = (heat_draws_se(fit, metric, coef, ctx.heat_draws) if ctx.heat_draws is not None
-             else heat_extra_se(fit, metric, coef, ctx.heat_se))
-    coef = coef.widened(extra, 1 - p.ci_level)
+    heat = (heat_draws_se(fit, metric, coef, ctx.heat_draws) if ctx.heat_draws is not None
+            else heat_extra_se(fit, metric, coef, ctx.heat_se))
+    coef = coef.widened(float(np.hypot(heat, season_extra_se(fit, coef, season))), 1 - p.ci_level)
     sign = 1.0 if spec.higher_is_better else -1.0
     weights = pd.Series(sign * coef.weights, index=fit.index) if coef.weights is not None else None
     return coef, coef.se(1 - p.ci_level), weights
@@ -338,6 +369,9 @@ def effect_its(runs: pd.DataFrame, windows: BlockWindows, metric: str, ctx: Effe
     ``response_value`` the fitted response level there."""
     ctx = ctx or EffectContext()
     d, spec = _prepare(runs, metric)
+    season = ctx.season_fit if metric in SEASON_SIGN else None
+    if season is not None:
+        d = d.assign(_y=d["_y"] - SEASON_SIGN[metric] * season.offset(d["start_time"]))
     pre = d[(d["start_time"] >= windows.its_pre_start) & (d["start_time"] < windows.block_start)]
     resp = d[(d["start_time"] >= windows.response_start) & (d["start_time"] < windows.response_end)]
     nb, nr = len(pre), len(resp)
@@ -350,7 +384,8 @@ def effect_its(runs: pd.DataFrame, windows: BlockWindows, metric: str, ctx: Effe
         t_c = float(t[nb:].mean())
         names = (ITS_COVARIATES[metric] if covariates is None else covariates) + ctx.covariates
         X = np.column_stack([np.ones(nb + nr), t, D, D * (t - t_c), *_covariate_columns(fit, names)])
-        coef, se, weights = _finish(spec, fit, coef_ci(X, fit["_y"].to_numpy(), 2, ctx.params), metric, ctx)
+        coef, se, weights = _finish(spec, fit, coef_ci(X, fit["_y"].to_numpy(), 2, ctx.params), metric, ctx,
+                                    season)
         if coef.params is not None and np.isfinite(coef.est):
             counterfactual = coef.params[0] + coef.params[1] * t_c  # covariates at their mean (centred)
             bval, rval = _back(spec, counterfactual), _back(spec, counterfactual + coef.params[2])
@@ -401,40 +436,28 @@ def choose_harmonics(runs: pd.DataFrame, ctx: EffectContext, metric: str = "econ
     return 2 if bic[2] < bic[1] else 1
 
 
-def effect_its_record(runs: pd.DataFrame, windows: BlockWindows, metric: str, ctx: EffectContext,
-                      covariates: tuple[str, ...] | None = None) -> EffectFit:
-    """Interrupted-time-series change over the whole record with the season modelled (see the module
-    docstring). The baseline count is the runs between the previous start's response window and this
-    block; ``baseline_value`` is the model's level without the block in the response window."""
-    d, spec = _prepare(runs, metric)
-    fit, cols, j = _record_design(d, windows.block_start, ctx)
-    tf = fit["start_time"]
-    resp_mask = ((tf >= windows.response_start) & (tf < windows.response_end)).to_numpy()
-    before = [s for s in ctx.block_starts if s < windows.block_start]
-    floor = max(before) + ctx.params.response_end_weeks * WEEK if before else tf.min() if len(tf) else windows.block_start
-    nb = int(((tf >= floor) & (tf < windows.block_start)).sum())
-    nr = int(resp_mask.sum())
-    coef, se, weights, bval, rval = NO_FIT, float("nan"), None, np.nan, np.nan
-    if nb >= 3 and nr >= 2:
-        names = (ITS_COVARIATES[metric] if covariates is None else covariates) + ctx.covariates
-        X = np.column_stack(cols + _covariate_columns(fit, names))
-        coef, se, weights = _finish(spec, fit, coef_ci(X, fit["_y"].to_numpy(), j, ctx.params), metric, ctx)
-        if coef.params is not None and np.isfinite(coef.est):
-            counterfactual = float(np.mean(X[resp_mask] @ coef.params)) - coef.params[j]
-            bval, rval = _back(spec, counterfactual), _back(spec, counterfactual + coef.params[j])
-    start = tf.min() if len(tf) else windows.its_pre_start
-    dates = (start, windows.block_start, windows.response_start, windows.response_end)
-    return _result(spec, metric, "its", dates, nb, nr, bval, rval, coef, se, weights, ctx.params)
+def fit_season(runs: pd.DataFrame, ctx: EffectContext, metric: str = "economy_m_per_beat") -> SeasonFit | None:
+    """Stage 1 (see the module docstring): the harmonic coefficients of log ``metric`` over the whole
+    record, jointly with the real blocks' terms, and their covariance (feasible GLS with AR(1) errors)."""
+    if not ctx.season.controlled or ctx.season.harmonics == 0:
+        return None
+    d, _ = _prepare(runs, metric)
+    fit, cols, _ = _record_design(d, None, ctx)
+    X = np.column_stack(cols)
+    if len(fit) <= X.shape[1] + 2 or np.linalg.matrix_rank(X) < X.shape[1]:
+        return None
+    res = sm.GLSAR(fit["_y"].to_numpy(), X, rho=1).iterative_fit(maxiter=20)
+    first = ctx.season.trend_knots + 2          # trend columns come first
+    sl = slice(first, first + 2 * ctx.season.harmonics)
+    return SeasonFit(ctx.season.harmonics, np.asarray(res.params)[sl], np.asarray(res.cov_params())[sl, sl])
 
 
 def estimate(runs: pd.DataFrame, windows: BlockWindows, metric: str, method: str, ctx: EffectContext,
              covariates: tuple[str, ...] | None = None) -> EffectFit:
-    """The estimator used for ``method`` in this athlete's context (its: whole record when the season
-    is controlled, else local)."""
+    """The estimator used for ``method`` in this athlete's context (its: local, on season-adjusted
+    values when the season is controlled)."""
     if method == "window":
         return effect_window(runs, windows, metric, ctx)
-    if ctx.season.controlled:
-        return effect_its_record(runs, windows, metric, ctx, covariates)
     return effect_its(runs, windows, metric, ctx, covariates)
 
 

@@ -27,17 +27,23 @@ Sources, per run (``temperature_source``):
     block statistics, with the reason); without any heat model nothing is adjusted and the block verdicts
     say heat is not controlled.
 
-Model, per source scale: heat_adjustment = gamma * max(0, T - T0). T0 is chosen within a documented range
-(air 5-25 C, device 10-35 C, 0.5 C steps) as the threshold whose hinge best explains the day-to-day
-deviations of the runs' HR at the reference speed (profile least squares; deviations from the mean of
-the other runs within +-14 days, so the season, fitness and a block cancel), gamma as the slope there,
-corrected for errors in the temperature (Fuller 1987). Its uncertainty comes from a block bootstrap
-(``heat_bootstrap_reps`` resamples of the 4-week blocks of the record, Künsch 1989) that re-selects the
-threshold each time: each replicate gives every run a heat adjustment, and the block estimates carry the
-spread of those replicate adjustments through their own weights into their CIs -- the threshold and the
-coefficient trade off, so their joint uncertainty, not the coefficient's alone, is what matters. (A
-delete-one-block jackknife, used before, is unreliable once the threshold is re-selected: the jackknife is
-inconsistent for argmin-type estimators, Efron & Tibshirani 1993, sect. 11.6.)
+Model, per source scale: a monotone piecewise-linear heat curve h(T) with segments starting every 5 C
+in a documented range (air 5-25 C, device 10-35 C; the last segment open above; segments with fewer than
+10 runs above their start dropped), each with its own non-negative slope (bpm per C). h is 0 below the
+first segment, so where HR starts to rise (the threshold) and how fast it rises, and whether the rise
+steepens or flattens, all come from the data: no constant of the wrist's warming, the air threshold or a
+single slope is assumed. The slopes are fitted to the day-to-day deviations of the runs' HR at the
+reference speed (deviations from the mean of the other runs within +-14 days, so the season, fitness
+and a block cancel) by non-negative least squares, and divided by the reliability ratio of the
+temperature's day-to-day deviations (errors in variables, Fuller 1987: 1 - noise variance / deviation
+variance, floored at 0.5; noise = the wrist's run-to-run warming for a device, the archive's error for
+weather). (A single hinge with a
+searched threshold was tried first: real heat responses are not one straight line -- humid heat steepens
+the rise -- and the hinge misread summer by 2-4 bpm when the truth was curved in the validation matrix.)
+
+Uncertainty: a block bootstrap (``heat_bootstrap_reps`` resamples of the 4-week blocks of the record,
+Künsch 1989) refits the curve; each replicate gives every run a heat adjustment, and the block estimates
+carry the spread of those replicate adjustments through their own weights into their CIs.
 
 References: Steadman RG (1994). Norms of apparent temperature in Australia. Aust Met Mag 43:1-16.
 Ely MR et al. (2007). Impact of weather on marathon-running performance. Med Sci Sports Exerc 39:487.
@@ -52,6 +58,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import optimize
 
 from pipeline.analyze.params import AnalysisParams
 
@@ -87,33 +94,77 @@ def heat_measure_c(air_c, dew_point_c=None, relative_humidity_pct=None, measure:
 
 
 def heat_excess_c(temperature_c: np.ndarray, threshold_c: float) -> np.ndarray:
-    """Degrees above the heat threshold, max(0, T - T0) (NaN stays NaN)."""
+    """Degrees above a threshold, max(0, T - T0) (NaN stays NaN)."""
     return np.maximum(0.0, np.asarray(temperature_c, dtype=float) - threshold_c)
+
+
+def segment_basis(temperature_c, knots_c: np.ndarray) -> np.ndarray:
+    """Degrees of ``temperature_c`` within each segment between consecutive knots (the last segment open
+    above): h(T) = basis @ slopes is a monotone piecewise-linear curve, 0 below the first knot (n x K)."""
+    t = np.asarray(temperature_c, dtype=float)[:, None]
+    k = np.asarray(knots_c, dtype=float)[None, :]
+    width = np.r_[np.diff(knots_c), np.inf][None, :]
+    return np.clip(t - k, 0.0, width)
 
 
 @dataclass(frozen=True)
 class HeatFit:
-    """One source's heat model: threshold, coefficient, its standard error and how it was corrected."""
+    """One source's heat curve: non-negative slopes (bpm per C) on segments starting at ``knots_c``."""
 
-    gamma_bpm_per_c: float          # after the errors-in-variables correction, >= 0
-    se_bpm_per_c: float             # block-bootstrap SE (robust: half the 16-84 % range); NaN if not estimable
-    naive_bpm_per_c: float          # least-squares slope before the correction
-    reliability: float              # share of the local temperature variance that is not measurement noise
+    knots_c: np.ndarray
+    slopes_bpm_per_c: np.ndarray    # after the errors-in-variables correction
+    naive_slopes_bpm_per_c: np.ndarray
+    reliability: float              # mean share of the deviations' variance that is not measurement noise
     n_runs: int
-    threshold_c: float = float("nan")
-    boot_gamma: np.ndarray = field(default_factory=lambda: np.zeros(0))      # per bootstrap replicate
-    boot_threshold: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    t90_c: float = float("nan")     # 90th percentile of the source's temperatures (for the summary slope)
+    boot_slopes: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))   # replicates x segments
 
-    def adjustment_draws(self, temperature_c: np.ndarray) -> np.ndarray:
-        """Heat adjustment (bpm) of runs at ``temperature_c`` under each bootstrap replicate (B x n)."""
+    def adjustment(self, temperature_c) -> np.ndarray:
+        """bpm of heat at ``temperature_c`` (NaN stays NaN)."""
         t = np.asarray(temperature_c, dtype=float)
-        if len(self.boot_gamma) == 0:
+        if len(self.knots_c) == 0:
+            return np.where(np.isfinite(t), 0.0, np.nan)
+        return np.where(np.isfinite(t), segment_basis(np.nan_to_num(t), self.knots_c) @ self.slopes_bpm_per_c, np.nan)
+
+    def adjustment_draws(self, temperature_c) -> np.ndarray:
+        """Heat adjustment (bpm) at ``temperature_c`` under each bootstrap replicate (B x n)."""
+        t = np.nan_to_num(np.asarray(temperature_c, dtype=float))
+        if self.boot_slopes.size == 0:
             return np.zeros((0, len(t)))
-        thr = np.where(np.isfinite(self.boot_threshold), self.boot_threshold, np.inf)
-        return self.boot_gamma[:, None] * np.maximum(0.0, t[None, :] - thr[:, None])
+        return self.boot_slopes @ segment_basis(t, self.knots_c).T
+
+    @property
+    def threshold_c(self) -> float:
+        """Where HR starts to rise: the first segment with a positive slope."""
+        pos = np.flatnonzero(self.slopes_bpm_per_c > 1e-9)
+        return float(self.knots_c[pos[0]]) if len(pos) else float("nan")
+
+    def _mean_slope(self, slopes: np.ndarray) -> float:
+        thr = self.threshold_c
+        if not (np.isfinite(thr) and np.isfinite(self.t90_c) and self.t90_c > thr):
+            return 0.0
+        basis = segment_basis(np.array([thr, self.t90_c]), self.knots_c)
+        return float((basis[1] - basis[0]) @ slopes / (self.t90_c - thr))
+
+    @property
+    def gamma_bpm_per_c(self) -> float:
+        """Summary slope: mean bpm per C from the threshold to the 90th percentile temperature."""
+        return self._mean_slope(self.slopes_bpm_per_c)
+
+    @property
+    def naive_bpm_per_c(self) -> float:
+        return self._mean_slope(self.naive_slopes_bpm_per_c)
+
+    @property
+    def se_bpm_per_c(self) -> float:
+        """Robust bootstrap SE of the summary slope (half the 16-84 % range)."""
+        if self.boot_slopes.shape[0] < 2:
+            return float("nan")
+        reps = np.array([self._mean_slope(b) for b in self.boot_slopes])
+        return float(np.diff(np.quantile(reps, [0.15866, 0.84134]))[0] / 2)
 
 
-NO_HEAT = HeatFit(0.0, float("nan"), 0.0, float("nan"), 0)
+NO_HEAT = HeatFit(np.zeros(0), np.zeros(0), np.zeros(0), float("nan"), 0)
 
 
 def _days(start_time) -> np.ndarray:
@@ -129,84 +180,69 @@ class _Local:
     nb: np.ndarray                  # neighbour matrix (rows x all), 1 = within the half-width
     cnt: np.ndarray
     d_hr: np.ndarray
-    blocks: np.ndarray              # jackknife block of each row
+    blocks: np.ndarray              # bootstrap block (4 weeks) of each row
 
 
-def _local(hr: np.ndarray, days: np.ndarray, half_width_days: float, jackknife_days: float) -> _Local:
+def _local(hr: np.ndarray, days: np.ndarray, half_width_days: float, block_days: float) -> _Local:
     near = (np.abs(days[:, None] - days[None, :]) <= half_width_days) & ~np.eye(len(days), dtype=bool)
     rows = np.flatnonzero(near.sum(axis=1) >= 2)
     nb = near[rows].astype(float)
     cnt = nb.sum(axis=1)
     d_hr = hr[rows] - (nb @ hr) / cnt
-    blocks = np.floor((days[rows] - days[rows].min()) / jackknife_days).astype(int) if len(rows) else rows
+    blocks = np.floor((days[rows] - days[rows].min()) / block_days).astype(int) if len(rows) else rows
     return _Local(rows, nb, cnt, d_hr, blocks)
 
 
-def _deviations(loc: _Local, x: np.ndarray) -> np.ndarray:
+def _design(loc: _Local, temp: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """Deviations of each segment's basis from its local mean (rows x K)."""
+    B = segment_basis(temp, knots)
+    return B[loc.rows] - (loc.nb @ B) / loc.cnt[:, None]
+
+
+def _reliability(loc: _Local, temp: np.ndarray, noise_var: np.ndarray, first_knot: float) -> float:
+    """Share of the day-to-day temperature deviations (runs above the first knot, where the curve can
+    rise) that is not measurement noise: 1 - noise variance / deviation variance, floored at 0.5 (a noisy
+    slope is at most doubled). Noise of a run's own reading and, through the local mean, its neighbours'."""
+    dt = _deviations_of(loc, temp)
+    above = temp[loc.rows] > first_knot
+    if above.sum() < 3:
+        return 1.0
+    nv = noise_var[loc.rows] + (loc.nb @ noise_var) / loc.cnt ** 2
+    var = float(np.mean(dt[above] ** 2))
+    return max(0.5, 1.0 - float(np.mean(nv[above])) / var) if var > 0 else 1.0
+
+
+def _deviations_of(loc: _Local, x: np.ndarray) -> np.ndarray:
     return x[loc.rows] - (loc.nb @ x) / loc.cnt
 
 
-def _profile(loc: _Local, temp: np.ndarray, noise_var: np.ndarray, grid: np.ndarray,
-             min_above: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each candidate threshold: deviations of the excess (G x rows), their noise variance, usable flag."""
-    dx = np.empty((len(grid), len(loc.rows)))
-    nv = np.empty_like(dx)
-    ok = np.zeros(len(grid), dtype=bool)
-    for g, t0 in enumerate(grid):
-        x = heat_excess_c(temp, t0)
-        above = (x > 0).astype(float)
-        dx[g] = _deviations(loc, x)
-        nv[g] = noise_var[loc.rows] * above[loc.rows] + (loc.nb @ (noise_var * above)) / loc.cnt ** 2
-        ok[g] = above.sum() >= min_above and np.std(dx[g]) >= 0.5
-    return dx, nv, ok
+def _nnls_quadratic(G: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """argmin b'Gb - 2b'c subject to b >= 0 (G positive semi-definite), via NNLS on its Cholesky factor."""
+    L = np.linalg.cholesky(G + 1e-9 * max(np.trace(G), 1e-12) / len(G) * np.eye(len(G)))
+    return optimize.nnls(L.T, np.linalg.solve(L, c))[0]
 
 
-def _best(loc: _Local, dx: np.ndarray, nv: np.ndarray, ok: np.ndarray, mask: np.ndarray,
-          ) -> tuple[int, float, float, float]:
-    """(threshold index, corrected gamma, naive slope, reliability) minimising the residual sum of squares
-    over the runs in ``mask``; index -1 when no threshold gives a positive slope."""
-    m = np.asarray(mask, dtype=float)
-    sxx = (dx ** 2) @ m
-    sxy = dx @ (loc.d_hr * m)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        naive = np.where(sxx > 0, sxy / sxx, np.nan)
-        ssr = float(np.sum(loc.d_hr ** 2 * m)) - np.where(sxx > 0, sxy ** 2 / sxx, 0.0)
-    usable = ok & np.isfinite(naive) & (naive > 0)
-    if not usable.any():
-        return -1, 0.0, float(np.nanmax(naive)) if np.isfinite(naive).any() else 0.0, float("nan")
-    g = int(np.flatnonzero(usable)[np.argmin(ssr[usable])])
-    lam = max(0.5, 1.0 - float(nv[g] @ m) / sxx[g])
-    return g, naive[g] / lam, float(naive[g]), lam
+def _solve(D: np.ndarray, d: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Non-negative least-squares slopes of the deviations with row weights ``m``."""
+    return _nnls_quadratic((D * m[:, None]).T @ D, D.T @ (m * d))
 
 
-def _bootstrap(loc: _Local, dx: np.ndarray, nv: np.ndarray, usable: np.ndarray, grid: np.ndarray,
-               params: AnalysisParams) -> tuple[np.ndarray, np.ndarray]:
-    """Coefficient and threshold of each block-bootstrap replicate (4-week blocks drawn with replacement;
-    a replicate without any usable threshold has gamma 0)."""
-    ids = np.unique(loc.blocks)
-    if len(ids) < 3:
-        return np.zeros(0), np.zeros(0)
-    rng = np.random.default_rng(params.seed)
-    pos = np.searchsorted(ids, loc.blocks)
-    gam, thr = np.zeros(params.heat_bootstrap_reps), np.full(params.heat_bootstrap_reps, np.nan)
-    for r in range(params.heat_bootstrap_reps):
-        counts = np.bincount(rng.integers(0, len(ids), len(ids)), minlength=len(ids)).astype(float)
-        g, gamma, _, _ = _best(loc, dx, nv, usable, counts[pos])
-        if g >= 0:
-            gam[r], thr[r] = max(0.0, gamma), grid[g]
-    return gam, thr
+def _knots(temp: np.ndarray, knot_range_c: tuple[float, float], params: AnalysisParams) -> np.ndarray:
+    """Segment starts every ``heat_knot_step_c`` in the documented range, keeping those with at least
+    ``heat_min_above_runs`` runs above them (the last kept segment is open above)."""
+    lo, hi = knot_range_c
+    grid = np.arange(lo, hi + 1e-9, params.heat_knot_step_c)
+    return np.array([k for k in grid if np.sum(temp > k) >= params.heat_min_above_runs])
 
 
-def heat_threshold_fit(hr_unadjusted, temperature_c, start_time, threshold_range_c: tuple[float, float],
-                       params: AnalysisParams, noise_sd_c=0.0) -> HeatFit:
-    """Threshold and coefficient (bpm per C above it) of one temperature source from day-to-day weather.
+def heat_curve_fit(hr_unadjusted, temperature_c, start_time, knot_range_c: tuple[float, float],
+                   params: AnalysisParams, noise_sd_c=0.0) -> HeatFit:
+    """The heat curve of one temperature source from day-to-day weather (see the module docstring).
 
     ``hr_unadjusted``: each run's HR at the reference speed before any heat adjustment;
     ``temperature_c``: the source's value (NaN = none); ``noise_sd_c``: SD of its error against the air
-    the runner felt (scalar or per run) for the errors-in-variables correction (the slope is divided by
-    lambda = 1 - noise variance / deviation variance, floored at 0.5). Fewer than ``heat_min_runs`` runs:
-    :data:`NO_HEAT`. A threshold needs ``heat_min_above_runs`` runs above it; no threshold with a positive
-    slope: gamma 0 (heat does not lower HR at a fixed pace).
+    the runner felt (scalar or per run) for the errors-in-variables correction. Fewer than
+    ``heat_min_runs`` runs with a temperature: :data:`NO_HEAT`.
     """
     hr, temp = np.asarray(hr_unadjusted, float), np.asarray(temperature_c, float)
     noise = np.broadcast_to(np.asarray(noise_sd_c, dtype=float), hr.shape)
@@ -215,17 +251,34 @@ def heat_threshold_fit(hr_unadjusted, temperature_c, start_time, threshold_range
         return NO_HEAT
     hr, temp, noise, days = hr[ok], temp[ok], noise[ok], _days(pd.Series(start_time)[ok])
     loc = _local(hr, days, params.heat_detrend_days, 28.0)
-    if len(loc.rows) < params.heat_min_runs:
-        return NO_HEAT
-    lo, hi = threshold_range_c
-    grid = np.arange(lo, hi + 1e-9, params.heat_threshold_step_c)
-    dx, nv, usable = _profile(loc, temp, np.nan_to_num(noise) ** 2, grid, params.heat_min_above_runs)
-    g, gamma, naive, lam = _best(loc, dx, nv, usable, np.ones(len(loc.rows), dtype=bool))
-    if g < 0:
-        return HeatFit(0.0, float("nan"), naive, lam, len(loc.rows))
-    boot_g, boot_t = _bootstrap(loc, dx, nv, usable, grid, params)
-    se = float(np.diff(np.quantile(boot_g, [0.15866, 0.84134]))[0] / 2) if len(boot_g) >= 2 else float("nan")
-    return HeatFit(max(0.0, gamma), se, naive, lam, len(loc.rows), float(grid[g]), boot_g, boot_t)
+    knots = _knots(temp, knot_range_c, params)
+    if len(loc.rows) < params.heat_min_runs or len(knots) == 0:
+        return HeatFit(knots, np.zeros(len(knots)), np.zeros(len(knots)), float("nan"), len(loc.rows))
+    D = _design(loc, temp, knots)
+    use = D.std(axis=0) > 1e-6
+    naive = np.zeros(len(knots))
+    if use.any():
+        naive[use] = _solve(D[:, use], loc.d_hr, np.ones(len(loc.rows)))
+    # Errors in variables: the measurement noise of the temperature flattens the slopes by the reliability
+    # ratio lambda (Fuller 1987); one ratio for the whole curve (per-segment ratios divide by the small
+    # deviation variance of a 5-degree segment and are unstable).
+    lam = _reliability(loc, temp, np.nan_to_num(noise) ** 2, float(knots[0]))
+    boot = _bootstrap(loc, D, use, params) / lam
+    return HeatFit(knots, naive / lam, naive, lam, len(loc.rows), float(np.quantile(temp, 0.9)), boot)
+
+
+def _bootstrap(loc: _Local, D: np.ndarray, use: np.ndarray, params: AnalysisParams) -> np.ndarray:
+    """Slopes of each block-bootstrap replicate (4-week blocks drawn with replacement), replicates x K."""
+    ids = np.unique(loc.blocks)
+    out = np.zeros((params.heat_bootstrap_reps, D.shape[1]))
+    if len(ids) < 3 or not use.any():
+        return out[:0]
+    rng = np.random.default_rng(params.seed)
+    pos = np.searchsorted(ids, loc.blocks)
+    for r in range(params.heat_bootstrap_reps):
+        m = np.bincount(rng.integers(0, len(ids), len(ids)), minlength=len(ids)).astype(float)[pos]
+        out[r, use] = _solve(D[:, use], loc.d_hr, m)
+    return out
 
 
 @dataclass(frozen=True)
@@ -269,8 +322,8 @@ def _fits(hr: np.ndarray, air: np.ndarray, dev: np.ndarray, start: pd.Series,
     fits: dict[str, HeatFit] = {}
     has_air, has_dev = np.isfinite(air), np.isfinite(dev)
     if has_air.sum() >= params.heat_min_runs:
-        fits["air"] = heat_threshold_fit(hr, air, start, params.heat_threshold_air_range_c, params,
-                                         params.heat_air_error_sd_c)
+        fits["air"] = heat_curve_fit(hr, air, start, params.heat_threshold_air_range_c, params,
+                                     params.heat_air_error_sd_c)
     offset = noise = float("nan")
     both = has_air & has_dev
     if "air" in fits and both.sum() >= params.heat_min_paired_runs:
@@ -279,13 +332,14 @@ def _fits(hr: np.ndarray, air: np.ndarray, dev: np.ndarray, start: pd.Series,
         noise = float(1.4826 * np.median(np.abs(diff - offset)))
     dev_only = has_dev & ~(has_air & ("air" in fits))
     if not np.isfinite(offset) and dev_only.sum() >= params.heat_min_runs:
-        fits["device"] = heat_threshold_fit(np.where(dev_only, hr, np.nan), dev, start,
-                                            params.heat_threshold_device_range_c, params, params.heat_sensor_sd_c)
+        fits["device"] = heat_curve_fit(np.where(dev_only, hr, np.nan), dev, start,
+                                        params.heat_threshold_device_range_c, params, params.heat_sensor_sd_c)
     return fits, offset, noise
 
 
 def _assign(air: np.ndarray, dev: np.ndarray, fits: dict[str, HeatFit], offset: float) -> pd.DataFrame:
-    """Each run's source, value used, model and excess (before imputation)."""
+    """Each run's source, value used, model, adjustment and equivalent excess (adjustment / summary slope),
+    before imputation."""
     n = len(air)
     source = np.where(np.isfinite(air), "air", np.where(np.isfinite(dev), "device", "none")).astype(object)
     value = np.where(np.isfinite(air), air, dev)
@@ -298,12 +352,13 @@ def _assign(air: np.ndarray, dev: np.ndarray, fits: dict[str, HeatFit], offset: 
     if "device" in fits:
         use_dev = np.isfinite(dev) & (key == "")
         key[use_dev], source[use_dev], value = "device", "device", np.where(use_dev, dev, value)
-    excess = np.full(n, np.nan)
+    adjustment, excess = np.full(n, np.nan), np.full(n, np.nan)
     for k, f in fits.items():
         sel = key == k
-        excess[sel] = heat_excess_c(value[sel], f.threshold_c) if np.isfinite(f.threshold_c) else 0.0
+        adjustment[sel] = f.adjustment(value[sel])
+        excess[sel] = adjustment[sel] / f.gamma_bpm_per_c if f.gamma_bpm_per_c > 0 else 0.0
     return pd.DataFrame({"temperature_source": source, "heat_temperature_c": value, "heat_model": key,
-                         "heat_excess_c": excess})
+                         "heat_adjustment_bpm": adjustment, "heat_excess_c": excess})
 
 
 def _impute(out: pd.DataFrame, draws: np.ndarray, days: np.ndarray,
@@ -335,8 +390,8 @@ def _draws(out: pd.DataFrame, fits: dict[str, HeatFit], reps: int) -> np.ndarray
     for k, f in fits.items():
         sel = (out["heat_model"] == k).to_numpy()
         d = f.adjustment_draws(value[sel])
-        draws[sel] = d.T if d.shape[0] == reps else np.full((int(sel.sum()), reps), f.gamma_bpm_per_c) * \
-            np.nan_to_num(out["heat_excess_c"].to_numpy(float)[sel])[:, None]
+        # Without replicates (heat_method "fixed", or too short a record to resample) every draw is the fit.
+        draws[sel] = d.T if d.shape[0] == reps else np.repeat(f.adjustment(value[sel])[:, None], reps, axis=1)
     return draws
 
 
@@ -357,12 +412,11 @@ def heat_model(hr_unadjusted: np.ndarray, runs: pd.DataFrame, params: AnalysisPa
     if params.heat_method == "detrended":
         fits, offset, noise = _fits(hr, air, dev, start, params)
     elif params.heat_method == "fixed" and np.isfinite(dev).any():
-        fits = {"device": HeatFit(float(params.heat_bpm_per_c), 0.0, float(params.heat_bpm_per_c), 1.0,
-                                  int(np.isfinite(dev).sum()), float(params.ref_temperature_c))}
+        slope = np.array([float(params.heat_bpm_per_c)])
+        fits = {"device": HeatFit(np.array([float(params.ref_temperature_c)]), slope, slope, 1.0,
+                                  int(np.isfinite(dev).sum()), float(np.nanquantile(dev, 0.9)))}
         air = np.full(len(runs), np.nan)
     out = _assign(air, dev, fits, offset)
-    gamma = out["heat_model"].map({k: f.gamma_bpm_per_c for k, f in fits.items()}).astype(float)
-    out["heat_adjustment_bpm"] = gamma.to_numpy() * out["heat_excess_c"].to_numpy(float)
     draws = _draws(out, fits, params.heat_bootstrap_reps)
     if fits:
         out, draws = _impute(out, draws, _days(start), params.heat_impute_days)

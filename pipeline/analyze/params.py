@@ -66,10 +66,10 @@ class AnalysisParams:
     # that have both.
     heat_method: str = "detrended"        # detrended | fixed | none (see docs/analysis.md)
     heat_measure: str = "steadman1994"    # archive weather: apparent temperature (Steadman 1994) or "air"
-    heat_threshold_air_range_c: tuple[float, float] = (5.0, 25.0)     # air/apparent threshold searched here
-    heat_threshold_device_range_c: tuple[float, float] = (10.0, 35.0)  # settled-device threshold range
-    heat_threshold_step_c: float = 0.5    # grid step of the threshold search
-    heat_min_above_runs: int = 10         # a threshold needs this many runs above it
+    heat_threshold_air_range_c: tuple[float, float] = (5.0, 25.0)     # air/apparent: heat curve segments start here
+    heat_threshold_device_range_c: tuple[float, float] = (10.0, 35.0)  # settled device: segment starts
+    heat_knot_step_c: float = 5.0         # a heat-curve segment every 5 C (its own non-negative slope)
+    heat_min_above_runs: int = 10         # a segment needs this many runs above its start
     heat_min_paired_runs: int = 10        # runs with both air weather and a device reading to convert devices
     heat_air_error_sd_c: float = 1.0      # archive air vs the air the runner felt (errors in variables)
     heat_impute_days: float = 14.0        # a run without temperature: mean adjustment of runs within +-14 d

@@ -29,6 +29,7 @@ from pipeline.analyze.effects import (
     choose_harmonics,
     effects_frame,
     estimate,
+    fit_season,
     utc,
 )
 from pipeline.analyze.params import AnalysisParams
@@ -150,6 +151,7 @@ def _context(inc: pd.DataFrame, blocks: pd.DataFrame, model: EconomyModel | None
         h = choose_harmonics(inc, ctx)
         reason = "season controlled (annual harmonic" + (" and a second, preferred by BIC)" if h == 2 else ")")
         ctx = replace(ctx, season=replace(season, harmonics=h, reason=reason))
+        ctx = replace(ctx, season_fit=fit_season(inc, ctx))
     return ctx
 
 

@@ -68,7 +68,7 @@ def season_spec(start_times: pd.Series, params: AnalysisParams) -> SeasonSpec:
 def season_harmonic_columns(times: pd.Series, harmonics: int) -> np.ndarray:
     """sin/cos of 2 pi h doy / 365.25 for h = 1..harmonics (n x 2*harmonics)."""
     t = pd.to_datetime(pd.Series(times), utc=True)
-    doy = (t.dt.dayofyear - 1 + t.dt.hour.to_numpy() / 24.0).to_numpy(dtype=float)
+    doy = (t.dt.day_of_year - 1 + t.dt.hour.to_numpy() / 24.0).to_numpy(dtype=float)
     cols = []
     for h in range(1, harmonics + 1):
         angle = 2 * np.pi * h * doy / DAYS_PER_YEAR
