@@ -166,6 +166,7 @@ def _result(cell: Cell, seed: int, planted: bool, truth: float, t, seconds: floa
     return {**base, "raw_pct": r["change_pct"], "raw_lo": r["ci_low_pct"], "raw_hi": r["ci_high_pct"],
             "raw_verdict": r["verdict"], "cal_pct": r["calibrated_change_pct"], "cal_lo": r["calibrated_ci_low_pct"],
             "cal_hi": r["calibrated_ci_high_pct"], "cal_verdict": r["calibrated_verdict"],
+            "cal_se": r["calibrated_se_pct"],
             "source": r["calibration_source"], "n_controls": r["n_controls"], "n_eff": r["n_effective_controls"],
             "mu_pct": r["systematic_mu_pct"], "tau_pct": r["systematic_tau_pct"],
             "season": bool(r["season_controlled"]), "heat": bool(r["heat_controlled"]),
@@ -218,23 +219,39 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
             "raw_v": _counts(g["raw_verdict"], RAW_LABELS), "cal_v": _counts(g["cal_verdict"], CAL_LABELS),
             "sq_v": _counts(g["sq_verdict"], CAL_LABELS),
             "src": "/".join(f"{k}{int(v)}" for k, v in g["source"].value_counts().items()),
-            "tau": g["tau_pct"].mean(), "s_per_athlete": g["seconds"].mean(),
+            "tau": g["tau_pct"].mean(), "s_per_athlete": g["seconds"].mean(), "pooled": _pooled(g),
         })
     return pd.DataFrame(rows)
+
+
+def _pooled(g: pd.DataFrame) -> str:
+    """Inverse-variance pooled calibrated change of the cell's athletes (log scale) with its 95 % CI: what
+    a squad of them would show together (fixed effect; the squad analysis proper is a random-effects
+    meta-analysis)."""
+    theta = np.log1p(g["cal_pct"].to_numpy(float) / 100)
+    se = g["cal_se"].to_numpy(float) / 100
+    ok = np.isfinite(theta) & np.isfinite(se) & (se > 0)
+    if not ok.any():
+        return "n/a"
+    w = 1 / se[ok] ** 2
+    est, sd = float(np.sum(w * theta[ok]) / np.sum(w)), float(1 / np.sqrt(np.sum(w)))
+    pct = [np.expm1(x) * 100 for x in (est, est - 1.96 * sd, est + 1.96 * sd)]
+    return f"{pct[0]:+.1f} [{pct[1]:+.1f},{pct[2]:+.1f}]"
 
 
 def render(table: pd.DataFrame) -> str:
     head = (f"{'cell':<15} {'var':<7} {'n':>3} {'truth':>6} {'raw':>6} {'cal':>6} {'sd':>5} {'cov raw':>7} "
             f"{'cov cal':>7} {'cov sq':>6}  {'raw g/l/n/i':<12} {'cal g/l/n/c/i':<15} {'squad g/l/n/c/i':<15} "
-            f"{'source':<18} {'tau':>4} {'s':>4}")
+            f"{'source':<18} {'tau':>4} {'s':>4}  {'pooled (all athletes of the cell)':<20}")
     lines = [head, "-" * len(head)]
     for r in table.itertuples():
         lines.append(f"{r.cell:<15} {r.variant:<7} {r.n:>3} {r.truth:>+6.2f} {r.raw:>+6.2f} {r.cal:>+6.2f} "
                      f"{r.cal_sd:>5.2f} {r.raw_cov:>6.0f}% {r.cal_cov:>6.0f}% {r.sq_cov:>5.0f}%  {r.raw_v:<12} "
-                     f"{r.cal_v:<15} {r.sq_v:<15} {r.src:<18} {r.tau:>4.1f} {r.s_per_athlete:>4.0f}")
+                     f"{r.cal_v:<15} {r.sq_v:<15} {r.src:<18} {r.tau:>4.1f} {r.s_per_athlete:>4.0f}  {r.pooled}")
     lines.append("verdicts: g gain, l loss, n no clear change, c cannot tell, i insufficient data; cov = CI "
                  "covers the truth; cal = lone athlete (own controls or default), squad = the cell's other "
-                 "athletes as squad; tau = mean systematic-error SD used (%)")
+                 "athletes as squad; tau = mean systematic-error SD used (%); pooled = inverse-variance "
+                 "mean of the cell's calibrated estimates with its 95 % CI")
     return "\n".join(lines)
 
 

@@ -27,7 +27,7 @@ mixture of N(theta - mu(tau), s^2 + tau^2 + var mu(tau)).
 
 Where the prior comes from (``calibration_source``):
 ``own``      the athlete's controls are worth at least ``calibration_min_effective_controls`` effective
-             controls: a flat prior on mu and a uniform one on tau over [0, 10 %] (the data decide);
+             controls: a flat prior on mu and a uniform one on tau over [0, 20 %] (the data decide);
 ``squad``    too few own controls, but the other athletes of the workspace in the same calibration class
              (season and heat controlled or not) pool to enough: their posterior is the prior, updated
              by whatever own controls there are;
@@ -52,11 +52,13 @@ from scipy import optimize, stats
 
 from pipeline.analyze.controls import ControlSet
 
-# tau grid on the model (log) scale: 0 to 0.10 (~10 %), denser near 0.
-TAU_GRID = np.linspace(0.0, np.sqrt(0.10), 161) ** 2
-# Conservative default systematic error (percent, SD of the N(0, tau^2) prior centre) per calibration class
-# when neither the athlete nor the squad has enough negative controls; see docs/analysis.md, "Calibration".
-DEFAULT_TAU_PCT = {"season": 1.0, "heat": 1.0, "none": 3.0}
+# tau grid on the model (log) scale: 0 to 0.20 (~20 %), denser near 0.
+TAU_GRID = np.linspace(0.0, np.sqrt(0.20), 201) ** 2
+# Conservative default systematic error (percent RMS: mu and tau together) per calibration class when
+# neither the athlete nor the squad has enough negative controls: the largest cell-level systematic error
+# measured on the null blocks of the validation matrix (bench/validate.py) within the class, rounded up
+# (docs/analysis.md, "Calibration", has the figures and why they are what a lone record deserves).
+DEFAULT_TAU_PCT = {"season": 2.0, "heat": 4.5, "none": 9.0}
 
 
 def calibration_class(season_controlled: bool, heat_controlled: bool) -> str:
@@ -82,12 +84,14 @@ def flat_prior() -> Prior:
 
 
 def default_prior(cls: str) -> Prior:
-    """The conservative default of a class: tau log-normal around DEFAULT_TAU_PCT (SD 0.5 in log), mu
-    normal around 0 with that SD."""
-    tau0 = DEFAULT_TAU_PCT.get(cls, max(DEFAULT_TAU_PCT.values())) / 100
+    """The conservative default of a class, with root-mean-square systematic error DEFAULT_TAU_PCT: mu
+    normal around 0 with SD tau_d / 2, tau log-normal (SD 0.5 in log) with E[tau^2] = 3/4 tau_d^2, so
+    E[mu^2 + tau^2] = tau_d^2."""
+    tau_d = DEFAULT_TAU_PCT.get(cls, max(DEFAULT_TAU_PCT.values())) / 100
     t = np.maximum(TAU_GRID, TAU_GRID[1] / 2)
-    w = stats.lognorm.pdf(t, 0.5, scale=tau0) * np.gradient(TAU_GRID)
-    return Prior(w / w.sum(), np.zeros(len(t)), np.full(len(t), tau0 ** 2), "default")
+    scale = np.sqrt(0.75) * tau_d * np.exp(-0.25)        # E[tau^2] = scale^2 exp(2 * 0.5^2)
+    w = stats.lognorm.pdf(t, 0.5, scale=scale) * np.gradient(TAU_GRID)
+    return Prior(w / w.sum(), np.zeros(len(t)), np.full(len(t), (tau_d / 2) ** 2), "default")
 
 
 @dataclass(frozen=True)
