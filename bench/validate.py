@@ -152,8 +152,9 @@ def run_one(task: tuple[str, int, bool]) -> dict:
 
 def _result(cell: Cell, seed: int, planted: bool, truth: float, t, seconds: float) -> dict:
     from pipeline.analyze.process import HEADLINE
+    rm = t.run_metrics[t.run_metrics["included"]]
     base = {"cell": cell.name, "seed": seed, "planted": planted, "truth_pct": truth, "seconds": seconds,
-            "runs_included": int(t.run_metrics["included"].sum())}
+            "runs_included": len(rm), "air_share": float((rm["temperature_source"] == "air").mean())}
     h = t.headline
     if len(h) != 1:
         return {**base, "raw_verdict": "no block", "cal_verdict": "no block"}
