@@ -23,16 +23,10 @@ import struct
 from dataclasses import dataclass, field
 
 from pipeline.ingest.fit_crc import crc16
-
-# Global message numbers (FIT profile).
-MESG_FILE_ID = 0
-MESG_SESSION = 18
-MESG_LAP = 19
-MESG_RECORD = 20
-MESG_DEVICE_INFO = 23
-MESG_SPORT = 12
-MESG_SET = 225
-FIELD_TIMESTAMP = 253
+# Message numbers are named in fit_profile; re-exported because the reader and tests import them from here.
+from pipeline.ingest.fit_profile import (  # noqa: F401
+    FIELD_TIMESTAMP, MESG_DEVICE_INFO, MESG_FILE_ID, MESG_LAP, MESG_RECORD, MESG_SESSION, MESG_SET, MESG_SPORT,
+)
 
 FIT_EPOCH_S = 631065600  # 1989-12-31T00:00:00Z in Unix seconds
 # Timestamps below this are seconds since device power-on, not since the FIT epoch (FIT SDK).
