@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.errors import PipelineError
-from pipeline.warehouse.catalog import RELATIONS, VIEW_NAMES
+from pipeline.warehouse.contract import RELATIONS, VIEW_NAMES
 from pipeline.warehouse.db import SCHEMA_VERSION, connect
 from pipeline.workspace import Workspace, validate_athlete_id
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.strength.common import (
+from pipeline.ingest.strength_rows import (
     RowRejected, SetRow, check_set_values, sessions_frame, session_id_for, strength_frames,
 )
 
