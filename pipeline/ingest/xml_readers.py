@@ -29,6 +29,7 @@ import pandas as pd
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml.ElementTree import fromstring
 
+from pipeline.formulas import haversine_m
 from pipeline.ingest.common import (
     NothingToIngest, ReadContext, ReadError, activity_id_for, sport_from_word, typed_frame,
 )
@@ -43,7 +44,6 @@ _SPEED_TAGS = {"speed"}
 _EXTENSION_COLUMNS = {tag: column for column, tags in (
     ("hr", _HR_TAGS), ("cadence", _CAD_TAGS), ("power", _POWER_TAGS), ("temp", _TEMP_TAGS), ("speed", _SPEED_TAGS),
 ) for tag in tags}
-_EARTH_RADIUS_M = 6371008.8
 # A GPX track is a recording only when at least this share of its points carry a time.
 MIN_TIMED_FRACTION = 0.5
 
@@ -105,9 +105,8 @@ def _haversine_total_m(lat: np.ndarray, lon: np.ndarray) -> float | None:
     ok = ~(np.isnan(lat) | np.isnan(lon))
     if ok.sum() < 2:
         return None
-    la, lo = np.radians(lat[ok]), np.radians(lon[ok])
-    a = np.sin(np.diff(la) / 2) ** 2 + np.cos(la[:-1]) * np.cos(la[1:]) * np.sin(np.diff(lo) / 2) ** 2
-    return float(np.sum(2 * _EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0, 1)))))
+    la, lo = lat[ok], lon[ok]
+    return float(np.sum(haversine_m(la[:-1], lo[:-1], la[1:], lo[1:])))
 
 
 def _to_utc(times: list[str | None]) -> pd.DatetimeIndex:

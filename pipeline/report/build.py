@@ -27,7 +27,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from pipeline.errors import PipelineError
 from pipeline.report import figures as fg
 from pipeline.report import story
-from pipeline.report.data import HEADLINE_METHOD, HEADLINE_METRIC, AthleteTables, list_athletes, load_athlete_tables
+from pipeline.report.data import AthleteReportData, list_athletes, load_athlete_tables
+from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC
 from pipeline.warehouse.db import connect
 from pipeline.workspace import Workspace, validate_athlete_id
 
@@ -107,7 +108,7 @@ def _effect_table_rows(effects: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def _focus_block(tables: AthleteTables) -> str | None:
+def _focus_block(tables: AthleteReportData) -> str | None:
     """The block the detailed sections are about: the headline's, else the most recent with effects."""
     effect = story.headline_effect(tables)
     if effect is not None:
@@ -134,7 +135,7 @@ class _Focus:
     start: pd.Timestamp | None
 
 
-def _focus(tables: AthleteTables) -> _Focus:
+def _focus(tables: AthleteReportData) -> _Focus:
     """The :class:`_Focus` of an athlete (see :func:`_focus_block` for which block that is)."""
     block_id = _focus_block(tables)
     eff = tables.effects
@@ -148,7 +149,7 @@ def _focus(tables: AthleteTables) -> _Focus:
     return _Focus(block_id, effects, by_method, quoted, start)
 
 
-def _timeline_figure(tables: AthleteTables, focus: _Focus) -> fg.Figure | None:
+def _timeline_figure(tables: AthleteReportData, focus: _Focus) -> fg.Figure | None:
     included = tables.included_runs
     if not len(included):
         return None
@@ -156,7 +157,7 @@ def _timeline_figure(tables: AthleteTables, focus: _Focus) -> fg.Figure | None:
     return fg.economy_timeline_plot(included, tables.strength_sessions, tables.blocks, windows)
 
 
-def _comparison_figure(tables: AthleteTables, focus: _Focus) -> fg.Figure | None:
+def _comparison_figure(tables: AthleteReportData, focus: _Focus) -> fg.Figure | None:
     included = tables.included_runs
     if not (len(included) and len(focus.effects) and focus.quoted is not None):
         return None
@@ -164,7 +165,7 @@ def _comparison_figure(tables: AthleteTables, focus: _Focus) -> fg.Figure | None
     return fg.block_comparison_plot(included, focus.effects, swc.iloc[0] if len(swc) else None)
 
 
-def _hr_speed_figure(tables: AthleteTables, focus: _Focus) -> fg.Figure | None:
+def _hr_speed_figure(tables: AthleteReportData, focus: _Focus) -> fg.Figure | None:
     runs = tables.runs
     hr_runs = runs[runs["heart_rate_bpm"].notna() & runs["gap_speed_m_s"].notna()]
     if not len(hr_runs):
@@ -176,11 +177,11 @@ def _hr_speed_figure(tables: AthleteTables, focus: _Focus) -> fg.Figure | None:
     return fg.hr_speed_plot(hr_runs, periods)
 
 
-def _weekly_figure(tables: AthleteTables, focus: _Focus) -> fg.Figure | None:
+def _weekly_figure(tables: AthleteReportData, focus: _Focus) -> fg.Figure | None:
     return fg.weekly_volume_plot(tables.weekly, tables.blocks) if len(tables.weekly) else None
 
 
-def _raw_vs_economy_figure(tables: AthleteTables, focus: _Focus) -> fg.Figure | None:
+def _raw_vs_economy_figure(tables: AthleteReportData, focus: _Focus) -> fg.Figure | None:
     included = tables.included_runs
     raw_runs = included[included["m_per_beat"].notna()]
     if len(raw_runs) < 3:
@@ -199,7 +200,7 @@ class AthleteFigure(NamedTuple):
     key: str
     filename: str
     alt: str
-    draw: Callable[[AthleteTables, _Focus], fg.Figure | None]
+    draw: Callable[[AthleteReportData, _Focus], fg.Figure | None]
 
 
 # The athlete page's figures, in page order. A new figure: a drawing function in figures.py, a row here,
@@ -218,7 +219,7 @@ ATHLETE_FIGURES = (
 )
 
 
-def draw_athlete_figures(tables: AthleteTables, out_dir: Path) -> dict[str, RenderedFigure]:
+def draw_athlete_figures(tables: AthleteReportData, out_dir: Path) -> dict[str, RenderedFigure]:
     """Draw the athlete's figures that have data, write each as PNG into ``out_dir``; keyed as the page uses."""
     focus = _focus(tables)
     figures: dict[str, RenderedFigure] = {}
@@ -229,7 +230,7 @@ def draw_athlete_figures(tables: AthleteTables, out_dir: Path) -> dict[str, Rend
     return figures
 
 
-def athlete_page_context(tables: AthleteTables, figures: dict[str, RenderedFigure]) -> dict:
+def athlete_page_context(tables: AthleteReportData, figures: dict[str, RenderedFigure]) -> dict:
     """Everything the athlete template shows, from the tables and the already-rendered figures (no I/O)."""
     runs = tables.runs
     focus = _focus(tables)
@@ -279,7 +280,7 @@ def _window_rows(by_method: pd.DataFrame) -> list[dict]:
             for m, r in by_method.sort_index().iterrows()]
 
 
-def write_athlete_page(tables: AthleteTables, reports_dir: Path, env: Environment | None = None) -> Path:
+def write_athlete_page(tables: AthleteReportData, reports_dir: Path, env: Environment | None = None) -> Path:
     """Write ``reports/<athlete>/index.html`` and its PNGs; returns the page's path."""
     env = env or _environment()
     out_dir = reports_dir / validate_athlete_id(tables.athlete_id)
@@ -296,7 +297,7 @@ def write_athlete_page(tables: AthleteTables, reports_dir: Path, env: Environmen
     return page
 
 
-def squad_rows(all_tables: list[AthleteTables], reports_dir: Path) -> list[dict]:
+def squad_rows(all_tables: list[AthleteReportData], reports_dir: Path) -> list[dict]:
     rows = []
     for t in all_tables:
         effect = story.headline_effect(t)
@@ -316,7 +317,7 @@ def squad_rows(all_tables: list[AthleteTables], reports_dir: Path) -> list[dict]
     return rows
 
 
-def forest_rows(all_tables: list[AthleteTables]) -> pd.DataFrame:
+def forest_rows(all_tables: list[AthleteReportData]) -> pd.DataFrame:
     """Every athlete × block headline effect (economy, ITS), labelled for the forest plot."""
     frames = []
     for t in all_tables:
@@ -332,7 +333,7 @@ def forest_rows(all_tables: list[AthleteTables]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def write_squad_page(all_tables: list[AthleteTables], reports_dir: Path, env: Environment | None = None) -> Path:
+def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env: Environment | None = None) -> Path:
     env = env or _environment()
     reports_dir.mkdir(parents=True, exist_ok=True)
     effects = forest_rows(all_tables)

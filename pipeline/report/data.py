@@ -17,13 +17,12 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-# The headline effect (DESIGN.md, "Statistics"): the report's one sentence is about this metric and method.
-HEADLINE_METRIC = "economy_m_per_beat"
-HEADLINE_METHOD = "its"
+from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC, columns
+
 
 
 @dataclass(frozen=True)
-class AthleteTables:
+class AthleteReportData:
     """Everything one athlete's page shows, as DataFrames (one per source table)."""
 
     athlete_id: str
@@ -82,14 +81,8 @@ def _with_columns(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return df
 
 
-RUN_COLUMNS = ["activity_id", "athlete_id", "start_time", "distance_km", "duration_s", "steady_s",
-               "speed_m_s", "gap_speed_m_s", "heart_rate_bpm", "m_per_beat", "gap_m_per_beat",
-               "hr_at_ref_bpm", "economy_m_per_beat", "decoupling_pct", "temperature_c", "included",
-               "exclusion_reason"]
-EFFECT_COLUMNS = ["athlete_id", "block_id", "metric", "method", "baseline_start", "baseline_end",
-                  "response_start", "response_end", "n_baseline", "n_response", "baseline_value",
-                  "response_value", "change_pct", "ci_low_pct", "ci_high_pct", "p_value", "swc_pct",
-                  "verdict"]
+RUN_COLUMNS = columns("run_metrics")
+EFFECT_COLUMNS = columns("block_effects")
 
 
 def list_athletes(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -104,7 +97,7 @@ def list_athletes(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 @dataclass(frozen=True)
 class _TableRead:
-    """How one :class:`AthleteTables` frame is read: ``sql`` (one ``?``: the athlete) on ``table``, the
+    """How one :class:`AthleteReportData` frame is read: ``sql`` (one ``?``: the athlete) on ``table``, the
     ``columns`` it must have even when empty, and the time columns returned as tz-naive UTC."""
 
     table: str
@@ -113,7 +106,7 @@ class _TableRead:
     times: tuple[str, ...] = ()
 
 
-# AthleteTables field -> how it is read.
+# AthleteReportData field -> how it is read.
 _ATHLETE_READS = {
     "runs": _TableRead(
         "run_metrics", "SELECT * FROM run_metrics WHERE athlete_id = ? ORDER BY start_time", RUN_COLUMNS,
@@ -143,10 +136,10 @@ _ATHLETE_READS = {
 }
 
 
-def load_athlete_tables(con: duckdb.DuckDBPyConnection, athlete_id: str) -> AthleteTables:
+def load_athlete_tables(con: duckdb.DuckDBPyConnection, athlete_id: str) -> AthleteReportData:
     """Read one athlete's rows from every table the page uses."""
     frames = {name: _read_athlete_table(con, read, athlete_id) for name, read in _ATHLETE_READS.items()}
-    return AthleteTables(athlete_id=athlete_id, display_name=_display_name(con, athlete_id), **frames)
+    return AthleteReportData(athlete_id=athlete_id, display_name=_display_name(con, athlete_id), **frames)
 
 
 def _read_athlete_table(con: duckdb.DuckDBPyConnection, read: _TableRead, athlete_id: str) -> pd.DataFrame:
