@@ -82,7 +82,7 @@ SELECT r.athlete_id,
        count(*) FILTER (WHERE w.status = 'ok')           AS with_weather,
        count(*) FILTER (WHERE w.status = 'no_data')      AS no_data,
        count(*) FILTER (WHERE w.activity_id IS NULL)     AS not_fetched,
-       string_agg(DISTINCT w.source, ', ' ORDER BY w.source) AS sources
+       coalesce(string_agg(DISTINCT w.source, ', ' ORDER BY w.source), '') AS sources
 FROM ({OUTDOOR_RUNS_SQL}) r LEFT JOIN weather w USING (activity_id)
 GROUP BY r.athlete_id
 ORDER BY r.athlete_id
