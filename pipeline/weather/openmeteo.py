@@ -60,6 +60,9 @@ _UNITS = {"temperature_2m": _TO_CELSIUS, "dew_point_2m": _TO_CELSIUS, "relative_
 USER_AGENT = f"pipeline/{pipeline.__version__} (running-economy analysis; weather archive client)"
 # The free API's minutely limit resets every minute (its rate limiter's sweep); wait this long for it.
 MINUTELY_LIMIT_WAIT_S = 61.0
+# A connection not made within this long means no route to the archive (a firewall that drops packets),
+# which must not hold `pipeline run` for retries x timeout; a slow answer is allowed [weather] timeout_s.
+CONNECT_TIMEOUT_S = 10.0
 
 
 class ArchiveError(Exception):
@@ -185,10 +188,12 @@ class ArchiveClient:
     def _try_once(self, query: str) -> HourlySeries | tuple[str, float | None]:
         """One request: the series, or (what went wrong, seconds to wait or None for the backoff)."""
         self._pace()
+        connect_s = min(CONNECT_TIMEOUT_S, self.settings.timeout_s)
         try:
-            response = self.session.get(self.settings.base_url, params=query, timeout=self.settings.timeout_s)
-        except requests.exceptions.ConnectTimeout:
-            return f"no connection to {self.host} within {self.settings.timeout_s:g} s", None
+            response = self.session.get(self.settings.base_url, params=query,
+                                        timeout=(connect_s, self.settings.timeout_s))
+        except requests.exceptions.ConnectTimeout as e:   # a network that drops packets: offline, not slow
+            raise ArchiveOffline(f"no connection to {self.host} within {connect_s:g} s") from e
         except requests.exceptions.Timeout:
             return f"{self.host} did not answer within {self.settings.timeout_s:g} s", None
         except requests.exceptions.ConnectionError as e:

@@ -39,7 +39,7 @@ class WeatherSettings:
     # The archive (ERA5) lags real time by about 5 days; newer runs wait for a later `pipeline weather`.
     min_age_days: int = 6
     request_interval_s: float = 1.0       # pacing: at least this long between two requests
-    timeout_s: float = 30.0               # one request's connect/read timeout
+    timeout_s: float = 30.0               # longest wait for an answer (connecting: at most 10 s, then offline)
     max_retries: int = 4                  # tries after the first, for time-outs, 5xx and rate limits
     backoff_s: float = 2.0                # wait before retry k is backoff_s x 2^(k-1): 2, 4, 8, 16 s
     max_wait_s: float = 120.0             # longest rate-limit wait honoured; longer: stop, say when to retry

@@ -54,7 +54,7 @@ class WeatherSummary:
         if self.too_recent:
             parts.append(f"{self.too_recent} too recent for the archive (it lags ~5 days), fetched later")
         if self.opted_out:
-            parts.append(f"off for {', '.join(self.opted_out)} (weather = false in athlete.toml)")
+            parts.append(f"not looked up for {', '.join(self.opted_out)} (weather = false in athlete.toml)")
         if self.stopped is not None:
             parts.append(f"stopped: {self.stopped}; {_n(self.left - self.too_recent, 'run')} left for the "
                          "next `pipeline weather`")

@@ -254,7 +254,7 @@ def test_athletes_who_opt_out_runs_without_gps_indoor_and_recent_runs_send_nothi
     summary = weather_workspace(workspace, today=pd.Timestamp("2024-07-01", tz="UTC"))
     assert server.seen == []
     assert summary.render() == ("Weather: 1 too recent for the archive (it lags ~5 days), fetched later; "
-                                "off for demo (weather = false in athlete.toml)")
+                                "not looked up for demo (weather = false in athlete.toml)")
 
 
 @pytest.mark.parametrize("config", ['weather = "off"\n', "[weather]\nenabled = false\n"])
