@@ -143,3 +143,33 @@ def test_demo_athletes_never_send_their_positions(tmp_path, key):
     # encode_athlete_toml reads only the athlete's profile
     (folder / "athlete.toml").write_bytes(encode_athlete_toml(SimpleNamespace(profile=profile)))
     assert load_athlete_config(tmp_path, profile.athlete_id).weather is False
+
+
+REAL_RUNS = ("georust__gpx/tests/fixtures/garmin-activity.gpx",
+             "dtcooper__python-fitparse/tests/files/activity-small-fenix2-run.fit",
+             "jimmykane__fit-parser/test/garmin-stamina.fit",
+             "GoldenCheetah__sweatpy/sweat/examples/data/3173437224.tcx",
+             "dtcooper__python-fitparse/tests/files/antfs-dump.63.fit")          # no GPS positions
+
+
+@pytest.mark.slow
+def test_real_watch_files_send_their_rounded_first_fix(workspace, corpus_dir):
+    from pipeline.ingest.run import ingest_paths
+
+    ingest_paths(workspace, [corpus_dir / p for p in REAL_RUNS], athlete_id="real", jobs=1, progress=False)
+    con = connect(workspace, read_only=True)
+    first_fix = dict(con.execute(
+        "SELECT activity_id, [arg_min(lat_deg, ts), arg_min(lon_deg, ts)] FROM samples "
+        "WHERE lat_deg IS NOT NULL AND NOT (lat_deg = 0 AND lon_deg = 0) GROUP BY activity_id").fetchall())
+    n_runs = con.execute("SELECT count(*) FROM activities WHERE sport = 'running'").fetchone()[0]
+    con.close()
+    assert n_runs == 5 and len(first_fix) == 4                 # the ANT-FS dump has no positions
+    with ArchiveServer() as server:
+        configure(workspace, server.url)
+        summary = weather_workspace(workspace, today=TODAY)
+    rows = weather_rows(workspace).set_index("activity_id")
+    assert sorted(rows.index) == sorted(first_fix) and (rows["status"] == "ok").all()
+    sent = {(s.param("latitude"), s.param("longitude")) for s in server.seen}
+    expected = {tuple(f"{round(v, 1):g}" for v in fix) for fix in first_fix.values()}
+    assert sent == expected and summary.requests == len(server.seen) <= 4
+    assert (rows["distance_km"] < 10).all()
