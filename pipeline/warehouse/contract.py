@@ -41,10 +41,10 @@ HEADLINE_METRIC = "economy_m_per_beat"
 HEADLINE_METHOD = "its"
 # analysis_runs.status
 ANALYSIS_STATUSES = ("ok", "error")
-# weather.source (the archives the weather stage can read) and weather.status: ok (values stored) or
-# no_data (the archive answered without values for the run's hours, or refused the request); a run with
-# either is never fetched again.
-WEATHER_SOURCES = ("open_meteo_archive",)
+# weather.source (the archives the weather stage can read, and 'simulated' for rows a simulator or a test
+# writes with its own planted air) and weather.status: ok (values stored) or no_data (the archive answered
+# without values for the run's hours, or refused the request); a run with either is never fetched again.
+WEATHER_SOURCES = ("open_meteo_archive", "simulated")
 WEATHER_STATUSES = ("ok", "no_data")
 # The per-run weather values the analysis merges into its activities frame (NaN when unknown), in order.
 WEATHER_VALUE_COLUMNS = ("air_temperature_c", "dew_point_c", "relative_humidity_pct", "wind_speed_m_s")
@@ -279,7 +279,8 @@ RELATIONS: dict[str, Relation] = {
             Column('athlete_id', 'VARCHAR', _ATHLETE, not_null=True),
             Column('source', 'VARCHAR',
                    'Archive the row comes from: open_meteo_archive (the Open-Meteo historical weather API: '
-                   'reanalysis from ERA5, ERA5-Land and ECMWF IFS, hourly, global, 1940 to about 5 days ago).',
+                   'reanalysis from ERA5, ERA5-Land and ECMWF IFS, hourly, global, 1940 to about 5 days ago), '
+                   'or simulated (rows a simulator or test wrote with its planted air; never `pipeline weather`).',
                    not_null=True),
             Column('status', 'VARCHAR',
                    "ok (values stored) or no_data (the archive answered without values for the run's hours, "
