@@ -133,7 +133,7 @@ def run_one(task: tuple[str, int, bool]) -> dict:
     from pipeline.analyze.params import AnalysisParams
     from pipeline.analyze.process import athlete_process
     from pipeline.demo.simulate import simulate_athlete, truth_block_change_pct
-    from pipeline.strength.blocks import BlockParams, strength_blocks_for_athlete
+    from pipeline.analyze.blocks import BlockParams, strength_blocks_for_athlete
     name, seed, planted = task
     cell = next(c for c in CELLS if c.name == name)
     profile = athlete_profile(cell, seed, planted)

@@ -1,8 +1,10 @@
 """Command line: ``pipeline ...`` and ``python -m pipeline ...``.
 
 Thin by design: each command resolves the workspace, takes the lock when it writes, and calls one
-stage function. Errors reach the user as one line ``Error: ...`` and exit code 1, never a traceback
-(set ``PIPELINE_DEBUG=1`` to see one).
+stage function. Errors reach the user as one line ``Error: ...``, never a traceback (set
+``PIPELINE_DEBUG=1`` to see one): exit code 1 when the work failed, 2 for a usage error. Stages are
+imported inside the commands that use them so that ``pipeline --help`` and a busy-workspace message come
+at once, without loading pandas, DuckDB and matplotlib first (not to dodge import cycles: there are none).
 """
 
 from __future__ import annotations
@@ -19,7 +21,26 @@ from pipeline.workspace import Workspace, resolve_workspace
 
 
 class _Group(click.Group):
-    """Turns every PipelineError (and any unexpected exception) into one clear line and exit code 1."""
+    """One rule for every error: one line ``Error: ...`` on stderr, never a traceback.
+
+    Exit codes: 1 when the work failed (bad data, busy workspace, missing warehouse, any PipelineError or
+    unexpected exception); 2 for a usage error (unknown command or option, bad argument), which names
+    the help to read.
+    """
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as e:
+            where = f" (see `{_command_path(e.ctx)} --help`)" if e.ctx is not None else ""
+            _fail(e.format_message() + where, code=2)
+        except click.ClickException as e:
+            _fail(e.format_message(), code=e.exit_code)
+        except click.exceptions.Abort:
+            _fail("aborted", code=1)
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -36,9 +57,18 @@ class _Group(click.Group):
             _fail(f"unexpected {type(e).__name__}: {e} (set PIPELINE_DEBUG=1 for the traceback)")
 
 
-def _fail(message: str) -> None:
+def _command_path(ctx: click.Context) -> str:
+    """``pipeline export`` whatever name the program was started under (``python -m pipeline``, a test)."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return " ".join(["pipeline", *reversed(names)])
+
+
+def _fail(message: str, code: int = 1) -> None:
     click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
+    sys.exit(code)
 
 
 def _ws(ctx: click.Context) -> Workspace:
@@ -82,6 +112,21 @@ def ingest(ctx, paths, athlete_id, jobs, quiet):
 
 
 @cli.command()
+@click.option("--athlete", "athlete_id", default=None, help="Only this athlete's runs [default: all].")
+@click.option("--retry-no-data", is_flag=True, help="Ask again for runs the archive had no data for.")
+@click.pass_context
+def weather(ctx, athlete_id, retry_no_data):
+    """Look up the air temperature, dew point, humidity and wind of each outdoor run in a historical
+    weather archive (sends only rounded positions and dates; offline it says so and changes nothing)."""
+    ws = _ws(ctx)
+    with workspace_lock(ws, "weather"):
+        from pipeline.weather.run import weather_workspace
+
+        summary = weather_workspace(ws, athlete_id=athlete_id, retry_no_data=retry_no_data)
+    click.echo(summary.render())
+
+
+@cli.command()
 @click.pass_context
 def status(ctx):
     """What the warehouse holds: files by status, activities by sport, strength, blocks, errors."""
@@ -119,14 +164,16 @@ def report(ctx, athlete_id):
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 def run(ctx, jobs, quiet):
-    """Ingest, analyze and report, in that order."""
+    """Ingest, weather, analyze and report, in that order (weather is skipped, in one line, when offline)."""
     ws = _ws(ctx)
     with workspace_lock(ws, "run"):
         from pipeline.analyze.run import analyze_workspace
         from pipeline.ingest.run import ingest_paths
         from pipeline.report.build import build_reports
+        from pipeline.weather.run import weather_workspace
 
         click.echo(ingest_paths(ws, None, jobs=jobs, progress=not quiet).render())
+        click.echo(weather_workspace(ws).render())
         click.echo(analyze_workspace(ws).render())
         index = build_reports(ws)
     click.echo(f"Report: {index}")

@@ -27,9 +27,10 @@ from scipy.linalg import toeplitz
 
 from pipeline.analyze.effects import WEEK, EffectContext, EffectFit, block_windows, estimate, utc
 from pipeline.analyze.season import season_harmonic_columns, season_trend_columns
+from pipeline.warehouse.contract import columns
 
-CONTROL_COLUMNS = ["athlete_id", "block_id", "metric", "method", "fake_start", "change_pct", "ci_low_pct",
-                   "ci_high_pct", "verdict", "se_pct", "position"]
+# placebo_checks' columns up to position (the calibration class and effective number are the athlete's).
+CONTROL_COLUMNS = columns("placebo_checks")[:columns("placebo_checks").index("position") + 1]
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ from pipeline.analyze.season import (
     season_harmonic_columns,
     season_trend_columns,
 )
+from pipeline.warehouse.contract import columns
 
 WEEK = pd.Timedelta(days=7)
 
@@ -91,7 +92,6 @@ ITS_COVARIATES: dict[str, tuple[str, ...]] = {
 # d log(metric) / d gamma for the heat-adjusted metrics: hr_at_ref = hr_unadjusted - gamma * excess, so
 # log(hr_at_ref) moves by -excess/hr_at_ref per bpm/degC of gamma, and log(economy) by +excess/hr_at_ref.
 HEAT_ADJUSTED_SIGN: dict[str, float] = {"economy_m_per_beat": 1.0, "hr_at_ref_bpm": -1.0}
-VERDICTS = ("gain", "loss", "no clear change", "insufficient data")
 
 
 @dataclass(frozen=True)
@@ -472,9 +472,8 @@ def block_limits(blocks: pd.DataFrame, params: AnalysisParams) -> list[tuple[pd.
     return out
 
 
-EFFECT_COLUMNS = ["athlete_id", "block_id", "metric", "method", "baseline_start", "baseline_end", "response_start",
-                  "response_end", "n_baseline", "n_response", "baseline_value", "response_value", "change_pct",
-                  "ci_low_pct", "ci_high_pct", "p_value", "swc_pct", "verdict", "se_pct"]
+# The raw estimate's columns of block_effects (the contract's, up to se_pct; the calibrated ones follow).
+EFFECT_COLUMNS = columns("block_effects")[:columns("block_effects").index("se_pct") + 1]
 
 
 def block_effect_fits(runs: pd.DataFrame, blocks: pd.DataFrame, ctx: EffectContext,

@@ -61,8 +61,8 @@ import pandas as pd
 from scipy import optimize
 
 from pipeline.analyze.params import AnalysisParams
+from pipeline.warehouse.contract import TEMPERATURE_SOURCES  # noqa: F401  (run_metrics.temperature_source)
 
-TEMPERATURE_SOURCES = ("air", "device", "imputed", "none")
 
 
 def vapour_pressure_hpa(dew_point_c) -> np.ndarray:

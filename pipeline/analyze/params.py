@@ -7,10 +7,13 @@ pipeline.toml never silently falls back to a default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any
 
 from pipeline.errors import PipelineError
+# The one parser of pipeline.toml sections lives on the ground floor (the weather stage uses it too);
+# imported here so `from pipeline.analyze.params import settings_from_section` keeps working.
+from pipeline.settings import settings_from_section  # noqa: F401
 
 GRADE_METHODS = ("minetti2002", "none")
 HEAT_METHODS = ("detrended", "fixed", "none")
@@ -108,34 +111,8 @@ class AnalysisParams:
 
     @classmethod
     def from_config(cls, section: dict[str, Any] | None) -> AnalysisParams:
-        """Build from the ``[analysis]`` section of pipeline.toml; unknown keys -> PipelineError."""
-        section = dict(section or {})
-        valid = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(section) - set(valid))
-        if unknown:
-            raise PipelineError(
-                f"pipeline.toml [analysis]: unknown key(s) {', '.join(unknown)}; "
-                f"valid keys: {', '.join(sorted(valid))}"
-            )
-        kwargs: dict[str, Any] = {}
-        for key, value in section.items():
-            default = getattr(cls, key)
-            if isinstance(default, tuple):
-                if not (isinstance(value, (list, tuple)) and len(value) == len(default)):
-                    raise PipelineError(f"pipeline.toml [analysis]: {key} must be a list of {len(default)} numbers")
-                value = tuple(float(v) for v in value)
-            elif isinstance(default, bool) or isinstance(default, str):
-                if not isinstance(value, type(default)):
-                    raise PipelineError(f"pipeline.toml [analysis]: {key} must be a {type(default).__name__}")
-            elif isinstance(default, (int, float)) or default is None:
-                if not isinstance(value, (int, float)) or isinstance(value, bool):
-                    raise PipelineError(f"pipeline.toml [analysis]: {key} must be a number, got {value!r}")
-                if isinstance(default, int) and not isinstance(default, bool):
-                    value = int(value)
-            kwargs[key] = value
-        params = replace(cls(), **kwargs)
-        params.validate()
-        return params
+        """Build from the ``[analysis]`` section of pipeline.toml (see :func:`settings_from_section`)."""
+        return settings_from_section(cls, section, "analysis")
 
     def validate(self) -> None:
         """Reject settings that cannot work, with a message saying which and why."""

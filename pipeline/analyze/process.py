@@ -38,32 +38,23 @@ from pipeline.analyze.season import SeasonSpec, season_spec
 from pipeline.analyze.sensor import NO_CHANGE, device_labels, sensor_check, with_device_indicators
 from pipeline.analyze.verdict import BlockNotes, verdict_columns
 from pipeline.analyze.weekly import weekly_summary
+from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC, columns
 
-RUN_METRICS_COLUMNS = [
-    "activity_id", "athlete_id", "start_time", "sub_sport", "duration_s", "distance_km", "steady_s", "speed_m_s",
-    "gap_speed_m_s", "heart_rate_bpm", "m_per_beat", "gap_m_per_beat", "hr_at_ref_bpm", "economy_m_per_beat",
-    "decoupling_pct", "temperature_c", "included", "exclusion_reason", "temperature_source", "heat_temperature_c",
-    "heat_adjustment_bpm",
-]
+RUN_METRICS_COLUMNS = columns("run_metrics")
 # Kept in memory beside the warehouse columns (not written): the settled device reading, the heat
 # model's excess and key per run, the archive weather and the HR device label.
 RUN_EXTRA_COLUMNS = ["device_temperature_c", "heat_excess_c", "heat_model"]
 WEATHER_COLUMNS = ("air_temperature_c", "dew_point_c", "relative_humidity_pct")
-HEADLINE = ("economy_m_per_beat", "its")
+HEADLINE = (HEADLINE_METRIC, HEADLINE_METHOD)
 # The estimates calibrated against negative controls (the economy index, both methods).
-CALIBRATED = (("economy_m_per_beat", "its"), ("economy_m_per_beat", "window"))
-CALIBRATION_COLUMNS = [
-    "calibrated_change_pct", "calibrated_ci_low_pct", "calibrated_ci_high_pct", "calibrated_se_pct",
-    "calibrated_verdict", "verdict_reason", "systematic_mu_pct", "systematic_tau_pct", "n_controls",
-    "n_effective_controls", "calibration_source", "season_controlled", "heat_controlled", "sensor_change",
-    "device_adjusted_change_pct", "device_adjusted_ci_low_pct", "device_adjusted_ci_high_pct", "volume_change_pct",
-]
-BLOCK_EFFECT_COLUMNS = EFFECT_COLUMNS + CALIBRATION_COLUMNS
-PLACEBO_COLUMNS = CONTROL_COLUMNS + ["calibration_class", "n_effective_controls"]
+CALIBRATED = ((HEADLINE_METRIC, HEADLINE_METHOD), (HEADLINE_METRIC, "window"))
+BLOCK_EFFECT_COLUMNS = columns("block_effects")
+CALIBRATION_COLUMNS = BLOCK_EFFECT_COLUMNS[len(EFFECT_COLUMNS):]     # calibrated, side by side with the raw
+PLACEBO_COLUMNS = columns("placebo_checks")
 
 
 @dataclass
-class AthleteTables:
+class AthleteAnalysis:
     """Everything analysed for one athlete: the rows of each analysis table plus the fitted model, and
     what a second (squad) calibration pass needs."""
 
@@ -218,7 +209,7 @@ def _controls(inc: pd.DataFrame, blocks: pd.DataFrame, ctx: EffectContext, athle
 
 def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataFrame]],
                     strength_sessions: pd.DataFrame, strength_blocks: pd.DataFrame,
-                    params: AnalysisParams | None = None, ref_speed_m_s: float | None = None) -> AthleteTables:
+                    params: AnalysisParams | None = None, ref_speed_m_s: float | None = None) -> AthleteAnalysis:
     """Analyse one athlete.
 
     Parameters
@@ -227,7 +218,7 @@ def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable
         air_temperature_c, dew_point_c, relative_humidity_pct per run (NaN when unknown).
     samples : (activity_id, samples frame) pairs, e.g. one per running activity.
     strength_sessions : ``strength_sessions`` rows (for the weekly counts).
-    strength_blocks : ``strength_blocks`` rows (from :func:`pipeline.strength.blocks.strength_blocks_for_athlete`).
+    strength_blocks : ``strength_blocks`` rows (from :func:`pipeline.analyze.blocks.strength_blocks_for_athlete`).
     ref_speed_m_s : athlete.toml reference speed; None -> median steady grade-adjusted speed of included runs.
 
     The block verdicts are calibrated with the athlete's own negative controls or the conservative
@@ -259,12 +250,12 @@ def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable
     notes = _block_notes(rows, inc, blocks, ctx, model)
     placebo, controls = _controls(inc, blocks, ctx, athlete_id, cls)
     effects = _calibrated_effects(fits, controls, cls, notes, p)
-    return AthleteTables(athlete_id, rows, weekly, blocks, effects, placebo, model, not_runs, controls, cls, fits,
+    return AthleteAnalysis(athlete_id, rows, weekly, blocks, effects, placebo, model, not_runs, controls, cls, fits,
                          notes, p)
 
 
 def squad_controls(sets: Iterable[ControlSet]) -> dict[str, dict[tuple[str, str], list[ControlSet]]]:
-    """Control sets (e.g. every athlete's ``AthleteTables.controls`` values) by calibration class and
+    """Control sets (e.g. every athlete's ``AthleteAnalysis.controls`` values) by calibration class and
     metric/method, for :func:`recalibrate`."""
     out: dict[str, dict[tuple[str, str], list[ControlSet]]] = {}
     for cs in sets:
@@ -272,7 +263,7 @@ def squad_controls(sets: Iterable[ControlSet]) -> dict[str, dict[tuple[str, str]
     return out
 
 
-def recalibrate(tables: AthleteTables, squad: dict[str, dict[tuple[str, str], list[ControlSet]]]) -> AthleteTables:
+def recalibrate(tables: AthleteAnalysis, squad: dict[str, dict[tuple[str, str], list[ControlSet]]]) -> AthleteAnalysis:
     """The second pass: the same raw estimates calibrated with the squad's pooled controls where the
     athlete's own are too few (the athlete's own sets are left out of its squad prior)."""
     others = {cls: {key: [c for c in sets if c.athlete_id != tables.athlete_id] for key, sets in by.items()}
@@ -285,9 +276,9 @@ def recalibrate(tables: AthleteTables, squad: dict[str, dict[tuple[str, str], li
 def stored_control_sets(placebo: pd.DataFrame) -> list[ControlSet]:
     """Control sets rebuilt from stored ``placebo_checks`` rows (athletes not re-analysed in this run).
 
-    Their correlation is not stored; a compound-symmetric matrix with the stored effective number
-    (1' R^-1 1 = n / (1 + (n - 1) r)) stands in for it, which keeps what matters for the squad prior:
-    how much the controls say about the mean systematic error.
+    Their correlation is not stored; an equicorrelated matrix with the stored effective number
+    (n^2 / sum R_ij^2 = n / (1 + (n - 1) r^2)) stands in for it, which keeps what the calibration uses:
+    the controls' effective number.
     """
     out = []
     if placebo.empty:
@@ -299,7 +290,7 @@ def stored_control_sets(placebo: pd.DataFrame) -> list[ControlSet]:
             continue
         n_eff = float(g["n_effective_controls"].iloc[0]) if "n_effective_controls" in g and np.isfinite(
             g["n_effective_controls"].iloc[0]) else 1.0
-        r = float(np.clip((n / max(n_eff, 1e-9) - 1) / (n - 1), 0.0, 0.999)) if n > 1 else 0.0
+        r = float(np.sqrt(np.clip((n / max(n_eff, 1e-9) - 1) / (n - 1), 0.0, 0.998))) if n > 1 else 0.0
         corr = (1 - r) * np.eye(n) + r * np.ones((n, n))
         out.append(ControlSet(str(aid), np.log1p(g["change_pct"].to_numpy(float) / 100), g["se_pct"].to_numpy(float) / 100,
                               corr, str(g["calibration_class"].iloc[0]) if "calibration_class" in g else "none",

@@ -29,8 +29,8 @@ from pipeline.analyze.calibration import Calibrated, Calibration, calibrate
 from pipeline.analyze.effects import EffectFit, MetricSpec, theta_to_pct
 from pipeline.analyze.params import AnalysisParams
 from pipeline.analyze.sensor import SensorCheck, sensor_note
+from pipeline.warehouse.contract import CALIBRATED_VERDICTS  # noqa: F401  (the vocabulary _verdict returns)
 
-CALIBRATED_VERDICTS = ("gain", "loss", "no clear change", "cannot tell", "insufficient data")
 
 
 @dataclass(frozen=True)

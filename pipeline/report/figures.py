@@ -96,37 +96,61 @@ def economy_timeline_plot(runs: pd.DataFrame, sessions: pd.DataFrame, blocks: pd
     med = rolling_median(runs["start_time"], runs["economy_m_per_beat"])
     ax.plot(med.index, med.to_numpy(), color=OKABE_ITO["black"], linewidth=2, label="rolling median (21 days)",
             zorder=4)
-    # Leave headroom above the points for the window bars and room below for the session ticks.
-    lo, hi = np.nanmin(runs["economy_m_per_beat"]), np.nanmax(runs["economy_m_per_beat"])
+    _leave_room_for_marks(ax, runs["economy_m_per_beat"])
+    its_baseline = _draw_window_bars(ax, windows)
+    if len(sessions):
+        ax.plot(sessions["start_time"], np.full(len(sessions), 0.03),
+                transform=blended_transform_factory(ax.transData, ax.transAxes), linestyle="none",
+                marker="|", markersize=11, markeredgewidth=1.4, color=OKABE_ITO["vermillion"], zorder=5)
+    ax.legend(handles=_timeline_legend_handles(ax, sessions, blocks, windows, its_baseline), loc="upper left",
+              bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    ax.set_ylabel("economy index (m per heartbeat\nat reference speed)")
+    ax.set_title("Running economy over time (higher = more economical)", loc="left", fontsize=11)
+    _date_axis(ax)
+    return fig
+
+
+def _leave_room_for_marks(ax, values: pd.Series) -> None:
+    """y limits with headroom above the points for the window bars and room below for the session ticks."""
+    lo, hi = np.nanmin(values), np.nanmax(values)
     pad = max(hi - lo, 0.02 * max(abs(hi), 1e-9))
     ax.set_ylim(lo - 0.22 * pad, hi + 0.3 * pad)
+
+
+def _window_bar(ax, start, end, colour: str, y: float, width: float, label: str | None = None) -> None:
+    """A horizontal bar from ``start`` to the end of day ``end`` at axes height ``y`` (0-1), labelled above."""
+    if pd.isna(start) or pd.isna(end):
+        return
     trans = blended_transform_factory(ax.transData, ax.transAxes)
-    day = pd.Timedelta(days=1)
+    ax.plot([start, end + pd.Timedelta(days=1)], [y, y], transform=trans, color=colour, linewidth=width,
+            solid_capstyle="butt", zorder=5)
+    if label:
+        ax.text(start + (end - start) / 2, 0.985, label, transform=trans, ha="center", va="top",
+                fontsize=8, color="#333333")
 
-    def bar(start, end, colour, y, width, label=None):
-        if pd.isna(start) or pd.isna(end):
-            return
-        ax.plot([start, end + day], [y, y], transform=trans, color=colour, linewidth=width,
-                solid_capstyle="butt", zorder=5)
-        if label:
-            ax.text(start + (end - start) / 2, 0.985, label, transform=trans, ha="center", va="top",
-                    fontsize=8, color="#333333")
 
-    # The window method compares with the few weeks before the block (thick bar); the ITS fits its
-    # pre-block trend on the whole record before the block (thin line), so both are drawn when they differ.
+def _draw_window_bars(ax, windows: pd.DataFrame) -> bool:
+    """Baseline and response windows of every block; True when an ITS pre-block trend line was drawn.
+
+    The window method compares with the few weeks before the block (thick bar); the ITS fits its
+    pre-block trend on the whole record before the block (thin line), so both are drawn when they differ.
+    """
     its_baseline = False
     for _, w in windows.drop_duplicates(["block_id", "method"]).iterrows():
         has_window_row = bool(((windows["block_id"] == w["block_id"]) & (windows["method"] == "window")).any())
         if w["method"] == "its" and has_window_row:
-            bar(w["baseline_start"], w["baseline_end"], BASELINE_COLOUR, 0.915, 2)
+            _window_bar(ax, w["baseline_start"], w["baseline_end"], BASELINE_COLOUR, 0.915, 2)
             its_baseline = True
         else:
-            bar(w["baseline_start"], w["baseline_end"], BASELINE_COLOUR, 0.955, 6, "baseline")
+            _window_bar(ax, w["baseline_start"], w["baseline_end"], BASELINE_COLOUR, 0.955, 6, "baseline")
     for _, w in windows.drop_duplicates(["block_id", "response_start", "response_end"]).iterrows():
-        bar(w["response_start"], w["response_end"], RESPONSE_COLOUR, 0.955, 6, "response")
-    if len(sessions):
-        ax.plot(sessions["start_time"], np.full(len(sessions), 0.03), transform=trans, linestyle="none",
-                marker="|", markersize=11, markeredgewidth=1.4, color=OKABE_ITO["vermillion"], zorder=5)
+        _window_bar(ax, w["response_start"], w["response_end"], RESPONSE_COLOUR, 0.955, 6, "response")
+    return its_baseline
+
+
+def _timeline_legend_handles(ax, sessions: pd.DataFrame, blocks: pd.DataFrame, windows: pd.DataFrame,
+                             its_baseline: bool) -> list:
+    """The plotted series' handles plus proxies for the marks that are drawn without a label."""
     handles, _ = ax.get_legend_handles_labels()
     if len(sessions):
         handles.append(Line2D([], [], linestyle="none", marker="|", markersize=11, markeredgewidth=1.4,
@@ -138,11 +162,7 @@ def economy_timeline_plot(runs: pd.DataFrame, sessions: pd.DataFrame, blocks: pd
         handles.append(Line2D([], [], color=RESPONSE_COLOUR, linewidth=6, label="response window"))
     if its_baseline:
         handles.append(Line2D([], [], color=BASELINE_COLOUR, linewidth=2, label="pre-block trend fitted (ITS)"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
-    ax.set_ylabel("economy index (m per heartbeat\nat reference speed)")
-    ax.set_title("Running economy over time (higher = more economical)", loc="left", fontsize=11)
-    _date_axis(ax)
-    return fig
+    return handles
 
 
 def _draw_effect(ax, y: float, effect: pd.Series, *, fontsize: float, capsize: float, markersize: float,

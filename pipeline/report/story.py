@@ -1,6 +1,6 @@
 """What the page says in words: the headline sentence, the placebo line, period labels.
 
-Everything here is a pure function of :class:`~pipeline.report.data.AthleteTables` frames. Numbers in
+Everything here is a pure function of :class:`~pipeline.report.data.AthleteReportData` frames. Numbers in
 sentences are the ``block_effects`` values formatted to one decimal, never recomputed, so the page
 always agrees with the warehouse a scientist queries. The headline uses the CALIBRATED estimate, CI and
 verdict (calibrated against the athlete's negative controls; the raw values when a row has none) and
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pipeline.report.data import HEADLINE_METHOD, HEADLINE_METRIC, AthleteTables
+from pipeline.report.data import AthleteReportData
+from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC
 
 INSUFFICIENT = "insufficient data"
 MINUS = "\u2212"  # typographic minus: "−1.2" reads better than "-1.2" and never wraps apart
@@ -66,11 +67,11 @@ class HeadlineEffect:
         return f"In weeks {first}\u2013{last} after your strength block started ({format_day(self.block_start)})"
 
 
-def _block_starts(tables: AthleteTables) -> dict[str, pd.Timestamp]:
+def _block_starts(tables: AthleteReportData) -> dict[str, pd.Timestamp]:
     return dict(zip(tables.blocks["block_id"], tables.blocks["start_date"]))
 
 
-def headline_rows(tables: AthleteTables) -> pd.DataFrame:
+def headline_rows(tables: AthleteReportData) -> pd.DataFrame:
     """The headline metric/method rows, most recent block first (by block start, else baseline end)."""
     eff = tables.effects
     rows = eff[(eff["metric"] == HEADLINE_METRIC) & (eff["method"] == HEADLINE_METHOD)].copy()
@@ -88,7 +89,7 @@ def calibrated(row: pd.Series, name: str):
     return value
 
 
-def headline_effect(tables: AthleteTables) -> HeadlineEffect | None:
+def headline_effect(tables: AthleteReportData) -> HeadlineEffect | None:
     """The most recent block whose headline verdict is not "insufficient data", else ``None``."""
     rows = headline_rows(tables)
     verdicts = pd.Series([calibrated(r, "verdict") for _, r in rows.iterrows()], index=rows.index, dtype=object)
@@ -105,7 +106,7 @@ def headline_effect(tables: AthleteTables) -> HeadlineEffect | None:
                           block_label=label if isinstance(label, str) and label else None)
 
 
-def headline_sentence(tables: AthleteTables) -> str:
+def headline_sentence(tables: AthleteReportData) -> str:
     """The page's one-sentence answer, in the athlete's terms, with the exact block_effects numbers."""
     if tables.runs.empty:
         return ("No runs were found for this athlete, so running economy cannot be assessed yet: "
@@ -147,7 +148,7 @@ def _verdict_sentence(where: str, verdict: str, change: float, ci: str, swc: str
             f"(estimate {format_signed_1dp(change)} %, {ci}; {swc}).")
 
 
-def controls_sentence(tables: AthleteTables, row: pd.Series) -> str:
+def controls_sentence(tables: AthleteReportData, row: pd.Series) -> str:
     """One sentence: how the uncalibrated method did on this athlete's own negative controls, and what
     the calibrated CI therefore includes. Empty for rows without calibration."""
     source = row.get("calibration_source")
@@ -172,7 +173,7 @@ def controls_sentence(tables: AthleteTables, row: pd.Series) -> str:
     return f"{lead}, too few to measure the method's systematic error: {where} ({spread}) is in the CI above."
 
 
-def short_verdict(tables: AthleteTables) -> str:
+def short_verdict(tables: AthleteReportData) -> str:
     """One or two words for the squad table."""
     if tables.runs.empty:
         return "no runs"
@@ -207,7 +208,7 @@ class PlaceboSummary:
     sentence: str
 
 
-def placebo_summary(tables: AthleteTables, block_id: str | None) -> PlaceboSummary:
+def placebo_summary(tables: AthleteReportData, block_id: str | None) -> PlaceboSummary:
     pc = tables.placebo
     rows = pc[(pc["block_id"] == block_id) & (pc["metric"] == HEADLINE_METRIC)
               & (pc["method"] == HEADLINE_METHOD)] if block_id is not None else pc.iloc[0:0]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline.report import story
-from pipeline.report.data import AthleteTables
+from pipeline.report.data import AthleteReportData
 
 BLOCK_START = pd.Timestamp("2025-03-12")
 
 
-def _tables(effect: dict, controls: list[str]) -> AthleteTables:
+def _tables(effect: dict, controls: list[str]) -> AthleteReportData:
     runs = pd.DataFrame({"start_time": pd.to_datetime(["2025-01-01", "2025-05-01"]), "heart_rate_bpm": [140.0, 138.0],
                          "economy_m_per_beat": [1.3, 1.32], "included": [True, True], "exclusion_reason": [None, None]})
     base = {"block_id": "b1", "metric": "economy_m_per_beat", "method": "its", "swc_pct": 1.0,
@@ -21,7 +21,7 @@ def _tables(effect: dict, controls: list[str]) -> AthleteTables:
     pc = pd.DataFrame({"block_id": "b1", "metric": "economy_m_per_beat", "method": "its",
                        "fake_start": pd.date_range("2024-01-01", periods=len(controls), freq="14D"),
                        "verdict": controls})
-    return AthleteTables("a", "A", runs, pd.DataFrame(), blk, pd.DataFrame([{**base, **effect}]), pc,
+    return AthleteReportData("a", "A", runs, pd.DataFrame(), blk, pd.DataFrame([{**base, **effect}]), pc,
                          pd.DataFrame({"start_time": []}), pd.DataFrame())
 
 

@@ -1,8 +1,8 @@
 """Strength blocks: periods of consistent strength work, declared in blocks.csv or detected from dates.
 
-* :func:`load_declared_blocks` (ingest) reads ``data/raw/<athlete>/blocks.csv`` into ``declared_blocks``.
-* :func:`strength_blocks_for_athlete` (analyze) is pure: sessions, sets and declared blocks in, rows of
-  ``strength_blocks`` out. Declared blocks win: a detected block overlapping one is dropped.
+:func:`strength_blocks_for_athlete` is pure: sessions, sets and declared blocks (``declared_blocks``,
+loaded by :mod:`pipeline.ingest.declared_blocks`) in, rows of ``strength_blocks`` out. Declared blocks
+win: a detected block overlapping one is dropped.
 
 Detection (defaults in :class:`BlockParams`, documented in docs/strength.md):
 
@@ -18,25 +18,17 @@ Detection (defaults in :class:`BlockParams`, documented in docs/strength.md):
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
 
-import duckdb
 import pandas as pd
 
+from pipeline.analyze.params import settings_from_section
 from pipeline.errors import PipelineError
-from pipeline.strength.common import WORK_SET_TYPES
-from pipeline.workspace import DECLARED_BLOCKS_NAME, Workspace
-from pipeline.warehouse.db import insert_frame
+from pipeline.warehouse.contract import WORK_SET_TYPES, columns
 
-STRENGTH_BLOCK_COLUMNS = [
-    "athlete_id", "block_id", "start_date", "end_date", "sessions", "sessions_per_week", "volume_kg",
-    "source", "label",
-]
-DECLARED_BLOCK_COLUMNS = ["athlete_id", "label", "start_date", "end_date"]
+STRENGTH_BLOCK_COLUMNS = columns("strength_blocks")
 
 
 @dataclass(frozen=True)
@@ -54,107 +46,16 @@ class BlockParams:
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any] | None) -> BlockParams:
-        """Settings from the parsed pipeline.toml (the whole file; its ``[blocks]`` section is used).
+        """Settings from the parsed pipeline.toml (the whole file; its ``[blocks]`` section is used), read
+        by the same parser as ``[analysis]`` (:func:`pipeline.analyze.params.settings_from_section`)."""
+        return settings_from_section(cls, (cfg or {}).get("blocks"), "blocks")
 
-        Unknown keys or non-numeric/non-positive values raise :class:`PipelineError` naming the valid keys.
-        """
-        section = (cfg or {}).get("blocks", {})
-        if not isinstance(section, dict):
-            raise PipelineError("pipeline.toml: [blocks] must be a table of settings")
-        valid = [f.name for f in fields(cls)]
-        unknown = sorted(set(section) - set(valid))
-        if unknown:
-            raise PipelineError(
-                f"pipeline.toml [blocks]: unknown setting{'s' if len(unknown) > 1 else ''} "
-                f"{', '.join(unknown)}; valid: {', '.join(valid)}")
-        values: dict[str, Any] = {}
-        for key, value in section.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise PipelineError(f"pipeline.toml [blocks]: {key} must be a positive number, got {value!r}")
-            if key in ("max_gap_days", "min_sessions") and value != int(value):
-                raise PipelineError(f"pipeline.toml [blocks]: {key} must be a whole number, got {value!r}")
-            values[key] = int(value) if key in ("max_gap_days", "min_sessions") else float(value)
-        return cls(**values)
-
-
-# ------------------------------------------------------------------------------------ declared blocks
-
-
-@dataclass(frozen=True)
-class DeclaredBlocksRead:
-    """Rows read from one blocks.csv and the problems found (each naming file, row and reason)."""
-
-    blocks: pd.DataFrame          # DECLARED_BLOCK_COLUMNS
-    problems: list[str]
-
-
-def read_declared_blocks(data: bytes, *, path: str, athlete_id: str) -> DeclaredBlocksRead:
-    """Parse blocks.csv bytes (pure).
-
-    Sample::
-
-        label,start,end
-        Winter strength,2025-01-06,2025-03-16
-        "Heavy, low reps",2025-05-05,2025-06-29
-
-    Dates are ISO (YYYY-MM-DD), both inclusive. Bad rows are skipped and reported.
-    """
-    problems: list[str] = []
-    text = data.decode("utf-8-sig", errors="replace")
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    delim = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
-    header = [h.strip().lower() for h in next(reader, [])]
-    records: list[dict] = []
-    if not {"label", "start", "end"} <= set(header):
-        problems.append(f"{path}: header must be label,start,end (found {','.join(header) or 'nothing'})")
-        return DeclaredBlocksRead(pd.DataFrame(columns=DECLARED_BLOCK_COLUMNS), problems)
-    seen: set[tuple[str, date]] = set()
-    last = 1
-    for fields_ in reader:
-        row, last = last + 1, reader.line_num
-        if not any(f.strip() for f in fields_):
-            continue
-        rec = dict(zip(header, (f.strip() for f in fields_)))
-        label = rec.get("label", "")
-        try:
-            if not label:
-                raise ValueError("missing label")
-            try:
-                start = date.fromisoformat(rec.get("start", ""))
-                end = date.fromisoformat(rec.get("end", ""))
-            except ValueError:
-                raise ValueError(f"dates must be YYYY-MM-DD (start {rec.get('start')!r}, end {rec.get('end')!r})")
-            if end < start:
-                raise ValueError(f"end {end} is before start {start}")
-            if (label, start) in seen:
-                raise ValueError(f"block {label!r} starting {start} is listed twice")
-        except ValueError as e:
-            problems.append(f"{path} row {row}: {e}; row ignored")
-            continue
-        seen.add((label, start))
-        records.append({"athlete_id": athlete_id, "label": label, "start_date": start, "end_date": end})
-    return DeclaredBlocksRead(pd.DataFrame.from_records(records, columns=DECLARED_BLOCK_COLUMNS), problems)
-
-
-def load_declared_blocks(con: duckdb.DuckDBPyConnection, ws: Workspace, athlete_id: str) -> str | None:
-    """Replace the athlete's ``declared_blocks`` rows with ``data/raw/<athlete_id>/blocks.csv``.
-
-    Runs inside the caller's transaction. A missing file clears the athlete's declared blocks. Returns
-    a warning naming file, row and reason for bad rows (good rows are still loaded), or None.
-    """
-    path = ws.raw_dir / athlete_id / DECLARED_BLOCKS_NAME
-    con.execute("DELETE FROM declared_blocks WHERE athlete_id = ?", [athlete_id])
-    if not path.is_file():
-        return None
-    rel = ws.relative(path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        return f"{rel}: cannot read ({e.strerror})"
-    result = read_declared_blocks(data, path=rel, athlete_id=athlete_id)
-    insert_frame(con, "declared_blocks", result.blocks, ["athlete_id", "label", "start_date", "end_date"])
-    return "; ".join(result.problems) or None
+    def validate(self) -> None:
+        """Every block setting must be positive."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value <= 0:
+                raise PipelineError(f"pipeline.toml [blocks]: {f.name} must be a positive number, got {value!r}")
 
 
 # ---------------------------------------------------------------------------------------- detection

@@ -1,0 +1,122 @@
+"""The analysis stage's reads and writes of the warehouse (the only ones :mod:`pipeline.analyze` makes).
+
+Reads one athlete's staging rows at a time (samples in batches of activities, so memory is bounded by the
+batch, not the history); writes the analysed athletes' rows of every analysis table in ONE transaction, so
+re-running gives identical tables and an interrupted run leaves the previous ones intact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from pipeline.analyze.process import AthleteAnalysis
+from pipeline.analyze.runs import run_kind
+from pipeline.errors import PipelineError
+from pipeline.warehouse.contract import WEATHER_VALUE_COLUMNS, columns
+from pipeline.warehouse.db import insert_frame, transaction
+
+SAMPLE_BATCH_ACTIVITIES = 40
+ANALYSIS_TABLES = ("run_metrics", "weekly", "strength_blocks", "block_effects", "placebo_checks")
+
+
+@dataclass(frozen=True)
+class AthleteInputs:
+    """One athlete's staging rows, as the pure analysis takes them (samples are read lazily)."""
+
+    athlete_id: str
+    activities: pd.DataFrame
+    strength_sessions: pd.DataFrame
+    strength_sets: pd.DataFrame
+    declared_blocks: pd.DataFrame
+    ref_speed_m_s: float | None        # athlete.toml reference speed, None = the athlete's median
+    run_activity_ids: list[str]        # activities analysed as runs (samples needed)
+
+
+def _df(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
+    return con.execute(sql, params or []).df()
+
+
+def samples_by_activity(con: duckdb.DuckDBPyConnection,
+                        activity_ids: list[str]) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Yield (activity_id, samples) for the given activities, fetching a batch of activities at a time."""
+    for k in range(0, len(activity_ids), SAMPLE_BATCH_ACTIVITIES):
+        batch = activity_ids[k:k + SAMPLE_BATCH_ACTIVITIES]
+        frame = _df(con, "SELECT * FROM samples WHERE activity_id IN (SELECT UNNEST(?)) ORDER BY activity_id, ts",
+                    [batch])
+        for activity_id, group in frame.groupby("activity_id", sort=False):
+            yield activity_id, group.reset_index(drop=True)
+
+
+def athlete_ids(con: duckdb.DuckDBPyConnection, only: str | None) -> list[str]:
+    """Every athlete with activities, strength sessions or declared blocks (or just ``only``, checked)."""
+    ids = [r[0] for r in con.execute(
+        "SELECT athlete_id FROM activities UNION SELECT athlete_id FROM strength_sessions "
+        "UNION SELECT athlete_id FROM declared_blocks ORDER BY 1").fetchall()]
+    if only is not None:
+        if only not in ids:
+            raise PipelineError(f"no data for athlete {only!r} in the warehouse; known: {', '.join(ids) or 'none'}")
+        return [only]
+    return ids
+
+
+def load_athlete_inputs(con: duckdb.DuckDBPyConnection, athlete_id: str) -> AthleteInputs:
+    """One athlete's activities (with their archive weather, :func:`with_run_weather`), strength sessions and
+    sets, declared blocks and settings."""
+    activities = _df(con, "SELECT * FROM activities WHERE athlete_id = ? ORDER BY start_time, activity_id",
+                     [athlete_id])
+    activities = with_run_weather(con, activities)
+    sessions = _df(con, "SELECT * FROM strength_sessions WHERE athlete_id = ? ORDER BY start_time", [athlete_id])
+    sets = _df(con, "SELECT s.* FROM strength_sets s JOIN strength_sessions USING (session_id) "
+                    "WHERE athlete_id = ? ORDER BY session_id, set_index", [athlete_id])
+    declared = _df(con, "SELECT * FROM declared_blocks WHERE athlete_id = ?", [athlete_id])
+    ref = con.execute("SELECT ref_speed_m_s FROM athletes WHERE athlete_id = ?", [athlete_id]).fetchone()
+    runs = [a for a, s, ss in activities[["activity_id", "sport", "sub_sport"]].itertuples(index=False)
+            if run_kind(s, ss)[0] in ("run", "maybe")]
+    return AthleteInputs(athlete_id, activities, sessions, sets, declared,
+                         float(ref[0]) if ref and ref[0] is not None else None, runs)
+
+
+def with_run_weather(con: duckdb.DuckDBPyConnection, activities: pd.DataFrame) -> pd.DataFrame:
+    """``activities`` plus the archive weather of each run (``pipeline weather``): the columns
+    :data:`~pipeline.warehouse.contract.WEATHER_VALUE_COLUMNS` (NaN when unknown: no GPS, not looked up yet,
+    or no archive data) and ``weather_source`` (None when unknown). Rows and their order are unchanged."""
+    value_cols = list(WEATHER_VALUE_COLUMNS)
+    weather = _df(con, f"SELECT activity_id, {', '.join(value_cols)}, source AS weather_source FROM weather "
+                       "WHERE status = 'ok' AND activity_id IN (SELECT UNNEST(?))",
+                  [list(activities["activity_id"])])
+    out = activities.drop(columns=[c for c in [*value_cols, "weather_source"] if c in activities])
+    out = out.merge(weather, on="activity_id", how="left", validate="one_to_one")
+    out[value_cols] = out[value_cols].astype(float)
+    out["weather_source"] = out["weather_source"].astype(object).where(out["weather_source"].notna(), None)
+    return out
+
+
+def stored_controls(con: duckdb.DuckDBPyConnection, except_athletes: list[str]) -> pd.DataFrame:
+    """The stored ``placebo_checks`` rows (negative controls) of every athlete not in ``except_athletes``:
+    the rest of the squad, for the calibration of the athletes analysed now."""
+    return _df(con, "SELECT * FROM placebo_checks WHERE athlete_id NOT IN (SELECT UNNEST(?))", [except_athletes])
+
+
+def replace_analysis_rows(con: duckdb.DuckDBPyConnection, athlete_ids: list[str] | None,
+                          analyses: list[AthleteAnalysis], runs: pd.DataFrame) -> None:
+    """Delete the analysed athletes' rows (all rows when ``athlete_ids`` is None) and insert the new ones,
+    and append ``runs`` (``analysis_runs`` rows: what was analysed, when, how), in one transaction."""
+    with transaction(con):
+        insert_frame(con, "analysis_runs", runs, columns("analysis_runs"))
+        for table in ANALYSIS_TABLES:
+            cols = columns(table)
+            if athlete_ids is None:
+                con.execute(f"DELETE FROM {table}")
+            else:
+                con.execute(f"DELETE FROM {table} WHERE athlete_id IN (SELECT UNNEST(?))", [athlete_ids])
+            frames = [getattr(t, table) for t in analyses if len(getattr(t, table))]
+            if not frames:
+                continue
+            df = pd.concat(frames, ignore_index=True)[cols]
+            df = df.replace({np.inf: np.nan, -np.inf: np.nan})
+            insert_frame(con, table, df, cols)
