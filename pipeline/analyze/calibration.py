@@ -29,10 +29,10 @@ Where the prior comes from (``calibration_source``):
 ``own``      the athlete's controls are worth at least ``calibration_min_effective_controls`` effective
              controls: a flat prior on mu and a uniform one on tau over [0, 20 %] (the data decide);
 ``squad``    too few own controls, but the other athletes of the workspace in the same calibration class
-             (season and heat controlled or not) pool to enough: their posterior is the prior, updated
-             by whatever own controls there are;
-``default``  neither: a documented conservative prior per class (see :data:`DEFAULT_TAU_PCT`), updated
-             by whatever own controls there are.
+             (season modelled, or heat adjusted; not for records with neither, see :data:`SQUAD_CLASSES`)
+             pool to enough: their posterior is used;
+``default``  neither: a documented conservative distribution per class (see :data:`DEFAULT_TAU_PCT`).
+Too few own controls are then not used at all (see :func:`calibration_for`).
 
 References: Varin C, Reid N, Firth D (2011). An overview of composite likelihood methods. Statistica
 Sinica 21:5-42. Bretherton CS, Widmann M, Dymnikov VP, Wallace JM, Bladé I (1999). The effective number of
@@ -163,22 +163,30 @@ class Calibration:
         return float(np.sqrt(self.post.weights @ TAU_GRID ** 2))
 
 
+# Classes whose systematic errors a squad's controls can stand for: with neither heat nor season
+# controlled, the error is dominated by how much the heat changes between a block's pre-period and its
+# response window, which depends on the time of year; controls at other dates (a squad's pre-block fakes
+# in winter and spring) do not represent a summer block (measured: a squad prior made 14 of 20 null
+# summer blocks without temperature "gains").
+SQUAD_CLASSES = ("season", "heat")
+
+
 def calibration_for(own: ControlSet, cls: str, min_effective: float,
                     squad: list[ControlSet] | None = None) -> Calibration:
-    """Choose the prior (own | squad | default, see the module docstring) and update it with ``own``.
+    """Choose the systematic-error distribution (own | squad | default, see the module docstring).
 
-    ``squad``: the OTHER athletes' control sets of the same class.
+    ``squad``: the OTHER athletes' control sets of the same class. Own controls worth fewer than
+    ``min_effective`` are not used at all: a handful of overlapping fakes, all from one part of the year,
+    say little about the error at the block's time of year and can pull the mean the wrong way (measured:
+    null summer blocks without temperature, whose spring fakes erred the other way).
     """
-    s_own = _sufficient(own)
     if own.n_effective >= min_effective:
-        return Calibration(posterior(flat_prior(), s_own), "own", own.n, own.n_effective)
-    others = [c for c in (squad or []) if c.n]
+        return Calibration(posterior(flat_prior(), _sufficient(own)), "own", own.n, own.n_effective)
+    others = [c for c in (squad or []) if c.n] if cls in SQUAD_CLASSES else []
     if others and sum(c.n_effective for c in others) >= min_effective:
         prior = posterior(flat_prior(), _pool([_sufficient(c) for c in others]))
-        prior = Prior(prior.weights, prior.mean, prior.var, "squad")
-    else:
-        prior = default_prior(cls)
-    return Calibration(posterior(prior, s_own), prior.source, own.n, own.n_effective)
+        return Calibration(Prior(prior.weights, prior.mean, prior.var, "squad"), "squad", own.n, own.n_effective)
+    return Calibration(default_prior(cls), "default", own.n, own.n_effective)
 
 
 def _mixture_quantile(q: float, means: np.ndarray, sds: np.ndarray, w: np.ndarray) -> float:

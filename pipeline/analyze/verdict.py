@@ -54,10 +54,10 @@ def _source_phrase(cal: Calibration) -> str:
     spread = f"systematic error {cal.mu * 100:+.1f} \u00b1 {cal.tau * 100:.1f} %"
     if cal.source == "own":
         return f"calibrated on {cal.n_controls} own negative controls (~{cal.n_effective:.0f} independent; {spread})"
-    own = f", updated by {cal.n_controls} own" if cal.n_controls else ""
+    own = f" ({cal.n_controls} own, ~{cal.n_effective:.0f} independent)" if cal.n_controls else " (none fit)"
     if cal.source == "squad":
-        return f"too few own negative controls: calibrated on the squad's{own} ({spread})"
-    return f"too few negative controls: calibrated with the conservative default{own} ({spread})"
+        return f"too few own negative controls{own}: calibrated on the squad's ({spread})"
+    return f"too few negative controls{own}: calibrated with the conservative default ({spread})"
 
 
 def _limits(notes: BlockNotes, cal: Calibration) -> list[str]:
