@@ -104,15 +104,16 @@ def _verdict(n_b: int, n_r: int, ci: tuple, dev_ci: tuple, cal: Calibration, not
         extra.append("verdict on the estimate with a level shift per device")
     est, lo, hi = ci
     limits = _limits(notes, cal)
+    uncontrolled = [x for x in limits if "not controlled" in x]
     if lo > 0 and est > params.swc_pct:
-        return "gain", "; ".join([_source_phrase(cal), *extra])
+        return "gain", "; ".join([_source_phrase(cal), *uncontrolled, *extra])
     if hi < 0 and est < -params.swc_pct:
-        return "loss", "; ".join([_source_phrase(cal), *extra])
+        return "loss", "; ".join([_source_phrase(cal), *uncontrolled, *extra])
     if (hi - lo) / 2 > params.cannot_tell_halfwidth_pct:
         why = limits or ["day-to-day noise of this record"]
         return "cannot tell", "; ".join([f"calibrated 95 % CI {lo:+.1f} to {hi:+.1f} % is too wide to tell a "
                                          f"typical effect (2-8 %) from none", *why, *extra])
-    return "no clear change", "; ".join([_source_phrase(cal), *extra])
+    return "no clear change", "; ".join([_source_phrase(cal), *uncontrolled, *extra])
 
 
 def _volume_note(change_pct: float, params: AnalysisParams) -> str:

@@ -46,16 +46,17 @@ def test_no_controls_fall_back_to_the_conservative_default_and_a_squad_beats_it(
     # A squad of other athletes with many controls of small systematic error: their distribution is used.
     rng = np.random.default_rng(2)
     squad = [_independent(0.002 * rng.standard_normal(10) + 0.003 * rng.standard_normal(10), 0.003) for _ in range(5)]
-    cal = calibration_for(none, "heat", MIN_EFF, squad)
+    cal = calibration_for(none, "season", MIN_EFF, squad)
     assert cal.source == "squad" and cal.tau < 0.004
-    c_default, c_squad = calibrate(0.02, 0.005, calibration_for(none, "heat", MIN_EFF)), calibrate(0.02, 0.005, cal)
+    c_default, c_squad = calibrate(0.02, 0.005, calibration_for(none, "season", MIN_EFF)), calibrate(0.02, 0.005, cal)
     assert c_squad.hi - c_squad.lo < (c_default.hi - c_default.lo) / 2
 
 
 def test_too_few_own_controls_are_not_used_and_no_squad_without_heat_or_season():
     """Three overlapping controls that all miss by ~-3 % (spring fakes of a short record whose heat fools
     the method) say little about a summer block's error: the default is used as it is. A squad of records
-    without temperature or season is not pooled either (their errors depend on the time of year)."""
+    shorter than a year is not pooled either (their errors depend on the time of year); of season-
+    controlled records it is."""
     cs = ControlSet("a", np.array([-0.03, -0.028, -0.033]), np.full(3, 0.006), np.eye(3) * 0.5 + 0.5, "heat")
     assert cs.n_effective < MIN_EFF
     cal = calibration_for(cs, "heat", MIN_EFF)
@@ -63,7 +64,8 @@ def test_too_few_own_controls_are_not_used_and_no_squad_without_heat_or_season()
     rng = np.random.default_rng(4)
     squad = [_independent(0.002 * rng.standard_normal(10), 0.003) for _ in range(5)]
     assert calibration_for(cs, "none", MIN_EFF, squad).source == "default"
-    assert calibration_for(cs, "heat", MIN_EFF, squad).source == "squad"
+    assert calibration_for(cs, "heat", MIN_EFF, squad).source == "default"
+    assert calibration_for(cs, "season", MIN_EFF, squad).source == "squad"
 
 
 def _synthetic_controls(rng, n_runs=240, wander_sd=0.012, wander_tau=20.0, noise_sd=0.02, step=8, win=24):
