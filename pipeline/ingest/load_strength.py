@@ -13,7 +13,7 @@ Called by the ingest loader inside its per-file transaction (no BEGIN/COMMIT her
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import duckdb
@@ -36,6 +36,10 @@ class StrengthLoadResult:
     unchanged: int = 0         # the same session from the same file, already stored (re-ingest)
     already_present: int = 0   # matched a richer-or-equal session from another file: not stored again
     replaced: int = 0          # matched a poorer session from another file: that one was replaced
+    # session ids of other files that hold this file's sessions not stored again (already_present)
+    shadowed_by: tuple[str, ...] = ()
+    # (replaced session id, its file_id, the new session id that replaced it)
+    replaced_pairs: tuple[tuple[str, str, str], ...] = field(default=())
 
     def note(self) -> str | None:
         """Words for the file's message, or None when every session was new (or re-ingested)."""
@@ -84,6 +88,8 @@ def load_strength(con: duckdb.DuckDBPyConnection, parsed: ParsedFile) -> Strengt
     to_delete: list[str] = []
     claimed: set[str] = set()   # an existing session is matched by at most one new session
     counts = {"inserted": 0, "unchanged": 0, "already_present": 0, "replaced": 0}
+    shadowed_by: list[str] = []
+    replaced_pairs: list[tuple[str, str, str]] = []
     for s in new.itertuples(index=False):
         match = None
         if len(existing):
@@ -107,8 +113,10 @@ def load_strength(con: duckdb.DuckDBPyConnection, parsed: ParsedFile) -> Strengt
             to_delete.append(match["session_id"])
             to_insert.append(s.session_id)
             counts["replaced"] += 1
+            replaced_pairs.append((match["session_id"], match["file_id"], s.session_id))
         else:
             counts["already_present"] += 1
+            shadowed_by.append(match["session_id"])
 
     if to_delete:
         doomed = pd.DataFrame({"session_id": to_delete})
@@ -126,7 +134,7 @@ def load_strength(con: duckdb.DuckDBPyConnection, parsed: ParsedFile) -> Strengt
         insert_frame(con, "strength_sessions", new_sessions, STRENGTH_SESSION_COLUMNS,
                      on_conflict_do_nothing=True)
         insert_frame(con, "strength_sets", new_sets, STRENGTH_SET_COLUMNS, on_conflict_do_nothing=True)
-    return StrengthLoadResult(**counts)
+    return StrengthLoadResult(**counts, shadowed_by=tuple(shadowed_by), replaced_pairs=tuple(replaced_pairs))
 
 
 def insert_strength(con: duckdb.DuckDBPyConnection, parsed: ParsedFile) -> str | None:

@@ -12,19 +12,24 @@ import sys
 from collections import deque
 from collections.abc import Iterator
 
-from pipeline.ingest.dispatch import WorkItem, read_work_item
+from pipeline.ingest.archives import ArchiveLimits
+from pipeline.ingest.dispatch import WorkItem, close_open_archives, read_work_item
 from pipeline.ingest.parsed import ParsedFile
+from pipeline.ingest.sanity import SanityRules
 from pipeline.ingest.summary import IngestSummary
 from pipeline.workspace import AthleteConfig
 
 INFLIGHT_PER_JOB = 4
 
 _worker_athletes: dict[str, AthleteConfig] = {}
+_worker_settings: tuple[ArchiveLimits | None, SanityRules | None] = (None, None)
 
 
-def _init_worker(athletes: dict[str, AthleteConfig]) -> None:
-    global _worker_athletes
+def _init_worker(athletes: dict[str, AthleteConfig], limits: ArchiveLimits | None,
+                 rules: SanityRules | None) -> None:
+    global _worker_athletes, _worker_settings
     _worker_athletes = athletes
+    _worker_settings = (limits, rules)
 
 
 def peak_rss_mb() -> float | None:
@@ -38,23 +43,29 @@ def peak_rss_mb() -> float | None:
 
 
 def _parse_in_worker(item: WorkItem) -> tuple[ParsedFile, float | None]:
-    return read_work_item(item, _worker_athletes.get(item.athlete_id)), peak_rss_mb()
+    limits, rules = _worker_settings
+    return read_work_item(item, _worker_athletes.get(item.athlete_id), limits, rules), peak_rss_mb()
 
 
 def parsed_stream(items: list[WorkItem], athletes: dict[str, AthleteConfig], jobs: int,
-                  summary: IngestSummary | None = None) -> Iterator[ParsedFile]:
+                  summary: IngestSummary | None = None, limits: ArchiveLimits | None = None,
+                  rules: SanityRules | None = None) -> Iterator[ParsedFile]:
     """Yield ParsedFile results in item order; at most ``jobs * 4`` in flight (bounded memory).
 
     Each worker reports its peak RSS with every result; the largest goes to ``summary.worker_peak_rss_mb``.
+    ``limits``/``rules``: archive limits and sanity-gate bounds (defaults when None).
     """
     if jobs <= 1 or len(items) <= 1:
-        for item in items:
-            yield read_work_item(item, athletes.get(item.athlete_id))
+        try:
+            for item in items:
+                yield read_work_item(item, athletes.get(item.athlete_id), limits, rules)
+        finally:
+            close_open_archives()
         return
     # forkserver: workers never inherit the open DuckDB connection or its threads.
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["pipeline.ingest.dispatch"])
-    with ctx.Pool(jobs, initializer=_init_worker, initargs=(athletes,)) as pool:
+    with ctx.Pool(jobs, initializer=_init_worker, initargs=(athletes, limits, rules)) as pool:
         pending: deque = deque()
         it = iter(items)
         for item in it:

@@ -34,7 +34,7 @@ import pytest
 
 from fitparse_oracle import fitparse_values
 from pipeline.ingest.common import ReadContext
-from pipeline.ingest.dispatch import read_bytes
+from pipeline.ingest.dispatch import read_unchecked as read_bytes  # the reader, before the sanity gate
 from pipeline.ingest.fit_decode import MESG_SESSION, FitDecodeError, decode_fit
 from pipeline.ingest.fit_reader import _KEEP, _record_columns
 
