@@ -123,9 +123,13 @@ def _member_failed(path: str, athlete_id: str, message: str) -> ParsedFile:
     return ParsedFile.failed(path, athlete_id, message, file_id=hashlib.sha256(path.encode()).hexdigest(), fmt="zip")
 
 
-def _zip_strava_index(zf: zipfile.ZipFile, names: list[str], limits: ArchiveLimits, rel: str,
-                      out: Discovery) -> dict[str, StravaEntry]:
-    index: dict[str, StravaEntry] = {}
+# Member or file name -> (its index entry, whether that index is new or changed since the last ingest).
+IndexHits = dict[str, tuple[StravaEntry, bool]]
+
+
+def _zip_strava_index(zf: zipfile.ZipFile, names: list[str], limits: ArchiveLimits, rel: str, athlete_id: str,
+                      known: KnownFiles, out: Discovery) -> IndexHits:
+    index: IndexHits = {}
     for name in names:
         if name.rsplit("/", 1)[-1].lower() == STRAVA_INDEX_NAME and safe_member_name(name):
             prefix = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
@@ -134,8 +138,9 @@ def _zip_strava_index(zf: zipfile.ZipFile, names: list[str], limits: ArchiveLimi
             except UnsafeArchive as e:
                 out.notes.append(f"{rel}!{name}: {e}")
                 continue
+            changed = known_sha(known, f"{rel}!{name}", athlete_id) != hashlib.sha256(data).hexdigest()
             for fname, value in _safe_strava_index(data, f"{rel}!{name}", out).items():
-                index[prefix + fname] = value
+                index[prefix + fname] = (value, changed)
     return index
 
 
@@ -158,7 +163,7 @@ def expand_zip(zf: zipfile.ZipFile, source: Path, chain: tuple[str, ...], rel: s
                known: KnownFiles, limits: ArchiveLimits, out: Discovery, depth: int) -> None:
     """Add every member of ``zf`` (recursively through nested zips) to ``out`` as a work item or failure."""
     names = [i.filename for i in zf.infolist() if not i.is_dir()]
-    index = _zip_strava_index(zf, names, limits, rel, out)
+    index = _zip_strava_index(zf, names, limits, rel, athlete_id, known, out)
     for name in sorted(set(names)):
         path = f"{rel}!{name}"
         base = name.rsplit("/", 1)[-1]
@@ -170,12 +175,12 @@ def expand_zip(zf: zipfile.ZipFile, source: Path, chain: tuple[str, ...], rel: s
         if name.lower().endswith(ARCHIVE_SUFFIXES):
             _expand_nested_zip(zf, name, source, chain, path, athlete_id, known, limits, out, depth)
             continue
-        entry = index.get(name)
+        entry, reread = index.get(name, (None, False))
         out.items.append(WorkItem(source=source, members=chain + (name,), path=path, athlete_id=athlete_id,
                                   sport_override=entry.sport if entry else None,
                                   name_override=entry.name if entry else None,
-                                  known_file_id=known_sha(known, path, athlete_id),
-                                  start_hint=entry.start if entry else None))
+                                  known_file_id=None if reread else known_sha(known, path, athlete_id),
+                                  start_hint=entry.start if entry else None, reread=reread))
 
 
 def _files_under(paths: list[Path]) -> list[Path]:
@@ -212,15 +217,15 @@ def _add_archive(f: Path, rel: str, owner: str, known: KnownFiles, limits: Archi
         out.failed.append(ParsedFile.failed(rel, owner, str(e), file_id=sha, fmt="zip", size_bytes=size))
 
 
-def _apply_strava_index(out: Discovery, strava_by_dir: dict[Path, dict[str, StravaEntry]]) -> None:
+def _apply_strava_index(out: Discovery, strava_by_dir: dict[Path, IndexHits]) -> None:
     """An unpacked Strava export: activities.csv beside activities/ gives sport, names and starts."""
     for i, item in enumerate(out.items):
         for folder, index in strava_by_dir.items():
             if not item.members and item.source.is_relative_to(folder):
-                hit = index.get(item.source.relative_to(folder).as_posix())
+                hit, changed = index.get(item.source.relative_to(folder).as_posix(), (None, False))
                 if hit:
                     out.items[i] = replace(item, sport_override=hit.sport, name_override=hit.name,
-                                           start_hint=hit.start)
+                                           start_hint=hit.start, reread=changed)
 
 
 def _athlete_folders(raw: Path, out: Discovery) -> dict[str, str]:
@@ -263,7 +268,7 @@ def discover(ws: Workspace, paths: list[Path], athlete_id: str | None, known: Kn
     out = Discovery()
     raw = ws.raw_dir.resolve()
     folders = _athlete_folders(raw, out)
-    strava_by_dir: dict[Path, dict[str, StravaEntry]] = {}
+    strava_by_dir: dict[Path, IndexHits] = {}
     for f in _files_under(paths):
         inside_raw = f.is_relative_to(raw)
         if inside_raw and is_ignored_name(f, raw):
@@ -276,9 +281,12 @@ def discover(ws: Workspace, paths: list[Path], athlete_id: str | None, known: Kn
             continue  # a folder whose id collides with another's: said once in the notes
         if f.name.lower() == STRAVA_INDEX_NAME:
             try:
-                strava_by_dir[f.parent] = _safe_strava_index(f.read_bytes(), rel, out)
+                data = f.read_bytes()
             except OSError:
-                pass  # the file's own row says it cannot be read
+                data = None  # the file's own row says it cannot be read
+            if data is not None:
+                changed = known_sha(known, rel, owner) != hashlib.sha256(data).hexdigest()
+                strava_by_dir[f.parent] = {k: (v, changed) for k, v in _safe_strava_index(data, rel, out).items()}
         if f.suffix.lower() in ARCHIVE_SUFFIXES or _starts_with(f, ZIP_MAGIC):
             _add_archive(f, rel, owner, known, limits, out)
             continue

@@ -45,7 +45,8 @@ class WorkItem:
     ``members`` is the chain of member names from the outer archive inwards; ``path`` is the
     ``source_files.path`` (``archive.zip!member``). ``known_file_id`` is the sha256 already stored
     for this path, so a worker can skip unchanged archive members before parsing them. The overrides
-    and ``start_hint`` come from a Strava export's activities.csv.
+    and ``start_hint`` come from a Strava export's activities.csv; ``reread`` is set when that index is
+    new or changed, so the file is read again even if its own bytes are unchanged.
     """
 
     source: Path
@@ -56,6 +57,7 @@ class WorkItem:
     name_override: str | None = None
     known_file_id: str | None = None
     start_hint: pd.Timestamp | None = None
+    reread: bool = False
 
 
 def sha256_hex(data: bytes) -> str:

@@ -140,7 +140,7 @@ def _changed_items(run: IngestRun, found: Discovery) -> list[WorkItem]:
             found.failed.append(ParsedFile.failed(item.path, item.athlete_id,
                                                   f"cannot read file: {e.strerror or e}"))
             continue
-        if known_sha(run.known, item.path, item.athlete_id) == sha:
+        if known_sha(run.known, item.path, item.athlete_id) == sha and not item.reread:
             run.unchanged.add(item.path)
             continue
         to_parse.append(replace(item, known_file_id=None))

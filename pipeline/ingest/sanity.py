@@ -216,8 +216,9 @@ def _bad_time_reason(ts: pd.Series, in_range: np.ndarray, n_out: int, n_back: in
     if n_out >= n_back:
         out = ts[~in_range].dropna()
         span = f" ({_fmt_ts(out.min())} .. {_fmt_ts(out.max())})" if len(out) else " (no valid time)"
+        early = int((out < bounds[0]).sum())
         hint = (": the device clock was not set, so the date of the recording is unknown"
-                if len(out) and out.max() < bounds[0] else "")
+                if early and early >= len(out) / 2 else "")
         return (f"time_range: {n_out} of {n} timestamps outside {bounds[0]:%Y-%m-%d} .. now + 1 day"
                 f"{span}{hint}")
     return f"time_order: {n_back} of {n} points are dated before an earlier point (clock jumps)"
