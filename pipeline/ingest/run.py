@@ -29,7 +29,7 @@ from pipeline.ingest.archives import ArchiveLimits
 from pipeline.ingest.declared_blocks import load_declared_blocks
 from pipeline.ingest.discover import Discovery, KnownFile, KnownFiles, discover, file_sha256, known_sha
 from pipeline.ingest.dispatch import WorkItem
-from pipeline.ingest.load import load_identical_copy, load_parsed
+from pipeline.ingest.load import load_identical_copy, load_parsed, record_unloaded
 from pipeline.ingest.parsed import UNCHANGED, ParsedFile
 from pipeline.ingest.pool import parsed_stream
 from pipeline.ingest.reconcile import gone_paths, remove_files, remove_gone_athletes, shadowed_paths, touched_frame
@@ -42,6 +42,8 @@ from pipeline.workspace import (
 
 # Promotion rounds: a file read again may itself free nothing, so one round suffices; more guard chains.
 MAX_PROMOTION_ROUNDS = 3
+# Error/skipped rows of new paths are written in groups of this many (see load.record_unloaded).
+UNLOADED_BATCH = 1000
 
 
 @dataclass
@@ -61,6 +63,7 @@ class IngestRun:
     # (athlete_id, file_id) -> path of the file holding that content's rows (identical copies)
     holder: dict[tuple[str, str], str] = field(default_factory=dict)
     athletes: dict[str, AthleteConfig] = field(default_factory=dict)
+    pending: list[ParsedFile] = field(default_factory=list)   # error/skipped rows of new paths, not yet written
 
 
 def ingest_paths(ws: Workspace, paths: list[Path] | None, athlete_id: str | None = None,
@@ -95,6 +98,7 @@ def ingest_paths(ws: Workspace, paths: list[Path] | None, athlete_id: str | None
         run.athletes = {a: _athlete_config(ws, a) for a in sorted({i.athlete_id for i in found.items})}
         _parse_and_load(run, to_parse, found.failed)                                      # 4, 5
         _record_archives(run, found)
+        _flush_unloaded(run)
         _promote_shadowed(run, found)                                                      # 6
         seen = set(run.athletes) | {r.athlete_id for r in found.archive_rows + found.failed}
         run.summary.athletes = sorted(seen)
@@ -165,8 +169,14 @@ def _parse_and_load(run: IngestRun, to_parse: list[WorkItem], failed: list[Parse
             else:
                 _record(run, parsed)
             bar.update()
+        _flush_unloaded(run)
     finally:
         bar.close()
+
+
+def _flush_unloaded(run: IngestRun) -> None:
+    record_unloaded(run.con, run.pending)
+    run.pending = []
 
 
 def _record_archives(run: IngestRun, found: Discovery) -> None:
@@ -187,6 +197,13 @@ def _athlete_config(ws: Workspace, athlete_id: str) -> AthleteConfig:
 
 def _record(run: IngestRun, parsed: ParsedFile) -> None:
     """Load one result (or record it as an identical copy of a file already holding the same bytes)."""
+    if parsed.status in ("error", "skipped") and parsed.path not in run.known:
+        run.pending.append(parsed)          # nothing to replace, no data: written in a group
+        run.known[parsed.path] = KnownFile(parsed.file_id, parsed.status, parsed.athlete_id)
+        run.touched.add(parsed.path)
+        if len(run.pending) >= UNLOADED_BATCH:
+            _flush_unloaded(run)
+        return
     key = (parsed.athlete_id, parsed.file_id)
     holder = run.holder.get(key)
     if parsed.status == "ok" and holder is not None and holder != parsed.path:
