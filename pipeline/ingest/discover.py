@@ -162,7 +162,8 @@ def _expand_nested_zip(zf: zipfile.ZipFile, name: str, source: Path, chain: tupl
 def expand_zip(zf: zipfile.ZipFile, source: Path, chain: tuple[str, ...], rel: str, athlete_id: str,
                known: KnownFiles, limits: ArchiveLimits, out: Discovery, depth: int) -> None:
     """Add every member of ``zf`` (recursively through nested zips) to ``out`` as a work item or failure."""
-    names = [i.filename for i in zf.infolist() if not i.is_dir()]
+    sizes = {i.filename: i.file_size for i in zf.infolist() if not i.is_dir()}
+    names = list(sizes)
     index = _zip_strava_index(zf, names, limits, rel, athlete_id, known, out)
     for name in sorted(set(names)):
         path = f"{rel}!{name}"
@@ -180,7 +181,8 @@ def expand_zip(zf: zipfile.ZipFile, source: Path, chain: tuple[str, ...], rel: s
                                   sport_override=entry.sport if entry else None,
                                   name_override=entry.name if entry else None,
                                   known_file_id=None if reread else known_sha(known, path, athlete_id),
-                                  start_hint=entry.start if entry else None, reread=reread))
+                                  start_hint=entry.start if entry else None, reread=reread,
+                                  size_hint=sizes[name]))
 
 
 def _files_under(paths: list[Path]) -> list[Path]:
@@ -291,10 +293,17 @@ def discover(ws: Workspace, paths: list[Path], athlete_id: str | None, known: Kn
             _add_archive(f, rel, owner, known, limits, out)
             continue
         out.items.append(WorkItem(source=f, members=(), path=rel, athlete_id=owner,
-                                  known_file_id=known_sha(known, rel, owner)))
+                                  known_file_id=known_sha(known, rel, owner), size_hint=_size(f)))
     if strava_by_dir:
         _apply_strava_index(out, strava_by_dir)
     return out
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
 
 
 def _starts_with(path: Path, magic: bytes) -> bool:

@@ -58,6 +58,7 @@ class WorkItem:
     known_file_id: str | None = None
     start_hint: pd.Timestamp | None = None
     reread: bool = False
+    size_hint: int | None = None      # bytes (the file's, or the member's declared size), for chunking
 
 
 def sha256_hex(data: bytes) -> str:
