@@ -1,9 +1,8 @@
-"""The one parser of ``pipeline.toml`` sections, shared by every stage (ground floor).
+"""The one parser of ``pipeline.toml`` sections (ground floor: every stage's settings use it).
 
-Each stage keeps its settings as a frozen dataclass with documented defaults (``[ingest]``:
-:class:`pipeline.ingest.sanity.SanityRules`; ``[analysis]``: :class:`pipeline.analyze.params.AnalysisParams`;
-``[blocks]``: :class:`pipeline.analyze.blocks.BlockParams`) and builds it with :func:`settings_from_section`,
-which rejects unknown keys and wrong types, then calls the class's ``validate()`` for ranges.
+A stage's settings are a frozen dataclass whose fields are the valid keys, each with a documented
+default; :func:`settings_from_section` builds one from the stage's section and rejects unknown keys and
+wrong types, so a typo in pipeline.toml never silently falls back to a default.
 """
 
 from __future__ import annotations

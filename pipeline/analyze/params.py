@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.errors import PipelineError
-from pipeline.settings import settings_from_section
+# The one parser of pipeline.toml sections lives on the ground floor (the weather stage uses it too);
+# imported here so `from pipeline.analyze.params import settings_from_section` keeps working.
+from pipeline.settings import settings_from_section  # noqa: F401
 
 GRADE_METHODS = ("minetti2002", "none")
 HEAT_METHODS = ("detrended", "fixed", "none")
