@@ -30,6 +30,7 @@ from pipeline.ingest.common import UNKNOWN_SPORT
 from pipeline.ingest.load_strength import StrengthLoadResult, load_strength
 from pipeline.ingest.parsed import ACTIVITY_COLUMNS, LAP_COLUMNS, SAMPLE_COLUMNS, ParsedFile
 from pipeline.warehouse.db import insert_frame, transaction
+from pipeline.warehouse.lifecycle import delete_activities
 
 DUPLICATE_START_TOLERANCE_S = 120.0
 DUPLICATE_ELAPSED_TOLERANCE = 0.10
@@ -77,11 +78,8 @@ def delete_data_rows(con: duckdb.DuckDBPyConnection, athlete_id: str, file_id: s
     """Delete every data row of the file (``athlete_id``, ``file_id``); returns the ids removed."""
     ids = file_row_ids(con, athlete_id, file_id)
     args = [athlete_id, file_id]
+    delete_activities(con, "SELECT activity_id FROM activities WHERE athlete_id = ? AND file_id = ?", args)
     for sql in (
-        "DELETE FROM samples WHERE activity_id IN "
-        "(SELECT activity_id FROM activities WHERE athlete_id = ? AND file_id = ?)",
-        "DELETE FROM laps WHERE activity_id IN (SELECT activity_id FROM activities WHERE athlete_id = ? AND file_id = ?)",
-        "DELETE FROM activities WHERE athlete_id = ? AND file_id = ?",
         "DELETE FROM strength_sets WHERE session_id IN "
         "(SELECT session_id FROM strength_sessions WHERE athlete_id = ? AND file_id = ?)",
         "DELETE FROM strength_sessions WHERE athlete_id = ? AND file_id = ?",
@@ -106,8 +104,7 @@ def delete_file_rows(con: duckdb.DuckDBPyConnection, path: str) -> list[str]:
 
 
 def _delete_activity(con: duckdb.DuckDBPyConnection, activity_id: str) -> None:
-    for table in ("samples", "laps", "activities"):
-        con.execute(f"DELETE FROM {table} WHERE activity_id = ?", [activity_id])
+    delete_activities(con, "SELECT ?", [activity_id])
 
 
 def _same_recording(act_start_s: float, act, other: tuple) -> float | None:

@@ -23,7 +23,7 @@ import pandas as pd
 from pipeline.ingest.discover import Discovery, KnownFiles
 from pipeline.ingest.parsed import UNCHANGED
 from pipeline.warehouse.db import transaction
-from pipeline.warehouse.lifecycle import delete_athlete_rows, warehouse_athletes
+from pipeline.warehouse.lifecycle import delete_activities, delete_athlete_rows, warehouse_athletes
 from pipeline.workspace import Workspace
 
 
@@ -57,13 +57,12 @@ def remove_files(con: duckdb.DuckDBPyConnection, paths: list[str]) -> list[str]:
             con.execute("CREATE OR REPLACE TEMP TABLE _gone_owned AS SELECT DISTINCT f.athlete_id, f.file_id "
                         "FROM source_files f JOIN _gone_paths USING (path) WHERE f.status = 'ok'")
             removed = [r[0] for r in con.execute(f"{_OWNED_ACTIVITIES} UNION ALL {_OWNED_SESSIONS}").fetchall()]
-            for sql in (f"DELETE FROM samples WHERE activity_id IN ({_OWNED_ACTIVITIES})",
-                        f"DELETE FROM laps WHERE activity_id IN ({_OWNED_ACTIVITIES})",
-                        f"DELETE FROM activities WHERE activity_id IN ({_OWNED_ACTIVITIES})",
-                        f"DELETE FROM strength_sets WHERE session_id IN ({_OWNED_SESSIONS})",
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _gone_activities AS {_OWNED_ACTIVITIES}")
+            delete_activities(con, "SELECT activity_id FROM _gone_activities", [])
+            for sql in (f"DELETE FROM strength_sets WHERE session_id IN ({_OWNED_SESSIONS})",
                         f"DELETE FROM strength_sessions WHERE session_id IN ({_OWNED_SESSIONS})",
                         "DELETE FROM source_files WHERE path IN (SELECT path FROM _gone_paths)",
-                        "DROP TABLE _gone_owned"):
+                        "DROP TABLE _gone_owned", "DROP TABLE _gone_activities"):
                 con.execute(sql)
     finally:
         con.unregister("_gone_paths")

@@ -1,9 +1,11 @@
-"""Removing an athlete from the warehouse: every staging and analysis row, in the caller's transaction.
+"""Removing rows that belong together, in the caller's transaction: an athlete (every staging, weather and
+analysis row) or activities (with every row keyed by them).
 
-Used by ingest when an athlete's folder is gone from ``data/raw`` (the warehouse follows the folder).
-The tables come from the contract (:mod:`pipeline.warehouse.contract`): every table with an
-``athlete_id`` column, plus the rows that hang off them by key (``laps`` by activity, ``strength_sets``
-by session), so a table added later is covered without touching this module.
+Used by ingest when a file or an athlete's folder is gone from ``data/raw`` (the warehouse follows the
+folder) and when a richer recording replaces a poorer one. The tables come from the contract
+(:mod:`pipeline.warehouse.contract`): every table with an ``athlete_id`` column, every table with an
+``activity_id`` column (samples, laps, weather, run_metrics...), plus the rows that hang off them by key
+(``strength_sets`` by session), so a table added later is covered without touching this module.
 """
 
 from __future__ import annotations
@@ -19,6 +21,18 @@ _CHILDREN = (("laps", "activity_id", "activities"), ("strength_sets", "session_i
 def athlete_tables() -> list[str]:
     """Contract tables with an ``athlete_id`` column, in contract order."""
     return [name for name, t in TABLES.items() if "athlete_id" in t.column_names]
+
+
+def activity_tables() -> list[str]:
+    """Contract tables keyed by ``activity_id`` other than ``activities`` (rows that go with an activity)."""
+    return [name for name, t in TABLES.items() if "activity_id" in t.column_names and name != "activities"]
+
+
+def delete_activities(con: duckdb.DuckDBPyConnection, ids_sql: str, params: list) -> None:
+    """Delete the activities selected by ``ids_sql`` (a query returning activity ids, with ``params``) and
+    every row keyed by them (samples, laps, weather, run metrics...)."""
+    for table in activity_tables() + ["activities"]:
+        con.execute(f'DELETE FROM "{table}" WHERE activity_id IN ({ids_sql})', params)
 
 
 def warehouse_athletes(con: duckdb.DuckDBPyConnection) -> set[str]:

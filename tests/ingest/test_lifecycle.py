@@ -11,6 +11,7 @@ import pytest
 from ingest_builders import START, Segment, fit_bytes, gpx_bytes
 from pipeline.analyze.run import analyze_workspace
 from pipeline.ingest.run import ingest_paths
+from pipeline.warehouse.checks import run_checks
 from pipeline.warehouse.db import connect
 from pipeline.warehouse.lifecycle import athlete_tables, warehouse_athletes
 from pipeline.workspace import athlete_id_from_folder
@@ -68,6 +69,25 @@ def test_deleted_file_leaves_with_everything_it_wrote(workspace):
     assert _activities(workspace) == [("anna-20240501T061500Z-0", "fit", 120)]
     assert _counts(workspace) == {"source_files": 1, "activities": 1, "samples": 120, "laps": 1,
                                   "strength_sessions": 0, "strength_sets": 0, "declared_blocks": 0, "athletes": 1}
+
+
+def test_rows_keyed_by_a_removed_activity_go_with_it(workspace):
+    """Weather and run metrics of a deleted file's activity do not outlive it (pipeline check stays clean)."""
+    anna = workspace.raw_dir / "anna"
+    anna.mkdir()
+    (anna / "run1.fit").write_bytes(_day(1))
+    (anna / "run2.fit").write_bytes(_day(2))
+    _ingest(workspace)
+    analyze_workspace(workspace)
+    con = connect(workspace)
+    con.execute("INSERT INTO weather (activity_id, athlete_id, source, status, fetched_at, message) "
+                "SELECT activity_id, athlete_id, 'open_meteo_archive', 'no_data', now(), 'test' FROM activities")
+    con.close()
+    (anna / "run2.fit").unlink()
+    _ingest(workspace)
+    for table in ("weather", "run_metrics", "samples", "laps"):
+        assert _rows(workspace, f"SELECT DISTINCT activity_id FROM {table}") == [("anna-20240501T061500Z-0",)], table
+    assert run_checks(workspace).ok, run_checks(workspace).render()
 
 
 def test_changed_file_replaces_its_rows(workspace):
