@@ -21,7 +21,9 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.errors import PipelineError
-from pipeline.ingest.archives import ZIP_MAGIC, ArchiveLimits, UnsafeArchive, open_zip, read_member_bounded, safe_member_name
+from pipeline.ingest.archives import (
+    ZIP_MAGIC, ArchiveLimits, UnsafeArchive, open_zip, read_member_bounded, safe_member_name,
+)
 from pipeline.ingest.common import sport_from_word
 from pipeline.ingest.dispatch import STRAVA_INDEX_NAME, WorkItem
 from pipeline.ingest.parsed import UNCHANGED, ParsedFile

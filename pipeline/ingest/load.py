@@ -210,7 +210,8 @@ def _plan_activities(con: duckdb.DuckDBPyConnection, parsed: ParsedFile) -> _Pla
     return plan
 
 
-def _insert_activities(con: duckdb.DuckDBPyConnection, parsed: ParsedFile, keep_ids: list[str]) -> tuple[pd.DataFrame, int, dict]:
+def _insert_activities(con: duckdb.DuckDBPyConnection, parsed: ParsedFile,
+                       keep_ids: list[str]) -> tuple[pd.DataFrame, int, dict]:
     """Insert the kept activities, their samples and laps; returns (activities written, samples, renames)."""
     acts = parsed.activities
     new_acts = acts[acts["activity_id"].isin(keep_ids)].copy()

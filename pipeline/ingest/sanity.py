@@ -433,7 +433,8 @@ def _gate_laps(laps: pd.DataFrame, results: dict[str, ActivityResult], bounds, r
         return laps
     shift = laps["activity_id"].map(lambda a: results[a].shifted_by)
     if shift.notna().any():
-        laps["start_time"] = pd.to_datetime(laps["start_time"], utc=True) + pd.to_timedelta(shift.fillna(pd.Timedelta(0)))
+        offset = pd.to_timedelta(shift.fillna(pd.Timedelta(0)))
+        laps["start_time"] = pd.to_datetime(laps["start_time"], utc=True) + offset
     sport = laps["activity_id"].map(lambda a: str(results[a].row["sport"]))
     laps["activity_id"] = laps["activity_id"].map(lambda a: results[a].row["activity_id"])
     start = pd.to_datetime(laps["start_time"], utc=True, errors="coerce")
