@@ -268,6 +268,26 @@ def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env
     return page
 
 
+def remove_stale_pages(reports_dir: Path, athletes: list[str]) -> list[str]:
+    """Delete ``reports/<folder>/`` of athletes the warehouse no longer holds (their data folder is gone).
+
+    Only folders this step wrote are touched: a folder holding an ``index.html`` and nothing but pages and
+    figures (``*.html``, ``*.png``); anything else found there is left alone. Returns the folders removed.
+    """
+    removed = []
+    if not reports_dir.is_dir():
+        return removed
+    for folder in sorted(p for p in reports_dir.iterdir() if p.is_dir() and p.name not in athletes):
+        files = list(folder.iterdir())
+        ours = all(f.is_file() and f.suffix in (".html", ".png", ".tmp") for f in files)
+        if ours and (folder / PAGE_NAME).is_file():
+            for f in files:
+                f.unlink()
+            folder.rmdir()
+            removed.append(folder.name)
+    return removed
+
+
 def build_reports(ws: Workspace, athlete_id: str | None = None) -> Path:
     """Write every athlete's page (or only ``athlete_id``'s) and the squad page; return the squad page path.
 
@@ -283,6 +303,8 @@ def build_reports(ws: Workspace, athlete_id: str | None = None) -> Path:
     finally:
         con.close()
     env = _environment()
+    if athlete_id is None:
+        remove_stale_pages(ws.reports_dir, athletes)
     for tables in all_tables:
         if athlete_id is None or tables.athlete_id == athlete_id:
             write_athlete_page(tables, ws.reports_dir, env)
