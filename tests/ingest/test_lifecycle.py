@@ -102,6 +102,20 @@ def test_changed_file_replaces_its_rows(workspace):
     assert _counts(workspace)["samples"] == 60 and _counts(workspace)["laps"] == 1
 
 
+def test_summary_counts_what_the_warehouse_holds_after_a_demotion(workspace):
+    """a.gpx is loaded first, then b.fit (the same run, richer) demotes it: the summary says ok 1,
+    duplicate 1, as the warehouse does (it used to count the GPX as ok)."""
+    anna = workspace.raw_dir / "anna"
+    anna.mkdir()
+    (anna / "a.gpx").write_bytes(gpx_bytes(start=START.replace(second=1)))
+    (anna / "b.fit").write_bytes(_day(1))
+    summary = _ingest(workspace)
+    held = dict(_rows(workspace, "SELECT status, count(*) FROM source_files GROUP BY 1"))
+    assert summary.files == held == {"ok": 1, "duplicate": 1}
+    assert summary.sports == {"running": 1} and summary.n_samples == 120
+    assert _files(workspace) == {"anna/a.gpx": "duplicate", "anna/b.fit": "ok"}
+
+
 def test_duplicate_is_promoted_when_the_richer_copy_goes(workspace):
     anna = workspace.raw_dir / "anna"
     anna.mkdir()
