@@ -251,7 +251,8 @@ def athlete_page_context(tables: AthleteReportData, figures: dict[str, RenderedF
         "effect_rows": (_effect_table_rows(tables.effects[tables.effects["block_id"] == focus.block_id])
                         if focus.block_id is not None else []),
         "exclusions": story.exclusion_counts(runs).to_dict("records"),
-        "failed_files": files[files["status"] == "error"].fillna("").to_dict("records"),
+        "failed_files": files.loc[files["status"] == "error", ["path", "format", "status", "message"]]
+                        .fillna("").to_dict("records"),
         "status_counts": files["status"].value_counts().to_dict() if len(files) else {},
         "placebo": story.placebo_summary(tables, focus.block_id),
         "placebo_rows": placebo[(placebo["block_id"] == focus.block_id) & (placebo["metric"] == HEADLINE_METRIC)

@@ -113,26 +113,23 @@ _ATHLETE_READS = {
         ("start_time",)),
     "weekly": _TableRead(
         "weekly", "SELECT * FROM weekly WHERE athlete_id = ? ORDER BY week_start",
-        ["week_start", "runs", "run_km", "strength_sessions", "economy_m_per_beat"], ("week_start",)),
+        columns("weekly"), ("week_start",)),
     "blocks": _TableRead(
         "strength_blocks", "SELECT * FROM strength_blocks WHERE athlete_id = ? ORDER BY start_date, block_id",
-        ["block_id", "start_date", "end_date", "sessions", "sessions_per_week", "volume_kg", "source", "label"],
-        ("start_date", "end_date")),
+        columns("strength_blocks"), ("start_date", "end_date")),
     "effects": _TableRead(
         "block_effects", "SELECT * FROM block_effects WHERE athlete_id = ? ORDER BY block_id, metric, method",
         EFFECT_COLUMNS, ("baseline_start", "baseline_end", "response_start", "response_end")),
     "placebo": _TableRead(
         "placebo_checks", "SELECT * FROM placebo_checks WHERE athlete_id = ? ORDER BY block_id, fake_start",
-        ["block_id", "metric", "method", "fake_start", "change_pct", "ci_low_pct", "ci_high_pct", "verdict"],
-        ("fake_start",)),
+        columns("placebo_checks"), ("fake_start",)),
     "strength_sessions": _TableRead(
         "strength_sessions",
-        "SELECT session_id, start_time, title FROM strength_sessions WHERE athlete_id = ? ORDER BY start_time",
-        ["session_id", "start_time", "title"], ("start_time",)),
+        "SELECT * FROM strength_sessions WHERE athlete_id = ? ORDER BY start_time",
+        columns("strength_sessions"), ("start_time",)),
     "source_files": _TableRead(
         "source_files",
-        "SELECT path, format, status, message FROM source_files WHERE athlete_id = ? ORDER BY path",
-        ["path", "format", "status", "message"]),
+        "SELECT * FROM source_files WHERE athlete_id = ? ORDER BY path", columns("source_files")),
 }
 
 
