@@ -193,11 +193,13 @@ class MetaRegression:
     tau2: float
 
 
-def meta_regression(y, se, x, method: str = "reml_hksj", ci_level: float = 0.95) -> MetaRegression:
-    """y ~ intercept + slope * (x - mean x), random effects, by ``method`` (as :func:`meta_analysis`)."""
+def meta_regression(y, se, x, method: str = "reml_hksj", ci_level: float = 0.95,
+                    hksj: bool | None = None) -> MetaRegression:
+    """y ~ intercept + slope * (x - mean x), random effects, by ``method`` (as :func:`meta_analysis`;
+    with ``reml_hksj`` the slope's CI is Knapp-Hartung's, t(k-2))."""
     y, se, x = (np.asarray(a, dtype=float) for a in (y, se, x))
     xc = x - x.mean()
-    res = _pymare_fit(y, se ** 2, xc[:, None], method)
+    res = _pymare_fit(y, se ** 2, xc[:, None], method, hksj)
     fe = res.get_fe_stats(alpha=1 - ci_level)
     est, lo, hi, p = (np.ravel(fe[key]) for key in ("est", "ci_l", "ci_u", "p"))
     return MetaRegression(len(y), float(x.mean()), float(est[0]), float(est[1]), float(lo[1]), float(hi[1]),
