@@ -149,3 +149,11 @@ def load_athlete_tables(con: duckdb.DuckDBPyConnection, athlete_id: str) -> Athl
     return AthleteReportData(athlete_id=athlete_id, display_name=display_name, runs=runs, weekly=weekly,
                          blocks=blocks, effects=effects, placebo=placebo, strength_sessions=sessions,
                          source_files=files)
+
+
+SQUAD_TABLES = ("squad_blocks", "squad_pooled", "squad_did", "squad_dose_response")
+
+
+def load_squad_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
+    """The squad tables (empty frames with the contract columns when absent or not computed yet)."""
+    return {t: _with_columns(_query(con, t, f"SELECT * FROM {t}", []), columns(t)) for t in SQUAD_TABLES}
