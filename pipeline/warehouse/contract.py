@@ -550,8 +550,9 @@ RELATIONS: dict[str, Relation] = {
             Column('n_pre_checks', 'INTEGER', 'Fake starts in the pre-period where the same estimate was computed.'),
             Column('n_pre_checks_nonzero', 'INTEGER', 'Of those, estimates whose 95 % CI excludes 0.'),
             Column('parallel_trends', 'VARCHAR',
-                   'ok (no fake start\'s CI excludes 0, or no more than 1 in 20), violated, or not checked (no '
-                   'fake start fits in the pre-period).'),
+                   'ok (no more fake starts whose CI excludes 0 than chance allows: the 95th percentile of '
+                   'Binomial(n, 0.05), i.e. at most 1 of up to 7), violated, or not checked (no fake start fits in '
+                   'the pre-period).'),
             Column('analysis_run_id', 'VARCHAR', _RUN_ID),
         ),
         primary_key=('athlete_id', 'block_id'),
