@@ -374,11 +374,15 @@ RELATIONS: dict[str, Relation] = {
                    'window (response-window mean vs baseline-window mean) or its (interrupted time series: change'
                    ' beyond the pre-block trend). The headline is economy_m_per_beat/its.'),
             Column('baseline_start', 'DATE',
-                   'First day of the baseline window (default 6 weeks before block start).'),
-            Column('baseline_end', 'DATE', 'Last day of the baseline window.'),
+                   'window: first day of the baseline window (default 6 weeks before block start). its: first '
+                   'day of the pre-block period the trend is fitted on (default 16 weeks before block start, '
+                   "or later when an earlier block's response window or the record's start is later)."),
+            Column('baseline_end', 'DATE',
+                   'window: end of the baseline window; its: end of the pre-block fitting period. Both are the '
+                   'block start (exclusive).'),
             Column('response_start', 'DATE',
                    'First day of the response window (default 6 weeks after block start).'),
-            Column('response_end', 'DATE', 'Last day of the response window (default 12 weeks after block start).'),
+            Column('response_end', 'DATE', 'End of the response window, exclusive (default 12 weeks after block start).'),
             Column('n_baseline', 'INTEGER', 'Included runs in the baseline window.'),
             Column('n_response', 'INTEGER', 'Included runs in the response window.'),
             Column('baseline_value', 'DOUBLE',

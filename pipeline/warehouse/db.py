@@ -61,6 +61,9 @@ def connect(ws: Workspace, read_only: bool = False) -> duckdb.DuckDBPyConnection
     The session time zone is UTC so TIMESTAMPTZ values come back in UTC.
     """
     path = ws.warehouse_path
+    if read_only and not ws.root.is_dir():
+        raise PipelineError(f"no workspace folder {ws.root}: give --workspace DIR (or set $PIPELINE_WORKSPACE) "
+                            "to the folder holding data/raw, or create it")
     if read_only and not path.exists():
         raise PipelineError(f"no warehouse at {path}; run `pipeline ingest` first")
     path.parent.mkdir(parents=True, exist_ok=True)
