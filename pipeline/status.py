@@ -10,14 +10,17 @@ import duckdb
 from pipeline.ingest.summary import render_summary
 from pipeline.warehouse.contract import WORK_SET_TYPES
 from pipeline.warehouse.db import connect
+from pipeline.weather.summary import weather_status
 from pipeline.workspace import Workspace
 
 
 def render_status(ws: Workspace) -> str:
-    """Files by status, activities by sport, samples, athletes, errors with reasons, then strength."""
+    """Files by status, activities by sport, samples, athletes, errors with reasons, then strength, then
+    weather coverage."""
     con = connect(ws, read_only=True)
     try:
-        return files_status(con) + "\n" + strength_status(con) + "\n" + squad_status(con)
+        return (files_status(con) + "\n" + strength_status(con) + "\n" + weather_status(con) + "\n"
+                + squad_status(con))
     finally:
         con.close()
 

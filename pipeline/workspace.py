@@ -142,6 +142,8 @@ class AthleteConfig:
     time_zone: str | None = None
     # Unit assumed for strength weights when the file does not say ("kg" or "lbs"); default kg.
     weight_unit: str | None = None
+    # false: `pipeline weather` never sends this athlete's positions to a weather archive (default: it may).
+    weather: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -161,6 +163,8 @@ def load_athlete_config(raw_dir: Path, athlete_id: str) -> AthleteConfig:
     for key in ("hr_rest_bpm", "hr_max_bpm", "ref_speed_m_s"):
         if key in kwargs and not isinstance(kwargs[key], (int, float)):
             raise PipelineError(f"{path}: {key} must be a number, got {kwargs[key]!r}")
+    if "weather" in kwargs and not isinstance(kwargs["weather"], bool):
+        raise PipelineError(f"{path}: weather must be true or false, got {kwargs['weather']!r}")
     if kwargs.get("weight_unit") not in (None, "kg", "lbs"):
         raise PipelineError(f"{path}: weight_unit must be 'kg' or 'lbs', got {kwargs['weight_unit']!r}")
     return AthleteConfig(athlete_id=athlete_id, extra=extra, **kwargs)

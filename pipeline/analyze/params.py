@@ -7,11 +7,13 @@ pipeline.toml never silently falls back to a default.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, fields, replace
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 from pipeline.errors import PipelineError
+# The one parser of pipeline.toml sections lives on the ground floor (the weather stage uses it too);
+# imported here so `from pipeline.analyze.params import settings_from_section` keeps working.
+from pipeline.settings import settings_from_section  # noqa: F401
 
 GRADE_METHODS = ("minetti2002", "none")
 HEAT_METHODS = ("detrended", "fixed", "none")
@@ -105,50 +107,6 @@ class AnalysisParams:
             raise PipelineError("pipeline.toml [analysis]: baseline_weeks and its_pre_weeks must be > 0")
         if not 0 < self.min_hr_coverage <= 1:
             raise PipelineError("pipeline.toml [analysis]: min_hr_coverage must be in (0, 1]")
-
-
-Settings = TypeVar("Settings")
-
-
-def settings_from_section(cls: type[Settings], section: Any, name: str) -> Settings:
-    """The one parser of pipeline.toml sections: a frozen settings dataclass ``cls`` from ``[name]``.
-
-    Every key must be a field of ``cls``; its value must have the type of the field's default (numbers
-    finite; whole numbers for int fields; a list of the same length for tuple fields). The result's
-    ``validate()`` then checks ranges. Any problem raises :class:`PipelineError` naming the section and
-    key, so a typo never silently falls back to a default.
-    """
-    section = {} if section is None else section
-    if not isinstance(section, dict):
-        raise PipelineError(f"pipeline.toml: [{name}] must be a table of settings, got {section!r}")
-    valid = [f.name for f in fields(cls)]
-    unknown = sorted(set(section) - set(valid))
-    if unknown:
-        raise PipelineError(f"pipeline.toml [{name}]: unknown key{'s' if len(unknown) > 1 else ''} "
-                            f"{', '.join(unknown)}; valid keys: {', '.join(valid)}")
-    kwargs = {key: _setting_value(name, key, value, getattr(cls, key)) for key, value in section.items()}
-    settings = replace(cls(), **kwargs)
-    settings.validate()
-    return settings
-
-
-def _setting_value(section: str, key: str, value: Any, default: Any) -> Any:
-    where = f"pipeline.toml [{section}]: {key}"
-    if isinstance(default, tuple):
-        if not (isinstance(value, (list, tuple)) and len(value) == len(default)):
-            raise PipelineError(f"{where} must be a list of {len(default)} numbers, got {value!r}")
-        return tuple(_setting_value(section, key, v, 0.0) for v in value)
-    if isinstance(default, (bool, str)):
-        if not isinstance(value, type(default)):
-            raise PipelineError(f"{where} must be a {type(default).__name__}, got {value!r}")
-        return value
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        raise PipelineError(f"{where} must be a number, got {value!r}")
-    if isinstance(default, int) or (default is None and isinstance(value, int)):
-        if value != int(value):
-            raise PipelineError(f"{where} must be a whole number, got {value!r}")
-        return int(value)
-    return float(value)
 
 
 def _choice(key: str, value: str, valid: tuple[str, ...]) -> None:
