@@ -19,8 +19,8 @@ def render_status(ws: Workspace) -> str:
     weather coverage."""
     con = connect(ws, read_only=True)
     try:
-        return (files_status(con) + "\n" + strength_status(con) + "\n" + weather_status(con) + "\n"
-                + squad_status(con))
+        return (files_status(con) + "\n" + strength_status(con) + "\n" + squad_status(con) + "\n"
+                + weather_status(con))
     finally:
         con.close()
 
@@ -101,6 +101,8 @@ def squad_status(con: duckdb.DuckDBPyConnection) -> str:
     """The squad's pooled effect, its teammate-controlled (DiD) version and the dose-response slope, e.g.
     ``squad: pooled economy change +2.3 % (95 % CI +1.4 to +3.3, prediction -0.0 to +4.7), 8 blocks of 8
     athletes, I^2 64 %, reml_hksj, raw estimates``; ``squad: nothing pooled yet`` before analyze has."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'squad_pooled'").fetchone()[0]:
+        return "squad: not analysed yet (run `pipeline analyze`)"   # a warehouse from before the squad tables
     pooled = con.execute("SELECT target, meta_method, k, n_athletes, estimate_source, estimate_pct, ci_low_pct, "
                          "ci_high_pct, pi_low_pct, pi_high_pct, i2_pct FROM squad_pooled "
                          "WHERE meta_method = json_extract_string(settings_json, '$.meta_method') "
