@@ -27,7 +27,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from pipeline.errors import PipelineError
 from pipeline.report import figures as fg
 from pipeline.report import story
-from pipeline.report.data import AthleteReportData, list_athletes, load_athlete_tables
+from pipeline.report.data import AthleteReportData, list_athletes, load_athlete_tables, load_squad_tables
+from pipeline.report.squad_section import squad_section
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC
 from pipeline.warehouse.db import connect
 from pipeline.workspace import Workspace, validate_athlete_id
@@ -334,7 +335,8 @@ def forest_rows(all_tables: list[AthleteReportData]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env: Environment | None = None) -> Path:
+def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env: Environment | None = None,
+                     squad_tables: dict | None = None) -> Path:
     env = env or _environment()
     reports_dir.mkdir(parents=True, exist_ok=True)
     effects = forest_rows(all_tables)
@@ -344,7 +346,10 @@ def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env
                                 "Forest plot of each athlete's block effect on running economy with 95 % CI")
     elif (reports_dir / FOREST_PNG).exists():
         (reports_dir / FOREST_PNG).unlink()
-    html = env.get_template("squad.html.j2").render(rows=squad_rows(all_tables, reports_dir), forest=forest)
+    squad = squad_section(squad_tables, {t.athlete_id: t.display_name for t in all_tables}, reports_dir) \
+        if squad_tables is not None else None
+    html = env.get_template("squad.html.j2").render(rows=squad_rows(all_tables, reports_dir), forest=forest,
+                                                    squad=squad)
     page = reports_dir / PAGE_NAME
     _write_bytes(page, html.encode("utf-8"))
     return page
@@ -362,10 +367,11 @@ def build_reports(ws: Workspace, athlete_id: str | None = None) -> Path:
             known = ", ".join(athletes) or "none"
             raise PipelineError(f"no athlete {athlete_id!r} in the warehouse (athletes: {known})")
         all_tables = [load_athlete_tables(con, a) for a in athletes]
+        squad_tables = load_squad_tables(con)
     finally:
         con.close()
     env = _environment()
     for tables in all_tables:
         if athlete_id is None or tables.athlete_id == athlete_id:
             write_athlete_page(tables, ws.reports_dir, env)
-    return write_squad_page(all_tables, ws.reports_dir, env)
+    return write_squad_page(all_tables, ws.reports_dir, env, squad_tables)

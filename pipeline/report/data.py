@@ -152,3 +152,11 @@ def _display_name(con: duckdb.DuckDBPyConnection, athlete_id: str) -> str:
     if len(names) and isinstance(names.iloc[0, 0], str) and names.iloc[0, 0].strip():
         return names.iloc[0, 0].strip()
     return athlete_id
+
+
+SQUAD_TABLES = ("squad_blocks", "squad_pooled", "squad_did", "squad_dose_response")
+
+
+def load_squad_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
+    """The squad tables (empty frames with the contract columns when absent or not computed yet)."""
+    return {t: _with_columns(_query(con, t, f"SELECT * FROM {t}", []), columns(t)) for t in SQUAD_TABLES}

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import duckdb
 
 from pipeline.warehouse.contract import (
-    ANALYSIS_STATUSES, BLOCK_SOURCES, EFFECT_METHODS, EFFECT_METRICS, FILE_STATUSES, SET_TYPES, VERDICTS,
-    WEATHER_SOURCES, WEATHER_STATUSES,
+    ANALYSIS_STATUSES, BLOCK_SOURCES, DOSE_MODERATORS, EFFECT_METHODS, EFFECT_METRICS, ESTIMATE_SOURCES,
+    FILE_STATUSES, META_METHODS, PARALLEL_TRENDS, POOLED_TARGETS, SET_TYPES, VERDICTS, WEATHER_SOURCES,
+    WEATHER_STATUSES,
 )
 from pipeline.warehouse.db import connect
 from pipeline.workspace import Workspace
@@ -136,6 +137,36 @@ TABLE_CHECKS: dict[str, dict] = {
         "accepted": {"status": ANALYSIS_STATUSES},
         "conditions": {"errors_have_message": "status <> 'error' OR coalesce(message, '') <> ''",
                        "finishes_after_start": "finished_at IS NULL OR finished_at >= started_at"},
+    },
+    "squad_blocks": {
+        "key": ["athlete_id", "block_id"],
+        "accepted": {"estimate_source": ESTIMATE_SOURCES},
+        "relationships": {("athlete_id", "block_id"): ("strength_blocks", ("athlete_id", "block_id"))},
+        "ranges": {"se_log": (0, None), "weight_pct": (0, 100)},
+        "conditions": {"ci_is_ordered": "ci_low_pct <= ci_high_pct"},
+    },
+    "squad_pooled": {
+        "key": ["target", "meta_method"],
+        "accepted": {"target": POOLED_TARGETS, "meta_method": META_METHODS,
+                     "estimate_source": ESTIMATE_SOURCES + ("mixed",)},
+        "ranges": {"k": (1, None), "tau2": (0, None), "i2_pct": (0, 100), "p_value": (0, 1)},
+        "conditions": {"ci_holds_estimate": "ci_low_pct <= estimate_pct AND estimate_pct <= ci_high_pct"},
+    },
+    "squad_did": {
+        "key": ["athlete_id", "block_id"],
+        "accepted": {"parallel_trends": PARALLEL_TRENDS},
+        "relationships": {("athlete_id", "block_id"): ("strength_blocks", ("athlete_id", "block_id"))},
+        "ranges": {"n_controls": (1, None), "p_value": (0, 1)},
+        "conditions": {"ci_is_ordered": "ci_low_pct <= ci_high_pct"},
+    },
+    "squad_did_placebo": {
+        "key": ["athlete_id", "block_id", "fake_start"],
+        "relationships": {("athlete_id", "block_id"): ("squad_did", ("athlete_id", "block_id"))},
+    },
+    "squad_dose_response": {
+        "key": ["moderator", "meta_method"],
+        "accepted": {"moderator": DOSE_MODERATORS, "meta_method": META_METHODS},
+        "ranges": {"k": (2, None), "slope_p_value": (0, 1)},
     },
     "placebo_checks": {
         "key": ["athlete_id", "block_id", "metric", "method", "fake_start"],
