@@ -183,8 +183,13 @@ def run(ctx, jobs, quiet):
 @click.option("--seed", type=int, default=2024, show_default=True, help="Random seed of the simulation.")
 @click.option("--if-empty", is_flag=True,
               help="Only write the demo when data/raw/ holds no athlete data (used by `make report`).")
+@click.option("--squad", is_flag=True,
+              help="Write a simulated squad instead: 12 teammates, 8 with strength blocks of 0.5-2 sessions/week "
+                   "(planted gain 2 %% per weekly session) and 4 without (controls), for the squad analysis.")
+@click.option("--season-pct", type=float, default=0.0, show_default=True,
+              help="With --squad: a shared season moving every teammate's economy by this many percent.")
 @click.pass_context
-def demo(ctx, seed, if_empty):
+def demo(ctx, seed, if_empty, squad, season_pct):
     """Write simulated demo athletes (FIT, GPX, Strong CSV) into data/raw/."""
     from pipeline.workspace import discover_athletes
 
@@ -196,7 +201,12 @@ def demo(ctx, seed, if_empty):
     with workspace_lock(ws, "demo"):
         from pipeline.demo.write import write_demo
 
-        written = write_demo(ws.raw_dir, seed=seed)
+        if squad:
+            from pipeline.demo.squad import SquadDesign, write_squad
+
+            written = write_squad(ws.raw_dir, seed=seed, design=SquadDesign(season_gain_pct=season_pct))
+        else:
+            written = write_demo(ws.raw_dir, seed=seed)
     click.echo(f"Demo athletes written to {ws.raw_dir}: {', '.join(written)}")
 
 

@@ -6,9 +6,11 @@ then replace the analysed athletes' rows of the analysis tables in one transacti
    (:func:`pipeline.analyze.blocks.strength_blocks_for_athlete`; declared win), then
    :func:`pipeline.analyze.process.athlete_process` over its running samples, streamed a batch at a time;
 3. write ``run_metrics``, ``weekly``, ``strength_blocks``, ``block_effects`` and ``placebo_checks``, and
-   one ``analysis_runs`` row per athlete (when, pipeline version, settings)
-   (:func:`~pipeline.analyze.store.replace_analysis_rows`);
-4. return the one-screen summary (:mod:`pipeline.analyze.summary`).
+   one ``analysis_runs`` row per athlete (when, pipeline version, settings, fitted model values) that every
+   row links to (:func:`~pipeline.analyze.store.replace_analysis_rows`);
+4. the squad: pooled effects, teammates as controls, dose-response over every athlete in the warehouse
+   (:func:`pipeline.analyze.squad_store.analyze_squad`);
+5. return the one-screen summary (:mod:`pipeline.analyze.summary`).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import pandas as pd
 import pipeline
 
 from pipeline.analyze.blocks import BlockParams, strength_blocks_for_athlete
+from pipeline.analyze.economy import model_provenance
 from pipeline.analyze.params import AnalysisParams
 from pipeline.analyze.process import AthleteAnalysis, athlete_process
+from pipeline.analyze.squad_store import analyze_squad
 from pipeline.analyze.store import athlete_ids, load_athlete_inputs, replace_analysis_rows, samples_by_activity
 from pipeline.analyze.summary import AnalyzeSummary, athlete_summary
 from pipeline.warehouse.db import connect
@@ -41,13 +45,16 @@ def analyze_athlete(con: duckdb.DuckDBPyConnection, athlete_id: str, params: Ana
                            inputs.strength_sessions, blocks, params, inputs.ref_speed_m_s)
 
 
-def _analysis_run(athlete_id: str, started: pd.Timestamp, params: AnalysisParams,
+def _analysis_run(analysis: AthleteAnalysis, started: pd.Timestamp, params: AnalysisParams,
                   block_params: BlockParams) -> dict:
-    """The ``analysis_runs`` row of one athlete's (successful) analysis."""
+    """The ``analysis_runs`` row of one athlete's (successful) analysis, with the fitted model's values."""
     settings = {"analysis": asdict(params), "blocks": asdict(block_params)}
-    return {"analysis_run_id": uuid.uuid4().hex, "athlete_id": athlete_id, "started_at": started,
+    rm = analysis.run_metrics
+    return {"analysis_run_id": uuid.uuid4().hex, "athlete_id": analysis.athlete_id, "started_at": started,
             "finished_at": pd.Timestamp.now(tz="UTC"), "status": "ok", "message": None,
-            "pipeline_version": pipeline.__version__, "settings_json": json.dumps(settings, sort_keys=True)}
+            "pipeline_version": pipeline.__version__, "settings_json": json.dumps(settings, sort_keys=True),
+            "n_runs": len(rm), "n_included": int(rm["included"].sum()) if len(rm) else 0,
+            **model_provenance(analysis.model)}
 
 
 def analyze_workspace(ws: Workspace, athlete_id: str | None = None) -> AnalyzeSummary:
@@ -66,9 +73,10 @@ def analyze_workspace(ws: Workspace, athlete_id: str | None = None) -> AnalyzeSu
         for a in ids:                                                                   # 2
             started = pd.Timestamp.now(tz="UTC")
             analyses.append(analyze_athlete(con, a, params, block_params))
-            runs.append(_analysis_run(a, started, params, block_params))
+            runs.append(_analysis_run(analyses[-1], started, params, block_params))
         replace_analysis_rows(con, None if athlete_id is None else ids, analyses,     # 3
                               pd.DataFrame(runs))
+        analyze_squad(con, config, params)                                              # 4
     finally:
         con.close()
-    return AnalyzeSummary([athlete_summary(t) for t in analyses])                      # 4
+    return AnalyzeSummary([athlete_summary(t) for t in analyses])                      # 5
