@@ -300,10 +300,12 @@ def read_work_item(item: WorkItem, athlete: AthleteConfig | None, limits: Archiv
     ctx = ReadContext(path=item.path, file_id=file_id, athlete_id=item.athlete_id, athlete=athlete,
                       sport_override=item.sport_override, name_override=item.name_override,
                       start_hint=item.start_hint)
+    fmt, size = _guess_format(data, name), len(data)
     if item.known_file_id == file_id:
-        return ctx.parsed(_guess_format(data, name), len(data), status=UNCHANGED)
+        return ctx.parsed(fmt, size, status=UNCHANGED)
     try:
-        return read_bytes(data, name, ctx, limits, rules)
+        parsed = read_unchecked(data, name, ctx, limits)
+        del data   # the bytes (50 MB for a long GPX) are not needed by the gate: free them first
+        return apply_sanity(parsed, rules, ctx.start_hint)
     except Exception as e:  # noqa: BLE001 - batch boundary: a reader bug must not stop other files
-        return ctx.failed(_guess_format(data, name), len(data),
-                          f"internal reader error {type(e).__name__}: {e} (please report)")
+        return ctx.failed(fmt, size, f"internal reader error {type(e).__name__}: {e} (please report)")

@@ -92,8 +92,9 @@ class StreamedTrack:
 
 @dataclass
 class StreamedGpx:
-    """What a streamed GPX file holds."""
+    """What a streamed GPX file holds (``root``: local name of the root element)."""
 
+    root: str | None = None
     creator: str | None = None
     tracks: list[StreamedTrack] = field(default_factory=list)
     has_routes: bool = False
@@ -135,11 +136,13 @@ def stream_gpx(data: bytes) -> StreamedGpx:
     out = StreamedGpx()
     stack: list[Element] = []
     track: StreamedTrack | None = None
-    for event, elem in iterparse(io.BytesIO(data), events=("start", "end"), forbid_dtd=True):
+    text = data.lstrip(b"\xef\xbb\xbf \t\r\n")   # BOM and leading whitespace, as the tree parser strips
+    for event, elem in iterparse(io.BytesIO(text), events=("start", "end"), forbid_dtd=True):
         tag = _local(elem.tag)
         if event == "start":
             stack.append(elem)
-            if tag == "gpx" and len(stack) == 1:
+            if len(stack) == 1:
+                out.root = tag
                 out.creator = elem.get("creator")
             elif tag == "trk":
                 track = StreamedTrack()
