@@ -27,7 +27,9 @@ class AnalysisParams:
     warmup_s: float = 600.0               # skip the first 10 min: HR still rising to steady state
     min_speed_m_s: float = 1.0            # below: stopped / paused / walking (a 16:40 min/km shuffle)
     max_speed_m_s: float = 7.0            # above: GPS glitch for an endurance run (2:23 min/km)
-    max_gap_s: float = 10.0               # a gap between samples longer than this is a pause
+    max_gap_s: float = 10.0               # a gap between samples longer than this is a pause, unless the runner
+                                          # kept moving across it (smart recording writes points 1-15 s apart)
+    max_recording_gap_s: float = 30.0     # ... and any gap longer than this is a pause (a dropout: pace unknown)
     hr_min_bpm: float = 35.0              # physiologically implausible below
     hr_max_bpm: float = 230.0             # physiologically implausible above
     hr_spike_bpm: float = 15.0            # |HR - rolling median| above this is a spike (strap/optical glitch)
@@ -53,6 +55,13 @@ class AnalysisParams:
     min_steady_s: float = 900.0           # a run needs 15 min of steady, clean samples to be included
     min_hr_coverage: float = 0.8          # ... and valid HR on 80 % of its moving time after warm-up
     unknown_sport_speed_range_m_s: tuple[float, float] = (1.6, 6.5)  # 'unknown' sport analysed as a run if moving speed in range
+    # Flat-lined HR (a stuck sensor): HR that does not follow pace. HR rises ~20-25 bpm per m/s, so a 10 %
+    # change of pace at 3 m/s should move HR by ~6-7 bpm; a 5-95 % HR range of 3 bpm or less is not HR.
+    flat_hr_range_bpm: float = 3.0        # 5-95 % range of HR over the moving time after warm-up at most this...
+    flat_hr_pace_range_pct: float = 10.0  # ... while lagged grade-adjusted pace varies by at least this (% of median)
+    # No extrapolation of HR-at-reference: a run whose steady pace lies this far from the reference speed is
+    # excluded (walking, or a race far from easy pace): 1 m/s x a 10 % slope error is already ~2 bpm (~1.3 %).
+    ref_speed_margin_m_s: float = 1.0
 
     # ---- economy model (per athlete) ------------------------------------------------------------
     hr_lag_tau_s: float = 45.0            # HR follows speed as a first-order lag (on-kinetics tau 30-60 s)

@@ -17,7 +17,8 @@ import pandas as pd
 from pipeline.analyze.economy import EconomyModel, economy_fit, economy_ref_speed
 from pipeline.analyze.effects import block_effects, placebo_checks
 from pipeline.analyze.params import AnalysisParams
-from pipeline.analyze.runs import STEADY_COLUMNS, RunResult, run_kind, run_process
+from pipeline.analyze.runs import (STEADY_COLUMNS, RunResult, run_kind, run_process,
+                                   runs_outside_reference_speed)
 from pipeline.analyze.weekly import weekly_summary
 
 RUN_METRICS_COLUMNS = [
@@ -70,6 +71,17 @@ def athlete_runs(activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataF
     return results, not_runs
 
 
+def exclude_runs(rows: pd.DataFrame, steady: pd.DataFrame, reasons: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mark the runs in ``reasons`` (activity_id -> reason) excluded and drop their steady samples (pure)."""
+    if not reasons:
+        return rows, steady
+    hit = rows["activity_id"].isin(list(reasons))
+    rows = rows.copy()
+    rows.loc[hit, "included"] = False
+    rows.loc[hit, "exclusion_reason"] = rows.loc[hit, "activity_id"].map(reasons)
+    return rows, steady[~steady["activity_id"].isin(list(reasons))].reset_index(drop=True)
+
+
 def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataFrame]],
                     strength_sessions: pd.DataFrame, strength_blocks: pd.DataFrame,
                     params: AnalysisParams | None = None, ref_speed_m_s: float | None = None) -> AthleteTables:
@@ -97,6 +109,9 @@ def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable
     model = None
     if len(included):
         v_ref = economy_ref_speed(included, ref_speed_m_s)
+        rows, steady = exclude_runs(rows, steady, runs_outside_reference_speed(steady, v_ref, p))
+        included = rows[rows["included"]]
+    if len(included):
         model = economy_fit(steady, included, v_ref, p)
         idx = model.runs.set_index("activity_id")
         for col in ("hr_at_ref_bpm", "economy_m_per_beat"):
