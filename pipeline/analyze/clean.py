@@ -217,11 +217,18 @@ def _runs_of_true(flag: np.ndarray, t_s: np.ndarray, dt_s: np.ndarray, min_s: fl
     return out
 
 
+# A sample more than a week after its activity's start is a broken timestamp, not running (the ingest
+# sanity gate refuses activities longer than 48 h): it is dropped rather than allowed to stretch the
+# run over years (a phone app wrote one point in the year 7494 and the rest in 1970).
+MAX_RUN_ELAPSED_S = 7 * 86400.0
+
+
 def _time_ordered(samples: pd.DataFrame) -> pd.DataFrame:
     """The samples with ``t_s`` (seconds since the first sample), in time order, one row per instant.
 
     ``elapsed_s`` is used when every sample has it, else the time since the first ``ts``, else the sample
-    position (1 s apart). Of two samples at the same instant the first is kept.
+    position (1 s apart). Of two samples at the same instant the first is kept; samples with a time that
+    is not finite, negative or beyond :data:`MAX_RUN_ELAPSED_S` are dropped.
     """
     df = samples.copy()
     elapsed = pd.to_numeric(df["elapsed_s"], errors="coerce") if "elapsed_s" in df else None
@@ -232,7 +239,9 @@ def _time_ordered(samples: pd.DataFrame) -> pd.DataFrame:
         t = (ts - ts.min()).dt.total_seconds().to_numpy()
     else:
         t = np.arange(len(df), dtype=float)
-    df = df.assign(t_s=t).sort_values("t_s", kind="stable").drop_duplicates("t_s", keep="first")
+    with np.errstate(invalid="ignore"):
+        df = df.assign(t_s=t)[np.isfinite(t) & (t >= 0) & (t <= MAX_RUN_ELAPSED_S)]
+    df = df.sort_values("t_s", kind="stable").drop_duplicates("t_s", keep="first")
     return df.reset_index(drop=True)
 
 
