@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from pipeline.errors import PipelineError
+from pipeline.workspace import PIPELINE_CONFIG_NAME, Bounds, setting_number, settings_table
 
 GRADE_METHODS = ("minetti2002", "none")
 HEAT_METHODS = ("detrended", "fixed", "none")
@@ -94,53 +95,127 @@ class AnalysisParams:
     seed: int = 20020901                  # bootstrap random seed (results are reproducible)
 
     @classmethod
-    def from_config(cls, section: dict[str, Any] | None) -> AnalysisParams:
-        """Build from the ``[analysis]`` section of pipeline.toml; unknown keys -> PipelineError."""
-        section = dict(section or {})
+    def from_config(cls, section: Any) -> AnalysisParams:
+        """Build from the ``[analysis]`` section of pipeline.toml; unknown keys, wrong types, non-finite or
+        out-of-range values and inverted bounds raise PipelineError naming the key."""
+        section = dict(settings_table(PIPELINE_CONFIG_NAME, "analysis", section))
         valid = {f.name: f for f in fields(cls)}
         unknown = sorted(set(section) - set(valid))
         if unknown:
             raise PipelineError(
-                f"pipeline.toml [analysis]: unknown key(s) {', '.join(unknown)}; "
+                f"{WHERE}: unknown key(s) {', '.join(unknown)}; "
                 f"valid keys: {', '.join(sorted(valid))}"
             )
-        kwargs: dict[str, Any] = {}
-        for key, value in section.items():
-            default = getattr(cls, key)
-            if isinstance(default, tuple):
-                if not (isinstance(value, (list, tuple)) and len(value) == len(default)):
-                    raise PipelineError(f"pipeline.toml [analysis]: {key} must be a list of {len(default)} numbers")
-                value = tuple(float(v) for v in value)
-            elif isinstance(default, bool) or isinstance(default, str):
-                if not isinstance(value, type(default)):
-                    raise PipelineError(f"pipeline.toml [analysis]: {key} must be a {type(default).__name__}")
-            elif isinstance(default, (int, float)) or default is None:
-                if not isinstance(value, (int, float)) or isinstance(value, bool):
-                    raise PipelineError(f"pipeline.toml [analysis]: {key} must be a number, got {value!r}")
-                if isinstance(default, int) and not isinstance(default, bool):
-                    value = int(value)
-            kwargs[key] = value
+        kwargs = {key: _setting_value(key, str(valid[key].type), getattr(cls, key), value)
+                  for key, value in section.items()}
         params = replace(cls(), **kwargs)
         params.validate()
         return params
 
     def validate(self) -> None:
-        """Reject settings that cannot work, with a message saying which and why."""
-        _choice("grade_method", self.grade_method, GRADE_METHODS)
-        _choice("heat_method", self.heat_method, HEAT_METHODS)
-        _choice("heat_temperature", self.heat_temperature, HEAT_TEMPERATURES)
-        _choice("slope_method", self.slope_method, SLOPE_METHODS)
-        _choice("ci_method", self.ci_method, CI_METHODS)
-        if not 0 < self.ci_level < 1:
-            raise PipelineError("pipeline.toml [analysis]: ci_level must be between 0 and 1")
-        if not self.response_start_weeks < self.response_end_weeks:
-            raise PipelineError("pipeline.toml [analysis]: response_start_weeks must be < response_end_weeks")
-        if self.baseline_weeks <= 0 or self.its_pre_weeks <= 0:
-            raise PipelineError("pipeline.toml [analysis]: baseline_weeks and its_pre_weeks must be > 0")
-        if not 0 < self.min_hr_coverage <= 1:
-            raise PipelineError("pipeline.toml [analysis]: min_hr_coverage must be in (0, 1]")
+        """Reject settings that cannot work, with a message saying which and why.
+
+        Generic, so a new setting is checked without an entry: every number must be finite and inside
+        :func:`setting_bounds` (from :data:`SETTING_BOUNDS`, else from its unit suffix); the pairs in
+        :data:`ORDERED_SETTINGS` must be in order; text settings must name a known method.
+        """
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str):
+                continue
+            if isinstance(value, tuple):
+                for k, v in enumerate(value):
+                    setting_number(WHERE, f"{f.name}[{k}]", v, setting_bounds(f.name))
+                if list(value) != sorted(value) or len(set(value)) < len(value):
+                    raise PipelineError(f"{WHERE}: {f.name} = {list(value)} must be increasing")
+            elif value is not None:
+                setting_number(WHERE, f.name, value, setting_bounds(f.name, "int" in str(f.type)))
+        for low, high in ORDERED_SETTINGS:
+            if not getattr(self, low) < getattr(self, high):
+                raise PipelineError(f"{WHERE}: {low} ({getattr(self, low):g}) must be below {high} "
+                                    f"({getattr(self, high):g})")
+        for key, choices in METHOD_CHOICES.items():
+            _choice(key, getattr(self, key), choices)
+
+
+WHERE = f"{PIPELINE_CONFIG_NAME} [analysis]"
+METHOD_CHOICES = {"grade_method": GRADE_METHODS, "heat_method": HEAT_METHODS, "heat_temperature": HEAT_TEMPERATURES,
+                  "slope_method": SLOPE_METHODS, "ci_method": CI_METHODS}
+
+# Allowed range by unit suffix (every setting carries its unit in its name), so a setting added later is
+# checked without an entry here: durations and distances are not negative and not absurd (a 1e300-week
+# window overflows every date), speeds stay within what a runner can do (12 m/s is the ingest limit).
+SUFFIX_BOUNDS = {
+    "_m_s": Bounds(0, 12, unit="m/s"), "_bpm_per_c": Bounds(0, 10, unit="bpm per degC"),
+    "_bpm_per_m_s": Bounds(0, 100, unit="bpm per m/s"), "_bpm": Bounds(0, 300, unit="bpm"),
+    "_s": Bounds(0, 7 * 86400, unit="s"), "_m": Bounds(0, 100_000, unit="m"),
+    "_weeks": Bounds(0, 520, unit="weeks"), "_days": Bounds(0, 3650, unit="days"),
+    "_pct": Bounds(0, 1000, unit="%"), "_c": Bounds(-60, 60, unit="degC"),
+}
+# Settings whose range is narrower than their suffix's, or that have no unit suffix.
+SETTING_BOUNDS = {
+    "max_speed_m_s": Bounds(0, 12, low_open=True, unit="m/s"),
+    "max_gap_s": Bounds(0, 3600, low_open=True, unit="s"),
+    "max_recording_gap_s": Bounds(0, 3600, low_open=True, unit="s"),
+    "hr_spike_window_s": Bounds(0, 3600, low_open=True, unit="s"),
+    "speed_smoothing_s": Bounds(0, 600, low_open=True, unit="s"),
+    "grade_smoothing_m": Bounds(0, 5000, low_open=True, unit="m"),
+    "grade_clip": Bounds(0, 0.45, low_open=True, unit="(fraction; Minetti 2002 is fitted to 0.45)"),
+    "steady_window_s": Bounds(0, 3600, low_open=True, unit="s"),
+    "steady_band_pct": Bounds(0, 100, low_open=True, unit="%"),
+    "transition_window_s": Bounds(0, 3600, low_open=True, unit="s"),
+    "transition_change_pct": Bounds(0, 1000, low_open=True, unit="%"),
+    "interval_surge_pct": Bounds(0, 1000, low_open=True, unit="%"),
+    "interval_surge_min_s": Bounds(0, 3600, low_open=True, unit="s"),
+    "interval_max_surges": Bounds(0, 1000, whole=True),
+    "min_hr_coverage": Bounds(0, 1, low_open=True, unit="(fraction)"),
+    "ref_speed_margin_m_s": Bounds(0, 12, low_open=True, unit="m/s"),
+    "model_bin_s": Bounds(0, 86400, low_open=True, unit="s"),
+    "heat_detrend_days": Bounds(0, 3650, low_open=True, unit="days"),
+    "heat_sensor_sd_c": Bounds(0, 20, unit="degC"),
+    "heat_min_runs": Bounds(1, 100_000, whole=True),
+    "baseline_weeks": Bounds(0, 104, low_open=True, unit="weeks"),
+    "response_start_weeks": Bounds(0, 104, unit="weeks"),
+    "response_end_weeks": Bounds(0, 104, low_open=True, unit="weeks"),
+    "its_pre_weeks": Bounds(0, 520, low_open=True, unit="weeks"),
+    "swc_pct": Bounds(0, 100, unit="%"),
+    "min_runs": Bounds(1, 100_000, whole=True),
+    "ci_level": Bounds(0, 0.999, low_open=True, unit="(fraction)"),
+    "hac_max_lags": Bounds(0, 1000, whole=True),
+    "bootstrap_block_runs": Bounds(1, 1000, whole=True),
+    "bootstrap_reps": Bounds(1, 100_000, whole=True),
+    "placebo_step_weeks": Bounds(0, 104, low_open=True, unit="weeks"),
+    "placebo_min_pre_weeks": Bounds(0, 520, unit="weeks"),
+    "seed": Bounds(0, 2**32 - 1, whole=True),
+}
+# (low, high): the first must be below the second.
+ORDERED_SETTINGS = (("hr_min_bpm", "hr_max_bpm"), ("min_speed_m_s", "max_speed_m_s"),
+                    ("max_gap_s", "max_recording_gap_s"), ("response_start_weeks", "response_end_weeks"))
+
+
+def setting_bounds(key: str, whole: bool = False) -> Bounds:
+    """Allowed range of one numeric ``[analysis]`` setting: its own entry, else its unit suffix's, else
+    any finite number of reasonable size (|x| <= 1e6)."""
+    if key in SETTING_BOUNDS:
+        return SETTING_BOUNDS[key]
+    suffix = max((sfx for sfx in SUFFIX_BOUNDS if key.endswith(sfx)), key=len, default=None)
+    bounds = SUFFIX_BOUNDS[suffix] if suffix else Bounds()
+    return replace(bounds, whole=whole) if whole else bounds
+
+
+def _setting_value(key: str, annotation: str, default: Any, value: Any) -> Any:
+    """One value from pipeline.toml converted to the setting's type (ranges are checked by validate())."""
+    if isinstance(default, tuple):
+        if not (isinstance(value, (list, tuple)) and len(value) == len(default)):
+            raise PipelineError(f"{WHERE}: {key} must be a list of {len(default)} numbers, got {value!r}")
+        return tuple(setting_number(WHERE, f"{key}[{k}]", v, setting_bounds(key)) for k, v in enumerate(value))
+    if isinstance(default, (bool, str)):
+        if not isinstance(value, type(default)):
+            raise PipelineError(f"{WHERE}: {key} must be a {type(default).__name__}, got {value!r}")
+        return value
+    return setting_number(WHERE, key, value, setting_bounds(key, "int" in annotation))
 
 
 def _choice(key: str, value: str, valid: tuple[str, ...]) -> None:
     if value not in valid:
-        raise PipelineError(f"pipeline.toml [analysis]: {key} = {value!r} is not one of {', '.join(valid)}")
+        raise PipelineError(f"{WHERE}: {key} = {value!r} is not one of {', '.join(valid)}")

@@ -29,7 +29,8 @@ import pandas as pd
 
 from pipeline.errors import PipelineError
 from pipeline.strength.common import WORK_SET_TYPES
-from pipeline.workspace import DECLARED_BLOCKS_NAME, Workspace
+from pipeline.workspace import (DECLARED_BLOCKS_NAME, PIPELINE_CONFIG_NAME, Bounds, Workspace, setting_number,
+                                settings_table)
 from pipeline.warehouse.db import insert_frame
 
 STRENGTH_BLOCK_COLUMNS = [
@@ -56,25 +57,27 @@ class BlockParams:
     def from_config(cls, cfg: dict[str, Any] | None) -> BlockParams:
         """Settings from the parsed pipeline.toml (the whole file; its ``[blocks]`` section is used).
 
-        Unknown keys or non-numeric/non-positive values raise :class:`PipelineError` naming the valid keys.
+        Unknown keys, a section that is not a table, and values that are not finite numbers inside
+        :data:`BLOCK_SETTING_BOUNDS` raise :class:`PipelineError` naming the key.
         """
-        section = (cfg or {}).get("blocks", {})
-        if not isinstance(section, dict):
-            raise PipelineError("pipeline.toml: [blocks] must be a table of settings")
+        section = settings_table(PIPELINE_CONFIG_NAME, "blocks", (cfg or {}).get("blocks"))
         valid = [f.name for f in fields(cls)]
         unknown = sorted(set(section) - set(valid))
         if unknown:
             raise PipelineError(
                 f"pipeline.toml [blocks]: unknown setting{'s' if len(unknown) > 1 else ''} "
                 f"{', '.join(unknown)}; valid: {', '.join(valid)}")
-        values: dict[str, Any] = {}
-        for key, value in section.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise PipelineError(f"pipeline.toml [blocks]: {key} must be a positive number, got {value!r}")
-            if key in ("max_gap_days", "min_sessions") and value != int(value):
-                raise PipelineError(f"pipeline.toml [blocks]: {key} must be a whole number, got {value!r}")
-            values[key] = int(value) if key in ("max_gap_days", "min_sessions") else float(value)
-        return cls(**values)
+        return cls(**{key: setting_number("pipeline.toml [blocks]", key, value, BLOCK_SETTING_BOUNDS[key])
+                      for key, value in section.items()})
+
+
+# Allowed values of the [blocks] settings: positive, finite, and within what a training block can be.
+BLOCK_SETTING_BOUNDS = {
+    "min_sessions_per_week": Bounds(0, 14, low_open=True, unit="sessions per week"),
+    "min_weeks": Bounds(0, 104, low_open=True, unit="weeks"),
+    "max_gap_days": Bounds(0, 365, low_open=True, whole=True, unit="days"),
+    "min_sessions": Bounds(0, 1000, low_open=True, whole=True, unit="sessions"),
+}
 
 
 # ------------------------------------------------------------------------------------ declared blocks
@@ -88,6 +91,27 @@ class DeclaredBlocksRead:
     problems: list[str]
 
 
+# Declared dates outside these years are typos (0205 for 2025) or placeholders, never a training block.
+DECLARED_YEARS = (1970, 2100)
+
+
+def _declared_row(rec: dict[str, str]) -> tuple[str, date, date]:
+    """(label, start, end) of one blocks.csv row; ValueError with the reason when it is not usable."""
+    label = rec.get("label", "")
+    if not label:
+        raise ValueError("missing label")
+    try:
+        start = date.fromisoformat(rec.get("start", ""))
+        end = date.fromisoformat(rec.get("end", ""))
+    except ValueError:
+        raise ValueError(f"dates must be YYYY-MM-DD (start {rec.get('start')!r}, end {rec.get('end')!r})") from None
+    if not all(DECLARED_YEARS[0] <= d.year <= DECLARED_YEARS[1] for d in (start, end)):
+        raise ValueError(f"dates must lie between {DECLARED_YEARS[0]} and {DECLARED_YEARS[1]} (start {start}, end {end})")
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    return label, start, end
+
+
 def read_declared_blocks(data: bytes, *, path: str, athlete_id: str) -> DeclaredBlocksRead:
     """Parse blocks.csv bytes (pure).
 
@@ -97,7 +121,10 @@ def read_declared_blocks(data: bytes, *, path: str, athlete_id: str) -> Declared
         Winter strength,2025-01-06,2025-03-16
         "Heavy, low reps",2025-05-05,2025-06-29
 
-    Dates are ISO (YYYY-MM-DD), both inclusive. Bad rows are skipped and reported.
+    Dates are ISO (YYYY-MM-DD), both inclusive, between 1970 and 2100. Bad rows are skipped and
+    reported: unreadable dates, end before start, a block listed twice, and a block that OVERLAPS one
+    listed above it (each run would then sit in two blocks' windows at once, so neither comparison
+    would be clean; the first listed is kept).
     """
     problems: list[str] = []
     text = data.decode("utf-8-sig", errors="replace")
@@ -105,35 +132,29 @@ def read_declared_blocks(data: bytes, *, path: str, athlete_id: str) -> Declared
     delim = ";" if first.count(";") > first.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     header = [h.strip().lower() for h in next(reader, [])]
-    records: list[dict] = []
     if not {"label", "start", "end"} <= set(header):
         problems.append(f"{path}: header must be label,start,end (found {','.join(header) or 'nothing'})")
         return DeclaredBlocksRead(pd.DataFrame(columns=DECLARED_BLOCK_COLUMNS), problems)
-    seen: set[tuple[str, date]] = set()
+    kept: list[tuple[int, str, date, date]] = []
     last = 1
     for fields_ in reader:
         row, last = last + 1, reader.line_num
         if not any(f.strip() for f in fields_):
             continue
-        rec = dict(zip(header, (f.strip() for f in fields_)))
-        label = rec.get("label", "")
         try:
-            if not label:
-                raise ValueError("missing label")
-            try:
-                start = date.fromisoformat(rec.get("start", ""))
-                end = date.fromisoformat(rec.get("end", ""))
-            except ValueError:
-                raise ValueError(f"dates must be YYYY-MM-DD (start {rec.get('start')!r}, end {rec.get('end')!r})")
-            if end < start:
-                raise ValueError(f"end {end} is before start {start}")
-            if (label, start) in seen:
+            label, start, end = _declared_row(dict(zip(header, (f.strip() for f in fields_))))
+            if any((label, start) == (k_label, k_start) for _, k_label, k_start, _ in kept):
                 raise ValueError(f"block {label!r} starting {start} is listed twice")
+            clash = next((k for k in kept if start <= k[3] and k[2] <= end), None)
+            if clash is not None:
+                raise ValueError(f"block {label!r} ({start} to {end}) overlaps block {clash[1]!r} "
+                                 f"(row {clash[0]}, {clash[2]} to {clash[3]})")
         except ValueError as e:
             problems.append(f"{path} row {row}: {e}; row ignored")
             continue
-        seen.add((label, start))
-        records.append({"athlete_id": athlete_id, "label": label, "start_date": start, "end_date": end})
+        kept.append((row, label, start, end))
+    records = [{"athlete_id": athlete_id, "label": label, "start_date": start, "end_date": end}
+               for _, label, start, end in kept]
     return DeclaredBlocksRead(pd.DataFrame.from_records(records, columns=DECLARED_BLOCK_COLUMNS), problems)
 
 
