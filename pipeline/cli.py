@@ -41,6 +41,14 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
+def _fail_if_athletes_failed(failures: list) -> None:
+    """Exit 1 after the work for everyone else is done and shown, when some athlete could not be analysed."""
+    if failures:
+        names = ", ".join(f.athlete_id for f in failures)
+        _fail(f"{len(failures)} athlete(s) could not be analysed ({names}); the others' results were stored. "
+              "The reasons are above and in `pipeline status`.")
+
+
 def _ws(ctx: click.Context) -> Workspace:
     return ctx.obj["workspace"]
 
@@ -101,6 +109,7 @@ def analyze(ctx, athlete_id):
 
         summary = analyze_workspace(ws, athlete_id=athlete_id)
     click.echo(summary.render())
+    _fail_if_athletes_failed(summary.failures)
 
 
 @cli.command()
@@ -127,9 +136,11 @@ def run(ctx, jobs, quiet):
         from pipeline.report.build import build_reports
 
         click.echo(ingest_paths(ws, None, jobs=jobs, progress=not quiet).render())
-        click.echo(analyze_workspace(ws).render())
-        index = build_reports(ws)
+        analysed = analyze_workspace(ws)
+        click.echo(analysed.render())
+        index = build_reports(ws)      # every athlete's page, the failed ones with their error
     click.echo(f"Report: {index}")
+    _fail_if_athletes_failed(analysed.failures)
 
 
 @cli.command()

@@ -151,3 +151,26 @@ def test_blocks_csv_rejects_bad_rows_and_overlaps_and_keeps_the_rest():
         "data/raw/ana/blocks.csv row 5: dates must lie between 1970 and 2100 (start 0205-05-05, end 0205-06-29); "
         "row ignored",
     ]
+
+
+def test_settings_that_leave_no_run_included_give_a_hint(workspace):
+    from dataclasses import replace
+
+    from pipeline.analyze.run import analyze_workspace
+    from pipeline.demo.simulate import PROFILES, simulate_athlete
+    from pipeline.demo.write import write_athlete
+    from pipeline.ingest.run import ingest_paths
+
+    athlete = simulate_athlete(replace(PROFILES["null"], weeks=2, block_start_week=1, sporadic_strength_weeks=()),
+                               7, sample_interval_s=15.0, athlete_id="ana")
+    write_athlete(athlete, workspace.raw_dir)
+    ingest_paths(workspace, None, jobs=1, progress=False)
+    (workspace.root / "pipeline.toml").write_text("[analysis]\nmin_steady_s = 7200\n")
+    text = analyze_workspace(workspace).render()
+    n = len(athlete.activities)
+    assert f"  ana: 0 of {n} runs included" in text
+    assert ("      hint: no run is included, so there is no economy index; check the settings in pipeline.toml "
+            "(min_steady_s = 7200.0) and the reasons above (docs/analysis.md, 'Cleaning')") in text
+    (workspace.root / "pipeline.toml").write_text("")
+    text = analyze_workspace(workspace).render()
+    assert "hint:" not in text and f"ana: {n} of {n} runs included" in text

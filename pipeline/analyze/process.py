@@ -17,7 +17,7 @@ import pandas as pd
 from pipeline.analyze.economy import EconomyModel, economy_fit, economy_ref_speed
 from pipeline.analyze.effects import block_effects, placebo_checks
 from pipeline.analyze.params import AnalysisParams
-from pipeline.analyze.runs import (STEADY_COLUMNS, RunResult, run_kind, run_process,
+from pipeline.analyze.runs import (STEADY_COLUMNS, RunAnalysisError, RunResult, run_kind, run_process,
                                    runs_outside_reference_speed)
 from pipeline.analyze.weekly import weekly_summary
 
@@ -59,7 +59,10 @@ def athlete_runs(activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataF
         if activity_id not in act.index:
             continue
         seen.add(activity_id)
-        results.append(run_process(frame, act.loc[activity_id].to_dict(), params))
+        try:
+            results.append(run_process(frame, act.loc[activity_id].to_dict(), params))
+        except Exception as e:  # name the activity: the caller reports it with its file
+            raise RunAnalysisError(activity_id, e) from e
     for activity_id, row in act.iterrows():
         if activity_id in seen:
             continue

@@ -31,6 +31,15 @@ UNKNOWN_SPORTS = frozenset({"unknown", "generic", ""})
 STEADY_COLUMNS = ["t_s", "dt_s", "gap_lag_m_s", "gap_speed_m_s", "speed_m_s", "hr_bpm", "temperature_c"]
 
 
+class RunAnalysisError(Exception):
+    """An unexpected error while analysing one activity; carries the activity so it can be named."""
+
+    def __init__(self, activity_id: str, error: BaseException):
+        super().__init__(f"activity {activity_id}: {type(error).__name__}: {error}")
+        self.activity_id = activity_id
+        self.error = error
+
+
 @dataclass
 class RunResult:
     """One activity analysed: its ``run_metrics`` row (model columns still empty) and its steady samples."""

@@ -2,7 +2,8 @@
 
 The report reads the analysis tables (``run_metrics``, ``weekly``, ``strength_blocks``,
 ``block_effects``, ``placebo_checks``) and, for context only, ``athletes`` (display names),
-``source_files`` (files that failed to ingest) and ``strength_sessions`` (session dates drawn as marks
+``source_files`` (files that failed to ingest), ``analysis_runs`` (an athlete whose analysis failed) and
+``strength_sessions`` (session dates drawn as marks
 on the timeline). Never ``samples`` and never ``data/raw``: the report must be rebuildable from the
 warehouse alone, and fast.
 
@@ -35,6 +36,7 @@ class AthleteTables:
     placebo: pd.DataFrame            # placebo_checks rows
     strength_sessions: pd.DataFrame  # session_id, start_time (tz-naive UTC), title
     source_files: pd.DataFrame       # path, format, status, message (all files of this athlete)
+    analysis_error: str | None = None  # why the latest `pipeline analyze` could not analyse this athlete
 
     @property
     def included_runs(self) -> pd.DataFrame:
@@ -155,4 +157,13 @@ def load_athlete_tables(con: duckdb.DuckDBPyConnection, athlete_id: str) -> Athl
 
     return AthleteTables(athlete_id=athlete_id, display_name=display_name, runs=runs, weekly=weekly,
                          blocks=blocks, effects=effects, placebo=placebo, strength_sessions=sessions,
-                         source_files=files)
+                         source_files=files, analysis_error=latest_analysis_error(con, athlete_id))
+
+
+def latest_analysis_error(con: duckdb.DuckDBPyConnection, athlete_id: str) -> str | None:
+    """The message of the athlete's latest ``analysis_runs`` row when its status is 'error', else None."""
+    rows = _query(con, "analysis_runs", "SELECT status, message FROM analysis_runs WHERE athlete_id = ? "
+                  "ORDER BY started_at DESC LIMIT 1", [athlete_id])
+    if len(rows) and rows.iloc[0]["status"] == "error":
+        return str(rows.iloc[0]["message"] or "the analysis failed")
+    return None

@@ -283,6 +283,24 @@ RELATIONS: dict[str, RelationDoc] = {
             "verdict": "Verdict at the fake start (anything but 'no clear change' hints at a problem).",
         },
     ),
+    "analysis_runs": RelationDoc(
+        "One row per athlete per `pipeline analyze`: whether the athlete's analysis succeeded. Kept as a "
+        "history; the row with the latest started_at is the athlete's current state. An athlete whose "
+        "analysis failed (an invalid athlete.toml, or any error in its analysis, e.g. impossible timestamps) "
+        "has status 'error' and no rows in the other analysis tables; every other athlete is analysed as "
+        "usual. `pipeline status` and the athlete's report page show the error.",
+        "analysis",
+        {
+            "athlete_id": _ATHLETE,
+            "status": "ok (analysed; its rows in run_metrics, weekly, strength_blocks, block_effects and "
+                      "placebo_checks are current) or error (not analysed; see message).",
+            "message": "For ok: what was analysed ('152 of 154 runs included, 1 strength block(s)'). For error: "
+                       "the reason in one line, naming the settings file and key, or the activity and "
+                       "file(s) involved where they can be named.",
+            "started_at": "When the athlete's analysis started (UTC).",
+            "finished_at": "When it finished or failed (UTC).",
+        },
+    ),
     # ------------------------------------------------------------------ stable views (views.sql)
     "runs": RelationDoc(
         "Stable view: one row per running activity with its metrics and the facts from activities, for "

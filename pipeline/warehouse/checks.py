@@ -24,6 +24,7 @@ BLOCK_SOURCES = ("detected", "declared")
 EFFECT_METRICS = ("economy_m_per_beat", "m_per_beat", "gap_m_per_beat", "hr_at_ref_bpm", "decoupling_pct")
 EFFECT_METHODS = ("window", "its")
 VERDICTS = ("gain", "loss", "no clear change", "insufficient data")
+ANALYSIS_STATUSES = ("ok", "error")
 
 # Plausible ranges, inclusive. Heart rate: the highest recorded human HR is ~220-230 bpm, the lowest
 # resting ~25-30 in elite endurance athletes. Speed: 15 m/s is faster than any sprinter (~12.4 m/s peak),
@@ -116,6 +117,13 @@ TABLE_CHECKS: dict[str, dict] = {
         "relationships": {("athlete_id", "block_id"): ("strength_blocks", ("athlete_id", "block_id"))},
         "ranges": {"n_baseline": (0, None), "n_response": (0, None), "p_value": (0, 1), "swc_pct": (0, None)},
         "conditions": {"ci_is_ordered": "ci_low_pct IS NULL OR ci_high_pct IS NULL OR ci_low_pct <= ci_high_pct"},
+    },
+    "analysis_runs": {
+        "key": ["athlete_id", "started_at"],
+        "not_null": ["status", "finished_at"],
+        "accepted": {"status": ANALYSIS_STATUSES},
+        "conditions": {"errors_have_message": "status <> 'error' OR coalesce(message, '') <> ''",
+                       "finishes_after_start": "finished_at >= started_at"},
     },
     "placebo_checks": {
         "key": ["athlete_id", "block_id", "metric", "method", "fake_start"],

@@ -200,3 +200,15 @@ CREATE TABLE IF NOT EXISTS placebo_checks (
     verdict     VARCHAR,
     PRIMARY KEY (athlete_id, block_id, metric, method, fake_start)
 );
+
+-- One row per athlete per `pipeline analyze`: whether its analysis succeeded and, if not, why. Kept as a
+-- history (the latest row per athlete is its current state). Provenance columns (pipeline_version,
+-- settings_json, input_fingerprint) are to be added here as plain nullable columns.
+CREATE TABLE IF NOT EXISTS analysis_runs (
+    athlete_id  VARCHAR NOT NULL,
+    status      VARCHAR NOT NULL,   -- ok | error
+    message     VARCHAR,            -- ok: what was analysed; error: the reason, with the activity/file(s) involved
+    started_at  TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (athlete_id, started_at)
+);

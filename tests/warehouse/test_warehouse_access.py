@@ -124,7 +124,7 @@ def test_cli_export(populated_ws, tmp_path):
     result = CliRunner().invoke(cli, ["--workspace", str(populated_ws.root), "export", "--format", "csv",
                                       str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("Wrote 17 file(s) to ")
+    assert result.output.startswith("Wrote 18 file(s) to ")  # analysis_runs is one of them
 
 
 # ------------------------------------------------------------------ pipeline shell
