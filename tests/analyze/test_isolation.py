@@ -171,3 +171,32 @@ def test_an_unexpected_error_names_the_activity_and_file_where_it_can(squad):
                         r"cause: data/raw/broken/phone-run\.gpx \(activity broken-\S+, starts 200000-01-01 "
                         r"00:00:00\+00, lasts 5,524 years\)", elsewhere), elsewhere
     assert nothing_suspect == "KeyError: 'heart_rate_bpm'"
+
+
+def test_a_report_page_that_cannot_be_built_costs_no_other_page(workspace):
+    """A run dated in the year 200000 in run_metrics (matplotlib cannot draw it) breaks one page only."""
+    from pipeline.errors import PipelineError
+    from pipeline.report.build import build_reports
+
+    con = connect(workspace)
+    try:
+        for athlete, start in (("good", "2024-03-0{d} 08:00:00+00"), ("broken", "200000-01-0{d} 00:00:00+00")):
+            con.execute("INSERT INTO athletes (athlete_id) VALUES (?)", [athlete])
+            for d in range(1, 5):
+                con.execute("INSERT INTO run_metrics (activity_id, athlete_id, start_time, included, speed_m_s, "
+                            "gap_speed_m_s, heart_rate_bpm, m_per_beat, economy_m_per_beat) "
+                            "VALUES (?, ?, ?::TIMESTAMPTZ, true, 3.0, 3.0, 150, 1.2, 1.2)",
+                            [f"{athlete}-{d}", athlete, start.format(d=d)])
+    finally:
+        con.close()
+    with pytest.raises(PipelineError) as e:
+        build_reports(workspace)
+    assert re.fullmatch(r"the report page of 1 athlete\(s\) could not be built: broken \(ValueError: .*Matplotlib "
+                        r"dates must be between year 0001 and 9999\.\); every other page and the squad page "
+                        r"\S+index\.html were written", str(e.value)), str(e.value)
+    good = (workspace.reports_dir / "good" / "index.html").read_text()
+    assert "4 of 4 runs usable" in good and (workspace.reports_dir / "good" / "economy_timeline.png").exists()
+    broken = (workspace.reports_dir / "broken" / "index.html").read_text()
+    assert 'id="report-error"' in broken and "Matplotlib dates" in broken
+    assert list((workspace.reports_dir / "broken").glob("*.png")) == []
+    assert "good/index.html" in (workspace.reports_dir / "index.html").read_text()
