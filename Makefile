@@ -37,4 +37,5 @@ demo: $(STAMP)
 
 # Removes generated outputs (warehouse, reports); never touches data/raw/.
 clean:
-	rm -rf data/processed/*.duckdb data/processed/*.duckdb.wal data/processed/*.lock reports/*/ reports/index.html bench/out .pytest_cache
+	rm -rf data/processed/*.duckdb data/processed/*.duckdb.wal data/processed/*.lock data/processed/*.owner \
+		reports/*/ reports/index.html reports/*.png bench/out .pytest_cache

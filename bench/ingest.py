@@ -18,6 +18,7 @@ from fitparse import FitFile
 
 from pipeline.ingest.common import ReadContext
 from pipeline.ingest.dispatch import read_bytes
+from pipeline.ingest.fit_crc import crc16
 from pipeline.ingest.run import ingest_paths
 from pipeline.workspace import Workspace
 
@@ -45,10 +46,6 @@ def _fitparse_loop(paths: list[Path]) -> tuple[float, int]:
 
 def _decoder_loop(paths: list[Path]) -> tuple[float, float, int]:
     """The fast FIT reader alone (bytes -> DataFrames, CRC verified), one process: seconds, CRC seconds, records."""
-    try:
-        from pipeline.ingest.fit_crc import crc16
-    except ImportError:  # before CRC verification existed
-        crc16 = None
     blobs = [p.read_bytes() for p in paths]
     t0 = time.perf_counter()
     n = 0
@@ -57,10 +54,9 @@ def _decoder_loop(paths: list[Path]) -> tuple[float, float, int]:
         n += len(parsed.samples)
     seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
-    if crc16 is not None:
-        for data in blobs:
-            crc16(data)
-    return seconds, time.perf_counter() - t1 if crc16 is not None else 0.0, n
+    for data in blobs:
+        crc16(data)
+    return seconds, time.perf_counter() - t1, n
 
 
 def run() -> list[str]:

@@ -1,8 +1,10 @@
 """Command line: ``pipeline ...`` and ``python -m pipeline ...``.
 
 Thin by design: each command resolves the workspace, takes the lock when it writes, and calls one
-stage function. Errors reach the user as one line ``Error: ...`` and exit code 1, never a traceback
-(set ``PIPELINE_DEBUG=1`` to see one).
+stage function. Errors reach the user as one line ``Error: ...``, never a traceback (set
+``PIPELINE_DEBUG=1`` to see one): exit code 1 when the work failed, 2 for a usage error. Stages are
+imported inside the commands that use them so that ``pipeline --help`` and a busy-workspace message come
+at once, without loading pandas, DuckDB and matplotlib first (not to dodge import cycles: there are none).
 """
 
 from __future__ import annotations
@@ -19,7 +21,26 @@ from pipeline.workspace import Workspace, resolve_workspace
 
 
 class _Group(click.Group):
-    """Turns every PipelineError (and any unexpected exception) into one clear line and exit code 1."""
+    """One rule for every error: one line ``Error: ...`` on stderr, never a traceback.
+
+    Exit codes: 1 when the work failed (bad data, busy workspace, missing warehouse, any PipelineError or
+    unexpected exception); 2 for a usage error (unknown command or option, bad argument), which names
+    the help to read.
+    """
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as e:
+            where = f" (see `{_command_path(e.ctx)} --help`)" if e.ctx is not None else ""
+            _fail(e.format_message() + where, code=2)
+        except click.ClickException as e:
+            _fail(e.format_message(), code=e.exit_code)
+        except click.exceptions.Abort:
+            _fail("aborted", code=1)
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -36,9 +57,18 @@ class _Group(click.Group):
             _fail(f"unexpected {type(e).__name__}: {e} (set PIPELINE_DEBUG=1 for the traceback)")
 
 
-def _fail(message: str) -> None:
+def _command_path(ctx: click.Context) -> str:
+    """``pipeline export`` whatever name the program was started under (``python -m pipeline``, a test)."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return " ".join(["pipeline", *reversed(names)])
+
+
+def _fail(message: str, code: int = 1) -> None:
     click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
+    sys.exit(code)
 
 
 def _fail_if_athletes_failed(failures: list) -> None:

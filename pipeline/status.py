@@ -1,4 +1,5 @@
-"""``pipeline status``: what the warehouse holds, in the same one-screen layout as the ingest summary."""
+"""``pipeline status``: what the warehouse holds, in the same one-screen layout as the ingest summary,
+then each athlete's strength work and blocks."""
 
 from __future__ import annotations
 
@@ -6,13 +7,25 @@ from collections import Counter
 
 import duckdb
 
-from pipeline.ingest.run import render_summary
+from pipeline.ingest.summary import render_summary
+from pipeline.warehouse.contract import WORK_SET_TYPES
 from pipeline.warehouse.db import connect
 from pipeline.workspace import Workspace
 
+
+def render_status(ws: Workspace) -> str:
+    """Files by status, activities by sport, samples, athletes, errors with reasons, the latest analysis of
+    each athlete (failures with their reason), then strength."""
+    con = connect(ws, read_only=True)
+    try:
+        return files_status(con) + "\n" + analysis_status(con) + "\n" + strength_status(con)
+    finally:
+        con.close()
+
+
 # The latest analyze outcome per athlete (analysis_runs keeps one row per athlete per analyze run).
 _LATEST_ANALYSIS_SQL = """
-    SELECT athlete_id, status, message, finished_at FROM analysis_runs
+    SELECT athlete_id, status, message, started_at FROM analysis_runs
     QUALIFY row_number() OVER (PARTITION BY athlete_id ORDER BY started_at DESC) = 1
     ORDER BY athlete_id"""
 
@@ -32,31 +45,75 @@ def analysis_status(con: duckdb.DuckDBPyConnection) -> str:
     return "\n".join(lines)
 
 
-def render_status(ws: Workspace) -> str:
-    """Files by status, activities by sport, samples, athletes, errors with reasons, analysis, then strength."""
-    con = connect(ws, read_only=True)
-    try:
-        files = Counter(dict(con.execute("SELECT status, count(*) FROM source_files GROUP BY status").fetchall()))
-        sports = Counter(dict(con.execute("SELECT coalesce(sport, 'unknown'), count(*) FROM activities "
-                                          "GROUP BY 1").fetchall()))
-        errors = con.execute("SELECT path, message FROM source_files WHERE status = 'error' ORDER BY path").fetchall()
-        skipped = con.execute("SELECT path, message FROM source_files WHERE status = 'skipped' "
-                              "ORDER BY path").fetchall()
-        n_samples = con.execute("SELECT count(*) FROM samples").fetchone()[0]
-        athletes = [r[0] for r in con.execute(
-            "SELECT athlete_id FROM (SELECT athlete_id FROM activities UNION SELECT athlete_id FROM athletes) "
-            "ORDER BY 1").fetchall()]
-        span = con.execute("SELECT min(start_time)::DATE::VARCHAR, max(start_time)::DATE::VARCHAR "
-                           "FROM activities").fetchone()
-        extra = [f"samples: {n_samples}", f"athletes: {', '.join(athletes) or '-'}"]
-        if span[0] is not None:
-            extra.append(f"activities from {span[0]} to {span[1]}")
-        text = render_summary("Warehouse", files, sports, errors, skipped, extra=extra)
-        text += "\n" + analysis_status(con)
-        try:
-            from pipeline.strength.summary import strength_status
-        except ImportError:  # strength summary not available in this checkout
-            return text
-        return text + "\n" + strength_status(con)
-    finally:
-        con.close()
+def files_status(con: duckdb.DuckDBPyConnection) -> str:
+    """The files/activities part of the status screen."""
+    files = Counter(dict(con.execute("SELECT status, count(*) FROM source_files GROUP BY status").fetchall()))
+    sports = Counter(dict(con.execute("SELECT coalesce(sport, 'unknown'), count(*) FROM activities "
+                                      "GROUP BY 1").fetchall()))
+    errors = con.execute("SELECT path, message FROM source_files WHERE status = 'error' ORDER BY path").fetchall()
+    skipped = con.execute("SELECT path, message FROM source_files WHERE status = 'skipped' "
+                          "ORDER BY path").fetchall()
+    n_samples = con.execute("SELECT count(*) FROM samples").fetchone()[0]
+    athletes = [r[0] for r in con.execute(
+        "SELECT athlete_id FROM (SELECT athlete_id FROM activities UNION SELECT athlete_id FROM athletes) "
+        "ORDER BY 1").fetchall()]
+    # As text: a warehouse from before the ingest sanity gate may hold years Python's date cannot.
+    span = con.execute("SELECT min(start_time)::DATE::VARCHAR, max(start_time)::DATE::VARCHAR "
+                       "FROM activities").fetchone()
+    extra = [f"samples: {n_samples}", f"athletes: {', '.join(athletes) or '-'}"]
+    if span[0] is not None:
+        extra.append(f"activities from {span[0]} to {span[1]}")
+    return render_summary("Warehouse", files, sports, errors, skipped, extra=extra)
+
+
+_WORK_LIST = ", ".join(f"'{t}'" for t in WORK_SET_TYPES)
+
+# One row per athlete that has strength sessions or declared blocks.
+_STATUS_SQL = f"""
+WITH sessions AS (
+    SELECT athlete_id, count(*) AS n_sessions,
+           min(start_time)::DATE::VARCHAR AS first_day, max(start_time)::DATE::VARCHAR AS last_day,
+           string_agg(DISTINCT source_format, ', ' ORDER BY source_format) AS sources
+    FROM strength_sessions GROUP BY athlete_id
+), work_sets AS (
+    SELECT s.athlete_id, count(*) AS n_working_sets
+    FROM strength_sets x JOIN strength_sessions s USING (session_id)
+    WHERE x.set_type IN ({_WORK_LIST}) GROUP BY s.athlete_id
+), declared AS (
+    SELECT athlete_id, count(*) AS n_declared FROM declared_blocks GROUP BY athlete_id
+), detected AS (
+    SELECT athlete_id, count(*) FILTER (WHERE source = 'detected') AS n_detected,
+           count(*) AS n_blocks
+    FROM strength_blocks GROUP BY athlete_id
+), athletes AS (
+    SELECT athlete_id FROM sessions UNION SELECT athlete_id FROM declared
+)
+SELECT a.athlete_id, coalesce(n_sessions, 0), coalesce(n_working_sets, 0), first_day, last_day, sources,
+       coalesce(n_declared, 0), n_detected, n_blocks
+FROM athletes a
+LEFT JOIN sessions USING (athlete_id) LEFT JOIN work_sets USING (athlete_id)
+LEFT JOIN declared USING (athlete_id) LEFT JOIN detected USING (athlete_id)
+ORDER BY a.athlete_id
+"""
+
+
+def strength_status(con: duckdb.DuckDBPyConnection) -> str:
+    """Lines like ``alice: 24 strength sessions, 310 working sets, 2025-01-06..2025-03-20 (strong_csv);
+    blocks: 1 declared, 1 detected``; ``strength: none`` when the warehouse holds no strength work.
+
+    Detected blocks are shown once ``pipeline analyze`` has filled strength_blocks.
+    """
+    rows = con.execute(_STATUS_SQL).fetchall()
+    if not rows:
+        return "strength: none"
+    lines = ["strength:"]
+    for athlete, n_sessions, n_work, first, last, sources, n_declared, n_detected, n_blocks in rows:
+        text = f"  {athlete}: {n_sessions} strength session{'s' if n_sessions != 1 else ''}"
+        if n_sessions:
+            text += f", {n_work} working set{'s' if n_work != 1 else ''}, {first}..{last} ({sources})"
+        blocks = [f"{n_declared} declared"]
+        if n_blocks is not None:
+            blocks.append(f"{n_detected} detected")
+        text += f"; blocks: {', '.join(blocks)}"
+        lines.append(text)
+    return "\n".join(lines)

@@ -73,3 +73,51 @@ def test_second_writer_gets_busy_message(workspace: Workspace):
     assert "Traceback" not in proc.stderr
     assert "is busy: another pipeline process" in proc.stderr
     assert "`ingest`" in proc.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_usage_errors_are_one_line_with_exit_code_2_for_every_command(command):
+    result = CliRunner().invoke(cli, [command, "--no-such-option"])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [f"Error: No such option '--no-such-option'. (see `pipeline {command} --help`)"]
+
+
+def test_unknown_command_is_one_line_with_exit_code_2():
+    result = CliRunner().invoke(cli, ["injest"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: No such command 'injest'.")
+    assert lines[0].endswith("(see `pipeline --help`)")
+
+
+def test_usage_error_from_a_real_process_has_no_usage_block(tmp_path: Path):
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "--workspace", str(tmp_path), "export"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "Error: Missing argument 'OUT_DIR'. (see `pipeline export --help`)"]
+
+
+def test_missing_workspace_folder_says_so(tmp_path: Path):
+    missing = tmp_path / "nowhere"
+    result = CliRunner().invoke(cli, ["--workspace", str(missing), "status"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: no workspace folder {missing}: give --workspace DIR (or set $PIPELINE_WORKSPACE) to the folder "
+        "holding data/raw, or create it"]
+
+
+def test_make_clean_removes_every_generated_output(tmp_path: Path):
+    """make clean on a workspace holding every kind of output leaves only data/raw (and READMEs)."""
+    import shutil
+    for rel in ("data/raw/ana/run.fit", "data/raw/README.md", "data/processed/warehouse.duckdb",
+                "data/processed/warehouse.duckdb.wal", "data/processed/pipeline.lock",
+                "data/processed/pipeline.owner", "reports/ana/index.html", "reports/ana/economy_timeline.png",
+                "reports/index.html", "reports/block_effects_forest.png", "reports/README.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    shutil.copy(REPO_ROOT / "Makefile", tmp_path / "Makefile")
+    subprocess.run(["make", "-s", "clean"], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert left == ["Makefile", "data/raw/README.md", "data/raw/ana/run.fit", "reports/README.md"]

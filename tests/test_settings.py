@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from pipeline.analyze.params import AnalysisParams, setting_bounds
 from pipeline.cli import cli
 from pipeline.errors import PipelineError
-from pipeline.strength.blocks import BlockParams, read_declared_blocks
+from pipeline.analyze.blocks import BlockParams
+from pipeline.ingest.declared_blocks import read_declared_blocks
 from pipeline.workspace import load_athlete_config
 
 

@@ -49,6 +49,7 @@ from scipy import stats
 
 from pipeline.analyze.economy import heat_excess_c, heat_temperature
 from pipeline.analyze.params import CI_METHODS, AnalysisParams
+from pipeline.warehouse.contract import columns
 
 WEEK = pd.Timedelta(days=7)
 
@@ -83,7 +84,6 @@ ITS_COVARIATES: dict[str, tuple[str, ...]] = {
 # d log(metric) / d gamma for the heat-adjusted metrics: hr_at_ref = hr_unadjusted - gamma * excess, so
 # log(hr_at_ref) moves by -excess/hr_at_ref per bpm/degC of gamma, and log(economy) by +excess/hr_at_ref.
 HEAT_ADJUSTED_SIGN: dict[str, float] = {"economy_m_per_beat": 1.0, "hr_at_ref_bpm": -1.0}
-VERDICTS = ("gain", "loss", "no clear change", "insufficient data")
 
 
 @dataclass(frozen=True)
@@ -400,10 +400,7 @@ def block_effects(runs: pd.DataFrame, blocks: pd.DataFrame, params: AnalysisPara
 
 
 def _effects_frame(rows: list[dict]) -> pd.DataFrame:
-    cols = ["athlete_id", "block_id", "metric", "method", "baseline_start", "baseline_end", "response_start",
-            "response_end", "n_baseline", "n_response", "baseline_value", "response_value", "change_pct",
-            "ci_low_pct", "ci_high_pct", "p_value", "swc_pct", "verdict"]
-    df = pd.DataFrame(rows, columns=cols)
+    df = pd.DataFrame(rows, columns=columns("block_effects"))
     for c in ("baseline_start", "baseline_end", "response_start", "response_end"):
         df[c] = pd.to_datetime(df[c], utc=True).dt.date
     return df
@@ -424,8 +421,7 @@ def placebo_checks(runs: pd.DataFrame, blocks: pd.DataFrame, params: AnalysisPar
     so the k of n are not independent trials.
     """
     p = params or AnalysisParams()
-    cols = ["athlete_id", "block_id", "metric", "method", "fake_start", "change_pct", "ci_low_pct",
-            "ci_high_pct", "verdict"]
+    cols = columns("placebo_checks")
     if runs.empty or blocks.empty:
         return pd.DataFrame(columns=cols)
     first = pd.to_datetime(runs["start_time"], utc=True).min()

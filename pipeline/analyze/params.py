@@ -8,7 +8,7 @@ pipeline.toml never silently falls back to a default.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from pipeline.errors import PipelineError
 from pipeline.workspace import PIPELINE_CONFIG_NAME, Bounds, setting_number, settings_table
@@ -95,22 +95,14 @@ class AnalysisParams:
     seed: int = 20020901                  # bootstrap random seed (results are reproducible)
 
     @classmethod
-    def from_config(cls, section: Any) -> AnalysisParams:
-        """Build from the ``[analysis]`` section of pipeline.toml; unknown keys, wrong types, non-finite or
-        out-of-range values and inverted bounds raise PipelineError naming the key."""
-        section = dict(settings_table(PIPELINE_CONFIG_NAME, "analysis", section))
-        valid = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(section) - set(valid))
-        if unknown:
-            raise PipelineError(
-                f"{WHERE}: unknown key(s) {', '.join(unknown)}; "
-                f"valid keys: {', '.join(sorted(valid))}"
-            )
-        kwargs = {key: _setting_value(key, str(valid[key].type), getattr(cls, key), value)
-                  for key, value in section.items()}
-        params = replace(cls(), **kwargs)
-        params.validate()
-        return params
+    def from_config(cls, section: dict[str, Any] | None) -> AnalysisParams:
+        """Build from the ``[analysis]`` section of pipeline.toml (see :func:`settings_from_section`)."""
+        return settings_from_section(cls, section, "analysis")
+
+    @classmethod
+    def setting_bounds(cls, key: str, whole: bool = False) -> Bounds:
+        """Allowed range of one numeric setting (:func:`setting_bounds`)."""
+        return setting_bounds(key, whole)
 
     def validate(self) -> None:
         """Reject settings that cannot work, with a message saying which and why.
@@ -138,7 +130,7 @@ class AnalysisParams:
             _choice(key, getattr(self, key), choices)
 
 
-WHERE = f"{PIPELINE_CONFIG_NAME} [analysis]"
+WHERE = "pipeline.toml [analysis]"
 METHOD_CHOICES = {"grade_method": GRADE_METHODS, "heat_method": HEAT_METHODS, "heat_temperature": HEAT_TEMPERATURES,
                   "slope_method": SLOPE_METHODS, "ci_method": CI_METHODS}
 
@@ -196,24 +188,47 @@ ORDERED_SETTINGS = (("hr_min_bpm", "hr_max_bpm"), ("min_speed_m_s", "max_speed_m
 def setting_bounds(key: str, whole: bool = False) -> Bounds:
     """Allowed range of one numeric ``[analysis]`` setting: its own entry, else its unit suffix's, else
     any finite number of reasonable size (|x| <= 1e6)."""
-    if key in SETTING_BOUNDS:
-        return SETTING_BOUNDS[key]
     suffix = max((sfx for sfx in SUFFIX_BOUNDS if key.endswith(sfx)), key=len, default=None)
-    bounds = SUFFIX_BOUNDS[suffix] if suffix else Bounds()
-    return replace(bounds, whole=whole) if whole else bounds
+    bounds = SETTING_BOUNDS.get(key) or (SUFFIX_BOUNDS[suffix] if suffix else Bounds())
+    return replace(bounds, whole=True) if whole else bounds
 
 
-def _setting_value(key: str, annotation: str, default: Any, value: Any) -> Any:
-    """One value from pipeline.toml converted to the setting's type (ranges are checked by validate())."""
+Settings = TypeVar("Settings")
+
+
+def settings_from_section(cls: type[Settings], section: Any, name: str) -> Settings:
+    """The one parser of pipeline.toml sections: a frozen settings dataclass ``cls`` from ``[name]``.
+
+    Every key must be a field of ``cls``; its value must have the type of the field's default, and a
+    number must be finite and inside ``cls.setting_bounds(key, whole)`` (whole numbers for int fields; a
+    list of the same length for tuple fields). The result's ``validate()`` then checks what involves
+    several settings. Any problem raises :class:`PipelineError` naming the section and key, so a typo
+    never silently falls back to a default.
+    """
+    section = settings_table(PIPELINE_CONFIG_NAME, name, section)
+    valid = [f.name for f in fields(cls)]
+    unknown = sorted(set(section) - set(valid))
+    if unknown:
+        raise PipelineError(f"pipeline.toml [{name}]: unknown key{'s' if len(unknown) > 1 else ''} "
+                            f"{', '.join(unknown)}; valid keys: {', '.join(valid)}")
+    kwargs = {key: _setting_value(cls, name, key, value, getattr(cls, key)) for key, value in section.items()}
+    settings = replace(cls(), **kwargs)
+    settings.validate()
+    return settings
+
+
+def _setting_value(cls: type, section: str, key: str, value: Any, default: Any) -> Any:
+    where = f"pipeline.toml [{section}]"
     if isinstance(default, tuple):
         if not (isinstance(value, (list, tuple)) and len(value) == len(default)):
-            raise PipelineError(f"{WHERE}: {key} must be a list of {len(default)} numbers, got {value!r}")
-        return tuple(setting_number(WHERE, f"{key}[{k}]", v, setting_bounds(key)) for k, v in enumerate(value))
+            raise PipelineError(f"{where}: {key} must be a list of {len(default)} numbers, got {value!r}")
+        return tuple(setting_number(where, f"{key}[{k}]", v, cls.setting_bounds(key)) for k, v in enumerate(value))
     if isinstance(default, (bool, str)):
         if not isinstance(value, type(default)):
-            raise PipelineError(f"{WHERE}: {key} must be a {type(default).__name__}, got {value!r}")
+            raise PipelineError(f"{where}: {key} must be a {type(default).__name__}, got {value!r}")
         return value
-    return setting_number(WHERE, key, value, setting_bounds(key, "int" in annotation))
+    whole = isinstance(default, int) or (default is None and isinstance(value, int))
+    return setting_number(where, key, value, cls.setting_bounds(key, whole))
 
 
 def _choice(key: str, value: str, valid: tuple[str, ...]) -> None:

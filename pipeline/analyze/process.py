@@ -20,19 +20,16 @@ from pipeline.analyze.params import AnalysisParams
 from pipeline.analyze.runs import (STEADY_COLUMNS, RunAnalysisError, RunResult, run_kind, run_process,
                                    runs_outside_reference_speed)
 from pipeline.analyze.weekly import weekly_summary
+from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC, columns
 
-RUN_METRICS_COLUMNS = [
-    "activity_id", "athlete_id", "start_time", "sub_sport", "duration_s", "distance_km", "steady_s", "speed_m_s",
-    "gap_speed_m_s", "heart_rate_bpm", "m_per_beat", "gap_m_per_beat", "hr_at_ref_bpm", "economy_m_per_beat",
-    "decoupling_pct", "temperature_c", "included", "exclusion_reason",
-]
+RUN_METRICS_COLUMNS = columns("run_metrics")
 # Kept in memory beside the warehouse columns (not written): the temperature the heat model uses.
 RUN_EXTRA_COLUMNS = ["heat_temperature_c"]
-HEADLINE = ("economy_m_per_beat", "its")
+HEADLINE = (HEADLINE_METRIC, HEADLINE_METHOD)
 
 
 @dataclass
-class AthleteTables:
+class AthleteAnalysis:
     """Everything analysed for one athlete: the rows of each analysis table plus the fitted model."""
 
     athlete_id: str
@@ -87,7 +84,7 @@ def exclude_runs(rows: pd.DataFrame, steady: pd.DataFrame, reasons: dict[str, st
 
 def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataFrame]],
                     strength_sessions: pd.DataFrame, strength_blocks: pd.DataFrame,
-                    params: AnalysisParams | None = None, ref_speed_m_s: float | None = None) -> AthleteTables:
+                    params: AnalysisParams | None = None, ref_speed_m_s: float | None = None) -> AthleteAnalysis:
     """Analyse one athlete.
 
     Parameters
@@ -95,7 +92,7 @@ def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable
     activities : the athlete's ``activities`` rows (all sports).
     samples : (activity_id, samples frame) pairs, e.g. one per running activity.
     strength_sessions : ``strength_sessions`` rows (for the weekly counts).
-    strength_blocks : ``strength_blocks`` rows (from :func:`pipeline.strength.blocks.strength_blocks_for_athlete`).
+    strength_blocks : ``strength_blocks`` rows (from :func:`pipeline.analyze.blocks.strength_blocks_for_athlete`).
     ref_speed_m_s : athlete.toml reference speed; None -> median steady grade-adjusted speed of included runs.
     """
     p = params or AnalysisParams()
@@ -130,4 +127,4 @@ def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable
     heat_se = model.heat_se_bpm_per_c if model is not None and np.isfinite(model.heat_se_bpm_per_c) else 0.0
     effects = block_effects(inc, blocks, p, heat_se_bpm_per_c=heat_se)
     placebo = placebo_checks(inc, blocks, p, heat_se_bpm_per_c=heat_se)
-    return AthleteTables(athlete_id, rows, weekly, blocks, effects, placebo, model, not_runs)
+    return AthleteAnalysis(athlete_id, rows, weekly, blocks, effects, placebo, model, not_runs)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-WEEKLY_COLUMNS = ["athlete_id", "week_start", "runs", "run_km", "strength_sessions", "economy_m_per_beat"]
+from pipeline.warehouse.contract import columns
+
+WEEKLY_COLUMNS = columns("weekly")
 
 
 def _monday(ts: pd.Series) -> pd.Series:

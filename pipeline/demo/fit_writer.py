@@ -29,6 +29,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
+from pipeline.ingest.fit_crc import crc16
 from pipeline.ingest.parsed import LAP_COLUMNS
 
 FIT_EPOCH = pd.Timestamp("1989-12-31", tz="UTC")
@@ -47,27 +48,6 @@ _BASE = {
     "uint16": (0x84, "<u2", 0xFFFF), "sint32": (0x85, "<i4", 0x7FFFFFFF), "uint32": (0x86, "<u4", 0xFFFFFFFF),
     "uint32z": (0x8C, "<u4", 0),
 }
-
-
-def _crc_table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_CRC_TABLE = _crc_table()
-
-
-def fit_crc16(data: bytes, crc: int = 0) -> int:
-    """The FIT checksum (CRC-16/ARC) of ``data``."""
-    table = _CRC_TABLE
-    for b in data:
-        crc = (crc >> 8) ^ table[(crc ^ b) & 0xFF]
-    return crc
 
 
 class _FitEncoder:
@@ -103,9 +83,9 @@ class _FitEncoder:
     def finish(self) -> bytes:
         body = self._body.getvalue()
         header = struct.pack("<BBHI4s", 14, 0x20, PROFILE_VERSION, len(body), b".FIT")
-        header += struct.pack("<H", fit_crc16(header))
+        header += struct.pack("<H", crc16(header))
         data = header + body
-        return data + struct.pack("<H", fit_crc16(data))
+        return data + struct.pack("<H", crc16(data))
 
 
 def _raw(values, scale: float, offset: float, base: str) -> np.ndarray:

@@ -11,26 +11,18 @@ import numpy as np
 from scipy.signal import lfilter
 
 # Minetti AE, Moia C, Roi GS, Susta D, Ferretti G (2002). Energy cost of walking and running at extreme
-# uphill and downhill slopes. J Appl Physiol 93:1039-1046. Cr(i) in J/kg/m, i = grade as a fraction,
-# fitted over -0.45..0.45; coefficients from the highest power down.
-MINETTI_2002_COEFFS = (155.4, -30.4, -43.3, 46.3, 19.5, 3.6)
-MINETTI_GRADE_LIMIT = 0.45
-
-
-def minetti_cost_j_per_kg_m(grade: np.ndarray | float) -> np.ndarray:
-    """Energy cost of running (J/kg/m) at ``grade`` (fraction), Minetti et al. (2002), clipped to ±0.45."""
-    i = np.clip(np.asarray(grade, dtype=float), -MINETTI_GRADE_LIMIT, MINETTI_GRADE_LIMIT)
-    return np.polyval(MINETTI_2002_COEFFS, i)
+# uphill and downhill slopes. J Appl Physiol 93:1039-1046 (pipeline.formulas.minetti2002_cost).
+from pipeline.formulas import minetti2002_cost
 
 
 def grade_adjusted_speed_m_s(speed_m_s: np.ndarray, grade: np.ndarray) -> np.ndarray:
     """Flat-ground speed of equal metabolic cost: speed · Cr(i) / Cr(0)."""
-    return np.asarray(speed_m_s, dtype=float) * minetti_cost_j_per_kg_m(grade) / MINETTI_2002_COEFFS[-1]
+    return np.asarray(speed_m_s, dtype=float) * minetti2002_cost(grade) / minetti2002_cost(0.0)
 
 
 def speed_for_grade_adjusted_m_s(gap_m_s: np.ndarray, grade: np.ndarray) -> np.ndarray:
     """Inverse of :func:`grade_adjusted_speed_m_s`: the real speed a runner holding ``gap_m_s`` runs at."""
-    return np.asarray(gap_m_s, dtype=float) * MINETTI_2002_COEFFS[-1] / minetti_cost_j_per_kg_m(grade)
+    return np.asarray(gap_m_s, dtype=float) * minetti2002_cost(0.0) / minetti2002_cost(grade)
 
 
 def first_order_response(target: np.ndarray, dt_s: float, tau_s: float, initial: float) -> np.ndarray:

@@ -15,10 +15,17 @@ class ReadError(ValueError):
     """A file could not be read; the message names the problem (and where, when known).
 
     Readers raise it; the dispatcher turns it into a ``source_files`` row with status ``error``.
+    ``fmt`` names the format when the reader knows it better than the first bytes do (``strong_csv``
+    rather than ``csv``); ``warnings`` carries per-row problems found on the way ("row 3: negative reps").
     """
 
+    def __init__(self, message: str, *, fmt: str | None = None, warnings: list[str] | tuple[str, ...] = ()):
+        super().__init__(message)
+        self.fmt = fmt
+        self.warnings = list(warnings)
 
-class NothingToIngest(ValueError):
+
+class NothingToIngest(ReadError):
     """A readable file that holds nothing to analyse (a route, a settings file): status ``skipped``."""
 
 
@@ -39,6 +46,11 @@ class ReadContext:
     def parsed(self, fmt: str, size_bytes: int, **kwargs) -> ParsedFile:
         return ParsedFile(path=self.path, file_id=self.file_id, athlete_id=self.athlete_id, format=fmt,
                           size_bytes=size_bytes, **kwargs)
+
+    def failed(self, fmt: str, size_bytes: int, message: str) -> ParsedFile:
+        """This file as an ``error`` row (see :meth:`ParsedFile.failed`)."""
+        return ParsedFile.failed(self.path, self.athlete_id, message, file_id=self.file_id, fmt=fmt,
+                                 size_bytes=size_bytes)
 
 
 def activity_id_for(athlete_id: str, start_time: pd.Timestamp, session_index: int) -> str:

@@ -20,9 +20,9 @@ from pipeline.ingest.archives import (
 )
 from pipeline.ingest.common import NothingToIngest, ReadContext, ReadError
 from pipeline.ingest.fit_reader import read_fit
-from pipeline.ingest.parsed import ParsedFile
+from pipeline.ingest.parsed import UNCHANGED, ParsedFile
 from pipeline.ingest.xml_readers import read_gpx, read_tcx
-from pipeline.strength.readers import parse_strength_csv, sniff_strength_csv
+from pipeline.ingest.strength_csv import parse_strength_csv, sniff_strength_csv
 from pipeline.workspace import AthleteConfig
 
 STRAVA_INDEX_NAME = "activities.csv"
@@ -47,7 +47,6 @@ class WorkItem:
     known_file_id: str | None = None
 
 
-UNCHANGED = "unchanged"  # pseudo-status: same path, same content, already in the warehouse
 
 
 def sha256_hex(data: bytes) -> str:
@@ -80,9 +79,14 @@ def read_bytes(data: bytes, name: str, ctx: ReadContext, limits: ArchiveLimits |
     try:
         return _read(data, name, ctx, limits, prefix="")
     except NothingToIngest as e:
-        return ctx.parsed(_guess_format(data, name), len(data), status="skipped", message=str(e))
-    except (ReadError, UnsafeArchive) as e:
-        return ctx.parsed(_guess_format(data, name), len(data), status="error", message=str(e))
+        return ctx.parsed(e.fmt or _guess_format(data, name), len(data), status="skipped", message=str(e),
+                          warnings=e.warnings)
+    except ReadError as e:
+        failed = ctx.failed(e.fmt or _guess_format(data, name), len(data), str(e))
+        failed.warnings = e.warnings
+        return failed
+    except UnsafeArchive as e:
+        return ctx.failed(_guess_format(data, name), len(data), str(e))
 
 
 def _guess_format(data: bytes, name: str) -> str:
@@ -100,7 +104,11 @@ def _read(data: bytes, name: str, ctx: ReadContext, limits: ArchiveLimits, prefi
         except (zlib.error, EOFError) as e:
             raise ReadError(f"gzip: corrupt or truncated ({e})") from e
         inner_name = name[:-3] if name.lower().endswith(".gz") else name
-        parsed = _read(inner, inner_name, ctx, limits, prefix="gz")
+        try:
+            parsed = _read(inner, inner_name, ctx, limits, prefix="gz")
+        except ReadError as e:
+            e.fmt = f"{e.fmt}.gz" if e.fmt else None
+            raise
         parsed.size_bytes = len(data)
         return parsed
     if fmt == "fit":
@@ -160,11 +168,9 @@ def read_work_item(item: WorkItem, athlete: AthleteConfig | None,
     try:
         data = load_item_bytes(item, limits)
     except (UnsafeArchive, zipfile.BadZipFile, zlib.error, KeyError, EOFError) as e:
-        return ParsedFile(path=item.path, file_id="", athlete_id=item.athlete_id, format="unknown",
-                          size_bytes=0, status="error", message=f"cannot read from archive: {e}")
+        return ParsedFile.failed(item.path, item.athlete_id, f"cannot read from archive: {e}")
     except OSError as e:
-        return ParsedFile(path=item.path, file_id="", athlete_id=item.athlete_id, format="unknown",
-                          size_bytes=0, status="error", message=f"cannot read file: {e.strerror or e}")
+        return ParsedFile.failed(item.path, item.athlete_id, f"cannot read file: {e.strerror or e}")
     file_id = sha256_hex(data)
     ctx = ReadContext(path=item.path, file_id=file_id, athlete_id=item.athlete_id, athlete=athlete,
                       sport_override=item.sport_override, name_override=item.name_override)
@@ -173,5 +179,5 @@ def read_work_item(item: WorkItem, athlete: AthleteConfig | None,
     try:
         return read_bytes(data, name, ctx, limits)
     except Exception as e:  # noqa: BLE001 - batch boundary: a reader bug must not stop other files
-        return ctx.parsed(_guess_format(data, name), len(data), status="error",
-                          message=f"internal reader error {type(e).__name__}: {e} (please report)")
+        return ctx.failed(_guess_format(data, name), len(data),
+                          f"internal reader error {type(e).__name__}: {e} (please report)")

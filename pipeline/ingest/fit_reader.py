@@ -23,7 +23,7 @@ from pipeline.ingest.fit_decode import (
     MESG_SESSION, MESG_SET, MESG_SPORT, DecodedFit, FitCRCError, FitDecodeError, MessageDefinition, decode_fit,
 )
 from pipeline.ingest.parsed import ParsedFile
-from pipeline.strength.fit_sets import strength_from_fit
+from pipeline.ingest.fit_strength import strength_from_fit
 
 _KEEP = frozenset({MESG_FILE_ID, MESG_SESSION, MESG_LAP, MESG_DEVICE_INFO, MESG_SPORT, MESG_SET})
 _SEMICIRCLES_PER_DEG = 2**31 / 180.0  # value_deg = raw / this

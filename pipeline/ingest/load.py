@@ -20,7 +20,8 @@ import pandas as pd
 
 from pipeline.ingest.common import UNKNOWN_SPORT
 from pipeline.ingest.parsed import ACTIVITY_COLUMNS, LAP_COLUMNS, SAMPLE_COLUMNS, ParsedFile
-from pipeline.warehouse.db import insert_frame
+from pipeline.ingest.load_strength import insert_strength
+from pipeline.warehouse.db import insert_frame, transaction
 
 DUPLICATE_START_TOLERANCE_S = 120.0
 DUPLICATE_ELAPSED_TOLERANCE = 0.10
@@ -100,8 +101,7 @@ def load_parsed(con: duckdb.DuckDBPyConnection, parsed: ParsedFile, previous_fil
         parsed: the reader's result (any status).
         previous_file_id: sha256 stored for this path before, when the file changed since.
     """
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         if previous_file_id is not None:
             delete_file_rows(con, previous_file_id, parsed.path)
         outcome = _load_rows(con, parsed) if parsed.status == "ok" else LoadOutcome(parsed.status, parsed.message)
@@ -112,10 +112,6 @@ def load_parsed(con: duckdb.DuckDBPyConnection, parsed: ParsedFile, previous_fil
             [parsed.path, parsed.file_id, parsed.athlete_id, parsed.format, parsed.size_bytes, outcome.status,
              outcome.message, outcome.n_activities, outcome.n_samples, outcome.duplicate_of],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return outcome
 
 
@@ -154,8 +150,6 @@ def _load_rows(con: duckdb.DuckDBPyConnection, parsed: ParsedFile) -> LoadOutcom
     insert_frame(con, "activities", new_acts, ACTIVITY_COLUMNS)
     insert_frame(con, "samples", new_samples, SAMPLE_COLUMNS)
     insert_frame(con, "laps", new_laps, LAP_COLUMNS)
-
-    from pipeline.strength.load import insert_strength
 
     strength_note = insert_strength(con, parsed) if len(parsed.strength_sessions) else None
     n_strength = len(parsed.strength_sessions)

@@ -4,7 +4,7 @@ Readers are pure functions of a file's bytes (plus its name and the athlete's se
 open connections, so parsing can run in a process pool. Loaders take a connection and a
 :class:`ParsedFile` and write it in one transaction.
 
-Column lists below are written once, with units in the names, and match ``warehouse/schema.sql``.
+Column lists come from the warehouse contract (:mod:`pipeline.warehouse.contract`), written once there.
 A reader fills the frames it has and leaves the others empty (use :func:`empty_frame`).
 """
 
@@ -14,28 +14,16 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-ACTIVITY_COLUMNS = [
-    "activity_id", "athlete_id", "file_id", "sport", "sub_sport", "start_time", "elapsed_s", "timer_s",
-    "distance_m", "avg_heart_rate_bpm", "device", "name", "source_format", "session_index", "n_samples",
-]
-SAMPLE_COLUMNS = [
-    "activity_id", "athlete_id", "ts", "elapsed_s", "lat_deg", "lon_deg", "altitude_m", "distance_m",
-    "speed_m_s", "heart_rate_bpm", "cadence_spm", "power_w", "temperature_c",
-]
-LAP_COLUMNS = [
-    "activity_id", "lap_index", "start_time", "elapsed_s", "timer_s", "distance_m", "avg_heart_rate_bpm",
-    "avg_speed_m_s",
-]
-STRENGTH_SESSION_COLUMNS = [
-    "session_id", "athlete_id", "start_time", "duration_s", "title", "source_format", "file_id", "n_sets",
-    "n_working_sets",
-]
-STRENGTH_SET_COLUMNS = [
-    "session_id", "set_index", "exercise", "category", "set_type", "reps", "weight_kg", "duration_s", "rpe",
-    "distance_m",
-]
-SET_TYPES = ("warmup", "working", "drop", "failure")
-FILE_STATUSES = ("ok", "error", "duplicate", "skipped")
+from pipeline.warehouse.contract import columns
+
+ACTIVITY_COLUMNS = columns("activities")
+SAMPLE_COLUMNS = columns("samples")
+LAP_COLUMNS = columns("laps")
+STRENGTH_SESSION_COLUMNS = columns("strength_sessions")
+STRENGTH_SET_COLUMNS = columns("strength_sets")
+
+# Pseudo-status of a file not read again: same path, same content, already in the warehouse.
+UNCHANGED = "unchanged"
 
 TABLE_COLUMNS = {
     "activities": ACTIVITY_COLUMNS,
@@ -73,6 +61,16 @@ class ParsedFile:
     strength_sessions: pd.DataFrame = field(default_factory=lambda: empty_frame("strength_sessions"))
     strength_sets: pd.DataFrame = field(default_factory=lambda: empty_frame("strength_sets"))
     warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def failed(cls, path: str, athlete_id: str, message: str, *, file_id: str = "", fmt: str = "unknown",
+               size_bytes: int = 0) -> ParsedFile:
+        """A file (or archive member) that could not be read: status ``error``, ``message`` says why.
+
+        ``file_id`` is empty when the bytes could not be read at all (nothing to hash).
+        """
+        return cls(path=path, file_id=file_id, athlete_id=athlete_id, format=fmt, size_bytes=size_bytes,
+                   status="error", message=message)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         return {table: getattr(self, table) for table in TABLE_COLUMNS}

@@ -28,6 +28,7 @@ import pandas as pd
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml.ElementTree import fromstring
 
+from pipeline.formulas import haversine_m
 from pipeline.ingest.common import (
     NothingToIngest, ReadContext, ReadError, activity_id_for, sport_from_word, typed_frame,
 )
@@ -38,7 +39,6 @@ _CAD_TAGS = {"cad", "cadence", "runcadence"}
 _POWER_TAGS = {"power", "watts", "pwr"}
 _TEMP_TAGS = {"atemp", "temp", "temperature", "wtemp"}
 _SPEED_TAGS = {"speed"}
-_EARTH_RADIUS_M = 6371008.8
 # A GPX track is a recording only when at least this share of its points carry a time.
 MIN_TIMED_FRACTION = 0.5
 
@@ -100,9 +100,8 @@ def _haversine_total_m(lat: np.ndarray, lon: np.ndarray) -> float | None:
     ok = ~(np.isnan(lat) | np.isnan(lon))
     if ok.sum() < 2:
         return None
-    la, lo = np.radians(lat[ok]), np.radians(lon[ok])
-    a = np.sin(np.diff(la) / 2) ** 2 + np.cos(la[:-1]) * np.cos(la[1:]) * np.sin(np.diff(lo) / 2) ** 2
-    return float(np.sum(2 * _EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0, 1)))))
+    la, lo = lat[ok], lon[ok]
+    return float(np.sum(haversine_m(la[:-1], lo[:-1], la[1:], lo[1:])))
 
 
 def _to_utc(times: list[str | None]) -> pd.DatetimeIndex:

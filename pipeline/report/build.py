@@ -23,8 +23,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from pipeline.errors import PipelineError
 from pipeline.report import figures as fg
 from pipeline.report import story
-from pipeline.report.data import (HEADLINE_METHOD, HEADLINE_METRIC, AthleteTables, latest_analysis_error,
-                                  list_athletes, load_athlete_tables)
+from pipeline.report.data import AthleteReportData, latest_analysis_error, list_athletes, load_athlete_tables
+from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC
 from pipeline.warehouse.db import connect
 from pipeline.workspace import Workspace, validate_athlete_id
 
@@ -104,7 +104,7 @@ def _effect_table_rows(effects: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def _focus_block(tables: AthleteTables) -> str | None:
+def _focus_block(tables: AthleteReportData) -> str | None:
     """The block the detailed sections are about: the headline's, else the most recent with effects."""
     effect = story.headline_effect(tables)
     if effect is not None:
@@ -115,7 +115,7 @@ def _focus_block(tables: AthleteTables) -> str | None:
     return tables.blocks.iloc[-1]["block_id"] if len(tables.blocks) else None
 
 
-def athlete_page_context(tables: AthleteTables, out_dir: Path) -> dict:
+def athlete_page_context(tables: AthleteReportData, out_dir: Path) -> dict:
     """Draw the athlete's figures into ``out_dir`` and gather everything the template shows."""
     runs = tables.runs
     included = tables.included_runs
@@ -200,7 +200,7 @@ def athlete_page_context(tables: AthleteTables, out_dir: Path) -> dict:
     }
 
 
-def write_athlete_page(tables: AthleteTables, reports_dir: Path, env: Environment | None = None) -> Path:
+def write_athlete_page(tables: AthleteReportData, reports_dir: Path, env: Environment | None = None) -> Path:
     """Write ``reports/<athlete>/index.html`` and its PNGs; returns the page's path."""
     env = env or _environment()
     out_dir = reports_dir / validate_athlete_id(tables.athlete_id)
@@ -217,7 +217,7 @@ def write_athlete_page(tables: AthleteTables, reports_dir: Path, env: Environmen
     return page
 
 
-def squad_rows(all_tables: list[AthleteTables], reports_dir: Path) -> list[dict]:
+def squad_rows(all_tables: list[AthleteReportData], reports_dir: Path) -> list[dict]:
     rows = []
     for t in all_tables:
         effect = story.headline_effect(t)
@@ -237,7 +237,7 @@ def squad_rows(all_tables: list[AthleteTables], reports_dir: Path) -> list[dict]
     return rows
 
 
-def forest_rows(all_tables: list[AthleteTables]) -> pd.DataFrame:
+def forest_rows(all_tables: list[AthleteReportData]) -> pd.DataFrame:
     """Every athlete × block headline effect (economy, ITS), labelled for the forest plot."""
     frames = []
     for t in all_tables:
@@ -253,7 +253,7 @@ def forest_rows(all_tables: list[AthleteTables]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def write_squad_page(all_tables: list[AthleteTables], reports_dir: Path, env: Environment | None = None) -> Path:
+def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env: Environment | None = None) -> Path:
     env = env or _environment()
     reports_dir.mkdir(parents=True, exist_ok=True)
     effects = forest_rows(all_tables)
@@ -296,7 +296,7 @@ def build_reports(ws: Workspace, athlete_id: str | None = None) -> Path:
     """
     env = _environment()
     failures: list[tuple[str, str]] = []
-    all_tables: list[AthleteTables] = []
+    all_tables: list[AthleteReportData] = []
     con = connect(ws, read_only=True)
     try:
         athletes = list_athletes(con)

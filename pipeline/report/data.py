@@ -18,13 +18,12 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-# The headline effect (DESIGN.md, "Statistics"): the report's one sentence is about this metric and method.
-HEADLINE_METRIC = "economy_m_per_beat"
-HEADLINE_METHOD = "its"
+from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC, columns
+
 
 
 @dataclass(frozen=True)
-class AthleteTables:
+class AthleteReportData:
     """Everything one athlete's page shows, as DataFrames (one per source table)."""
 
     athlete_id: str
@@ -84,14 +83,8 @@ def _with_columns(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return df
 
 
-RUN_COLUMNS = ["activity_id", "athlete_id", "start_time", "distance_km", "duration_s", "steady_s",
-               "speed_m_s", "gap_speed_m_s", "heart_rate_bpm", "m_per_beat", "gap_m_per_beat",
-               "hr_at_ref_bpm", "economy_m_per_beat", "decoupling_pct", "temperature_c", "included",
-               "exclusion_reason"]
-EFFECT_COLUMNS = ["athlete_id", "block_id", "metric", "method", "baseline_start", "baseline_end",
-                  "response_start", "response_end", "n_baseline", "n_response", "baseline_value",
-                  "response_value", "change_pct", "ci_low_pct", "ci_high_pct", "p_value", "swc_pct",
-                  "verdict"]
+RUN_COLUMNS = columns("run_metrics")
+EFFECT_COLUMNS = columns("block_effects")
 
 
 def list_athletes(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -104,7 +97,7 @@ def list_athletes(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows if r[0] is not None]
 
 
-def load_athlete_tables(con: duckdb.DuckDBPyConnection, athlete_id: str) -> AthleteTables:
+def load_athlete_tables(con: duckdb.DuckDBPyConnection, athlete_id: str) -> AthleteReportData:
     """Read one athlete's rows from every table the page uses."""
     p = [athlete_id]
     names = _query(con, "athletes", "SELECT display_name FROM athletes WHERE athlete_id = ?", p)
@@ -155,9 +148,9 @@ def load_athlete_tables(con: duckdb.DuckDBPyConnection, athlete_id: str) -> Athl
                "SELECT path, format, status, message FROM source_files WHERE athlete_id = ? ORDER BY path", p),
         ["path", "format", "status", "message"])
 
-    return AthleteTables(athlete_id=athlete_id, display_name=display_name, runs=runs, weekly=weekly,
-                         blocks=blocks, effects=effects, placebo=placebo, strength_sessions=sessions,
-                         source_files=files, analysis_error=latest_analysis_error(con, athlete_id))
+    return AthleteReportData(athlete_id=athlete_id, display_name=display_name, runs=runs, weekly=weekly,
+                             blocks=blocks, effects=effects, placebo=placebo, strength_sessions=sessions,
+                             source_files=files, analysis_error=latest_analysis_error(con, athlete_id))
 
 
 def latest_analysis_error(con: duckdb.DuckDBPyConnection, athlete_id: str) -> str | None:

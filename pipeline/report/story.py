@@ -1,6 +1,6 @@
 """What the page says in words: the headline sentence, the placebo line, period labels.
 
-Everything here is a pure function of :class:`~pipeline.report.data.AthleteTables` frames. Numbers in
+Everything here is a pure function of :class:`~pipeline.report.data.AthleteReportData` frames. Numbers in
 sentences are the ``block_effects`` values formatted to one decimal, never recomputed, so the page
 always agrees with the warehouse a scientist queries. The wording says "coincided with", never
 "caused": an observational before/after comparison cannot show cause.
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pipeline.report.data import HEADLINE_METHOD, HEADLINE_METRIC, AthleteTables
+from pipeline.report.data import AthleteReportData
+from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC
 
 INSUFFICIENT = "insufficient data"
 MINUS = "\u2212"  # typographic minus: "−1.2" reads better than "-1.2" and never wraps apart
@@ -64,11 +65,11 @@ class HeadlineEffect:
         return f"In weeks {first}\u2013{last} after your strength block started ({format_day(self.block_start)})"
 
 
-def _block_starts(tables: AthleteTables) -> dict[str, pd.Timestamp]:
+def _block_starts(tables: AthleteReportData) -> dict[str, pd.Timestamp]:
     return dict(zip(tables.blocks["block_id"], tables.blocks["start_date"]))
 
 
-def headline_rows(tables: AthleteTables) -> pd.DataFrame:
+def headline_rows(tables: AthleteReportData) -> pd.DataFrame:
     """The headline metric/method rows, most recent block first (by block start, else baseline end)."""
     eff = tables.effects
     rows = eff[(eff["metric"] == HEADLINE_METRIC) & (eff["method"] == HEADLINE_METHOD)].copy()
@@ -77,7 +78,7 @@ def headline_rows(tables: AthleteTables) -> pd.DataFrame:
     return rows.sort_values("_order", ascending=False, na_position="last").drop(columns="_order")
 
 
-def headline_effect(tables: AthleteTables) -> HeadlineEffect | None:
+def headline_effect(tables: AthleteReportData) -> HeadlineEffect | None:
     """The most recent block whose headline verdict is not "insufficient data", else ``None``."""
     rows = headline_rows(tables)
     usable = rows[rows["verdict"].notna() & (rows["verdict"] != INSUFFICIENT) & rows["change_pct"].notna()]
@@ -93,7 +94,7 @@ def headline_effect(tables: AthleteTables) -> HeadlineEffect | None:
                           block_label=label if isinstance(label, str) and label else None)
 
 
-def headline_sentence(tables: AthleteTables) -> str:
+def headline_sentence(tables: AthleteReportData) -> str:
     """The page's one-sentence answer, in the athlete's terms, with the exact block_effects numbers."""
     if tables.analysis_error:
         return ("Running economy could not be assessed: the analysis of this athlete's data failed "
@@ -129,7 +130,7 @@ def headline_sentence(tables: AthleteTables) -> str:
             f"(estimate {format_signed_1dp(r['change_pct'])} %, {ci}; {swc}).")
 
 
-def short_verdict(tables: AthleteTables) -> str:
+def short_verdict(tables: AthleteReportData) -> str:
     """One or two words for the squad table."""
     if tables.runs.empty:
         return "no runs"
@@ -164,7 +165,7 @@ class PlaceboSummary:
     sentence: str
 
 
-def placebo_summary(tables: AthleteTables, block_id: str | None) -> PlaceboSummary:
+def placebo_summary(tables: AthleteReportData, block_id: str | None) -> PlaceboSummary:
     pc = tables.placebo
     rows = pc[(pc["block_id"] == block_id) & (pc["metric"] == HEADLINE_METRIC)
               & (pc["method"] == HEADLINE_METHOD)] if block_id is not None else pc.iloc[0:0]

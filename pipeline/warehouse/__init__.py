@@ -1,1 +1,1 @@
-"""The DuckDB warehouse: schema (schema.sql), connections and lock (db), checks, exports, SQL access."""
+"""The DuckDB warehouse: the contract (contract.py), connections, lock and transactions (db), migrations, checks, exports, SQL access."""

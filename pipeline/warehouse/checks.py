@@ -14,17 +14,13 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from pipeline.ingest.parsed import FILE_STATUSES, SET_TYPES
+from pipeline.warehouse.contract import (
+    ANALYSIS_STATUSES, BLOCK_SOURCES, EFFECT_METHODS, EFFECT_METRICS, FILE_STATUSES, SET_TYPES, VERDICTS,
+)
 from pipeline.warehouse.db import connect
 from pipeline.workspace import Workspace
 
 EXAMPLES_SHOWN = 3
-
-BLOCK_SOURCES = ("detected", "declared")
-EFFECT_METRICS = ("economy_m_per_beat", "m_per_beat", "gap_m_per_beat", "hr_at_ref_bpm", "decoupling_pct")
-EFFECT_METHODS = ("window", "its")
-VERDICTS = ("gain", "loss", "no clear change", "insufficient data")
-ANALYSIS_STATUSES = ("ok", "error")
 
 # Plausible ranges, inclusive. Heart rate: the highest recorded human HR is ~220-230 bpm, the lowest
 # resting ~25-30 in elite endurance athletes. Speed: 15 m/s is faster than any sprinter (~12.4 m/s peak),
@@ -119,11 +115,11 @@ TABLE_CHECKS: dict[str, dict] = {
         "conditions": {"ci_is_ordered": "ci_low_pct IS NULL OR ci_high_pct IS NULL OR ci_low_pct <= ci_high_pct"},
     },
     "analysis_runs": {
-        "key": ["athlete_id", "started_at"],
-        "not_null": ["status", "finished_at"],
+        "key": ["analysis_run_id"],
+        "not_null": ["athlete_id", "started_at", "status"],
         "accepted": {"status": ANALYSIS_STATUSES},
         "conditions": {"errors_have_message": "status <> 'error' OR coalesce(message, '') <> ''",
-                       "finishes_after_start": "finished_at >= started_at"},
+                       "finishes_after_start": "finished_at IS NULL OR finished_at >= started_at"},
     },
     "placebo_checks": {
         "key": ["athlete_id", "block_id", "metric", "method", "fake_start"],

@@ -11,14 +11,17 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from importlib import resources
 
 import duckdb
 import pandas as pd
 from filelock import FileLock, Timeout
 
 from pipeline.errors import PipelineError, WorkspaceBusy
+from pipeline.warehouse.migrations import UNVERSIONED, database_label, stored_version, upgrade
+from pipeline.warehouse.transaction import transaction
 from pipeline.workspace import Workspace
+
+__all__ = ["SCHEMA_VERSION", "connect", "ensure_schema", "insert_frame", "transaction", "workspace_lock"]
 
 # Bump with a numbered migration in migrations.py whenever a change is not purely additive.
 # 1: the skeleton contract; 2: declared_blocks, stable views, column comments.
@@ -30,10 +33,6 @@ SCHEMA_VERSION = 2
 STORAGE_COMPATIBILITY = "v1.4.0"
 
 
-def schema_sql() -> str:
-    return resources.files("pipeline.warehouse").joinpath("schema.sql").read_text(encoding="utf-8")
-
-
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create every contract table that is missing, migrate an older warehouse, record the version.
 
@@ -41,15 +40,11 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for a warehouse written by a newer pipeline or one without a version. Costs one small query when the
     warehouse is already current.
     """
-    from pipeline.warehouse.migrations import upgrade
-
     upgrade(con, SCHEMA_VERSION)
 
 
 def check_version(con: duckdb.DuckDBPyConnection) -> None:
     """For read-only opens: refuse a warehouse this pipeline cannot read as documented, saying what to do."""
-    from pipeline.warehouse.migrations import UNVERSIONED, database_label, stored_version
-
     version, _ = stored_version(con, SCHEMA_VERSION)
     if version == UNVERSIONED:
         raise PipelineError(f"{database_label(con)} is empty; run `pipeline ingest` first")
@@ -66,6 +61,9 @@ def connect(ws: Workspace, read_only: bool = False) -> duckdb.DuckDBPyConnection
     The session time zone is UTC so TIMESTAMPTZ values come back in UTC.
     """
     path = ws.warehouse_path
+    if read_only and not ws.root.is_dir():
+        raise PipelineError(f"no workspace folder {ws.root}: give --workspace DIR (or set $PIPELINE_WORKSPACE) "
+                            "to the folder holding data/raw, or create it")
     if read_only and not path.exists():
         raise PipelineError(f"no warehouse at {path}; run `pipeline ingest` first")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Generate docs/warehouse.md from the live schema: ``python -m pipeline.warehouse.docs [--check]``.
 
 The column tables are read from a freshly created warehouse (``duckdb_columns()``, its types, keys and
-the comments that ensure_schema writes from catalog.py), the prose and example queries from
+the comments that ensure_schema writes from contract.py), the prose and example queries from
 docs_template.md, and the list of data checks from checks.py. ``--check`` exits 1 when the file on disk
 differs from what would be generated; a test does the same, so the doc cannot drift from the schema.
 """
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.warehouse.catalog import RELATIONS
+from pipeline.warehouse.checks import expand_checks
+from pipeline.warehouse.contract import RELATIONS
 from pipeline.warehouse.db import SCHEMA_VERSION, ensure_schema
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "warehouse.md"
@@ -60,7 +61,7 @@ def relation_comments(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
 
 
 def undocumented(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Tables, views and columns of the live schema without a description in catalog.py."""
+    """Tables, views and columns of the live schema without a description in contract.py."""
     missing = [name for name, comment in relation_comments(con).items() if not comment]
     for table, columns in live_columns(con).items():
         missing += [f"{table}.{column}" for column, _, _, comment in columns if not comment]
@@ -71,7 +72,7 @@ def render_relations(con: duckdb.DuckDBPyConnection) -> str:
     columns = live_columns(con)
     keys = primary_keys(con)
     comments = relation_comments(con)
-    # Relations documented in catalog.py come in its order; any others (undocumented) at the end.
+    # Relations of the contract come in its order; any others (undocumented) at the end.
     order = [n for n in RELATIONS if n in columns] + sorted(set(columns) - set(RELATIONS))
     parts: list[str] = []
     for layer, title in LAYER_TITLES.items():
@@ -93,8 +94,6 @@ def render_relations(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def render_checks() -> str:
-    from pipeline.warehouse.checks import expand_checks
-
     lines = ["| check | fails when |", "|---|---|"]
     lines += [f"| `{c.name}` | {_cell(c.description)} |" for c in expand_checks()]
     return "\n".join(lines) + "\n"

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.errors import PipelineError
-from pipeline.warehouse.catalog import RELATIONS, VIEW_NAMES
+from pipeline.warehouse.contract import RELATIONS, VIEW_NAMES
 from pipeline.warehouse.db import SCHEMA_VERSION, connect
 from pipeline.workspace import Workspace, validate_athlete_id
 
@@ -56,11 +56,11 @@ def export_tables(ws: Workspace, out_dir: Path, fmt: str = "parquet",
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise PipelineError(f"{out_dir} is a file; give a folder to export into")
-    out_dir.mkdir(parents=True, exist_ok=True)
     con = connect(ws, read_only=True)
     try:
         if athlete_id is not None and not _athlete_known(con, athlete_id):
             raise PipelineError(f"no athlete {athlete_id!r} in the warehouse; see `pipeline status`")
+        out_dir.mkdir(parents=True, exist_ok=True)   # only once the request is known to be good
         exported = [_export_one(con, name, out_dir, fmt, athlete_id) for name in exportable(con)]
     finally:
         con.close()

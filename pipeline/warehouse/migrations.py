@@ -6,9 +6,9 @@ The version lives in ``pipeline_meta`` (key ``schema_version``). Opening a wareh
 1. reads the stored version and refuses, with a message saying what to do, a warehouse made by a newer
    pipeline or one that holds tables but no version at all;
 2. runs the numbered migrations above the stored version, in order (:data:`MIGRATIONS`);
-3. creates missing tables and adds missing columns from schema.sql (additive changes need no numbered
-   migration: "add columns freely"), re-creates the stable views of views.sql and writes the column
-   comments of catalog.py;
+3. creates missing tables and adds missing columns from the contract (:mod:`pipeline.warehouse.contract`;
+   additive changes need no numbered migration: "add columns freely"), re-creates the stable views of
+   views.sql and writes the contract's descriptions as column comments;
 4. records the new version and a hash of the schema, so the next open skips all of this in one query.
 
 Rules for a new migration: never DROP a table or column that holds data; a rename is ADD new column,
@@ -25,7 +25,8 @@ from importlib import resources
 import duckdb
 
 from pipeline.errors import PipelineError
-from pipeline.warehouse.catalog import RELATIONS
+from pipeline.warehouse.transaction import transaction
+from pipeline.warehouse.contract import RELATIONS, TABLES, schema_sql
 
 # Version 0 is "no pipeline_meta": a file this pipeline did not make, or an empty one.
 UNVERSIONED = 0
@@ -57,19 +58,14 @@ def _read(name: str) -> str:
     return resources.files("pipeline.warehouse").joinpath(name).read_text(encoding="utf-8")
 
 
-def schema_sql() -> str:
-    return _read("schema.sql")
-
-
 def views_sql() -> str:
     return _read("views.sql")
 
 
 def schema_hash(target_version: int) -> str:
-    """Changes whenever schema.sql, views.sql, the column descriptions or the version change."""
+    """Changes whenever the contract (tables, columns, descriptions), views.sql or the version change."""
     digest = hashlib.sha256()
-    for part in (str(target_version), schema_sql(), views_sql(), repr(sorted(
-            (name, doc.description, sorted(doc.columns.items())) for name, doc in RELATIONS.items()))):
+    for part in (str(target_version), schema_sql(), views_sql(), repr(list(RELATIONS.values()))):
         digest.update(part.encode("utf-8"))
         digest.update(b"\0")
     return digest.hexdigest()[:16]
@@ -135,53 +131,36 @@ def upgrade(con: duckdb.DuckDBPyConnection, target_version: int) -> None:
     version, recorded_hash = stored_version(con, target_version)
     if version == target_version and recorded_hash == wanted_hash:
         return  # the common case: already current, one catalog query and one small read
-    con.execute("BEGIN TRANSACTION")
     try:
-        if version != UNVERSIONED:
-            for migration in MIGRATIONS:
-                if version < migration.number <= target_version:
-                    migration.apply(con)
-        con.execute(schema_sql())
-        add_missing_columns(con)
-        con.execute(views_sql())
-        apply_comments(con)
-        con.execute(
-            "INSERT OR REPLACE INTO pipeline_meta VALUES ('schema_version', ?), ('schema_hash', ?)",
-            [str(target_version), wanted_hash],
-        )
-        con.execute("COMMIT")
+        with transaction(con):
+            if version != UNVERSIONED:
+                for migration in MIGRATIONS:
+                    if version < migration.number <= target_version:
+                        migration.apply(con)
+            con.execute(schema_sql())
+            add_missing_columns(con)
+            con.execute(views_sql())
+            apply_comments(con)
+            con.execute(
+                "INSERT OR REPLACE INTO pipeline_meta VALUES ('schema_version', ?), ('schema_hash', ?)",
+                [str(target_version), wanted_hash],
+            )
     except duckdb.Error as e:
-        con.execute("ROLLBACK")
         raise PipelineError(
             f"could not bring {database_label(con)} from schema version {version} to {target_version}; "
             f"it was left unchanged ({type(e).__name__}: {str(e).splitlines()[0]})"
         ) from e
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def target_columns() -> dict[str, list[tuple[str, str]]]:
-    """Columns (name, type) of every table as schema.sql defines them, read from a scratch database."""
-    scratch = duckdb.connect()
-    try:
-        scratch.execute(schema_sql())
-        rows = scratch.execute(
-            "SELECT table_name, column_name, data_type FROM duckdb_columns() "
-            "WHERE schema_name = 'main' AND NOT internal ORDER BY table_name, column_index"
-        ).fetchall()
-    finally:
-        scratch.close()
-    columns: dict[str, list[tuple[str, str]]] = {}
-    for table, column, data_type in rows:
-        columns.setdefault(table, []).append((column, data_type))
-    return columns
+    """Columns (name, DuckDB type) of every contract table, in schema order."""
+    return {name: [(c.name, c.sql_type) for c in table.columns] for name, table in TABLES.items()}
 
 
 def add_missing_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """ALTER TABLE ... ADD COLUMN for columns schema.sql has and the warehouse lacks; returns them.
+    """ALTER TABLE ... ADD COLUMN for columns the contract has and the warehouse lacks; returns them.
 
-    Added columns are NULL in existing rows; a NOT NULL in schema.sql is not enforced on them, since
+    Added columns are NULL in existing rows; a NOT NULL in the contract is not enforced on them, since
     old rows cannot satisfy it.
     """
     have: dict[str, set[str]] = {}
@@ -204,7 +183,7 @@ def _quote(text: str) -> str:
 
 
 def apply_comments(con: duckdb.DuckDBPyConnection) -> None:
-    """Write catalog.py's descriptions as DuckDB comments (visible to every DuckDB client)."""
+    """Write the contract's descriptions as DuckDB comments (visible to every DuckDB client)."""
     kinds = dict(con.execute(
         "SELECT table_name, 'TABLE' FROM duckdb_tables() WHERE database_name = current_database() "
         "UNION ALL SELECT view_name, 'VIEW' FROM duckdb_views() "
@@ -213,10 +192,10 @@ def apply_comments(con: duckdb.DuckDBPyConnection) -> None:
     existing = {(t, c) for t, c in con.execute(
         "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database()"
     ).fetchall()}
-    for name, doc in RELATIONS.items():
+    for name, relation in RELATIONS.items():
         if name not in kinds:
             continue
-        con.execute(f'COMMENT ON {kinds[name]} "{name}" IS {_quote(doc.description)}')
-        for column, text in doc.columns.items():
-            if (name, column) in existing:
-                con.execute(f'COMMENT ON COLUMN "{name}"."{column}" IS {_quote(text)}')
+        con.execute(f'COMMENT ON {kinds[name]} "{name}" IS {_quote(relation.description)}')
+        for column in relation.columns:
+            if (name, column.name) in existing:
+                con.execute(f'COMMENT ON COLUMN "{name}"."{column.name}" IS {_quote(column.description)}')

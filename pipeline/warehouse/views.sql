@@ -1,5 +1,5 @@
 -- Stable views for people who query the warehouse directly (docs/warehouse.md, "Views").
--- They read only the contract tables of schema.sql; their names and columns are a public interface like
+-- They read only the contract tables (pipeline/warehouse/contract.py); their names and columns are a public interface like
 -- the tables' (add columns freely, rename none without a migration). ensure_schema re-creates them.
 
 -- runs: one row per running activity, metrics beside the facts of the activity.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.analyze.clean import EARTH_RADIUS_M
+from pipeline.formulas import EARTH_RADIUS_M
 
 
 def make_run(duration_s: float = 3600, dt_s: float = 1.0, speed_m_s=3.0, hr_bpm=None, *, cadence_spm=None,

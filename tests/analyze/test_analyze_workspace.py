@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pandas as pd
 import pytest
 
+import pipeline
 from pipeline.analyze.run import analyze_workspace
 from pipeline.demo.simulate import PROFILES, simulate_athlete
 from pipeline.demo.write import write_athlete
@@ -48,6 +50,15 @@ def test_demo_athlete_end_to_end_and_idempotent(workspace):
     again = _snapshot(workspace)
     for t in TABLES:
         pd.testing.assert_frame_equal(first[t], again[t], check_exact=False, rtol=1e-9)
+    # Each analysis of the athlete is recorded with its version and every setting used.
+    con = connect(workspace, read_only=True)
+    runs = con.execute("SELECT athlete_id, status, pipeline_version, settings_json, finished_at >= started_at "
+                       "FROM analysis_runs ORDER BY started_at").fetchall()
+    con.close()
+    assert [(r[0], r[1], r[4]) for r in runs] == [("demo_gain", "ok", True)] * 3
+    settings = json.loads(runs[-1][3])
+    assert settings["analysis"]["swc_pct"] == 1.0 and settings["blocks"]["max_gap_days"] == 10
+    assert runs[-1][2] == pipeline.__version__
 
 
 def test_empty_workspace_and_unknown_athlete(workspace):

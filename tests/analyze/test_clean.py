@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 
 from pipeline.analyze.clean import (
-    haversine_m,
-    minetti2002_cost,
     run_clean,
     run_gap_speed,
     run_grade,
@@ -15,6 +13,7 @@ from pipeline.analyze.clean import (
     run_steady_segments,
 )
 from pipeline.analyze.params import AnalysisParams
+from pipeline.formulas import haversine_m, minetti2002_cost
 from analyze_builders import make_run
 
 P = AnalysisParams()

@@ -21,7 +21,7 @@ from pipeline.analyze.clean import run_clean, run_pauses, run_steady_segments
 from pipeline.analyze.params import AnalysisParams
 from pipeline.analyze.process import athlete_process
 from pipeline.demo.simulate import PROFILES, simulate_athlete
-from pipeline.strength.blocks import BlockParams, strength_blocks_for_athlete
+from pipeline.analyze.blocks import BlockParams, strength_blocks_for_athlete
 from analyze_builders import make_run
 
 P = AnalysisParams()

@@ -21,7 +21,7 @@ import pytest
 from pipeline.analyze.params import AnalysisParams
 from pipeline.analyze.process import athlete_process
 from pipeline.demo.simulate import PROFILES, simulate_athlete
-from pipeline.strength.blocks import BlockParams, strength_blocks_for_athlete
+from pipeline.analyze.blocks import BlockParams, strength_blocks_for_athlete
 
 P = AnalysisParams()
 NO_DECLARED = pd.DataFrame(columns=["athlete_id", "label", "start_date", "end_date"])

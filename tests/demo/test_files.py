@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.demo.fit_writer import encode_fit_activity, fit_crc16, write_fit_activity
+from pipeline.demo.fit_writer import encode_fit_activity, write_fit_activity
+from pipeline.ingest.fit_crc import crc16 as fit_crc16
 from pipeline.demo.simulate import PROFILES, simulate_athlete
 from pipeline.demo.write import encode_gpx_activity, encode_strong_csv, write_athlete, write_demo
 from pipeline.workspace import discover_athletes, load_athlete_config

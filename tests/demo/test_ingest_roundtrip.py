@@ -11,8 +11,8 @@ import pytest
 
 from pipeline.demo.simulate import PROFILES, simulate_athlete
 from pipeline.demo.write import write_athlete
+from pipeline.ingest import run as ingest_run
 
-ingest_run = pytest.importorskip("pipeline.ingest.run")
 
 
 def test_ingest_reads_back_what_was_simulated(workspace):

@@ -11,10 +11,10 @@ import pytest
 
 from pipeline.demo.physiology import (
     grade_adjusted_speed_m_s,
-    minetti_cost_j_per_kg_m,
     ornstein_uhlenbeck,
 )
 from pipeline.demo.simulate import PROFILES, simulate_athlete
+from pipeline.formulas import minetti2002_cost
 from pipeline.ingest.parsed import ACTIVITY_COLUMNS, SAMPLE_COLUMNS, STRENGTH_SESSION_COLUMNS, STRENGTH_SET_COLUMNS
 
 
@@ -69,10 +69,10 @@ def test_unknown_profile_lists_valid_ones():
 
 
 def test_minetti_cost_and_gap():
-    assert minetti_cost_j_per_kg_m(0.0) == pytest.approx(3.6)
+    assert minetti2002_cost(0.0) == pytest.approx(3.6)
     # the polynomial by hand at ±10 %: 0.001554 ∓ 0.00304 ∓ 0.0433 + 0.463 ± 1.95 + 3.6
-    assert minetti_cost_j_per_kg_m(0.10) == pytest.approx(5.968214)
-    assert minetti_cost_j_per_kg_m(-0.10) == pytest.approx(2.151706)
+    assert minetti2002_cost(0.10) == pytest.approx(5.968214)
+    assert minetti2002_cost(-0.10) == pytest.approx(2.151706)
     assert grade_adjusted_speed_m_s(3.0, 0.05) > 3.0 > grade_adjusted_speed_m_s(3.0, -0.05)
 
 

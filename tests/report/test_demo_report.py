@@ -15,12 +15,11 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-write_demo = pytest.importorskip("pipeline.demo.write").write_demo
-ingest_paths = pytest.importorskip("pipeline.ingest.run").ingest_paths
-analyze_workspace = pytest.importorskip("pipeline.analyze.run").analyze_workspace
-
-from pipeline.report.build import build_reports  # noqa: E402
-from pipeline.workspace import Workspace  # noqa: E402
+from pipeline.analyze.run import analyze_workspace
+from pipeline.demo.write import write_demo
+from pipeline.ingest.run import ingest_paths
+from pipeline.report.build import build_reports
+from pipeline.workspace import Workspace
 
 FIGURES = {"economy_timeline.png", "baseline_vs_response.png", "hr_vs_speed.png", "weekly_volume.png",
            "raw_vs_economy.png"}

@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 
 from pipeline.report import story
-from pipeline.report.data import AthleteTables
+from pipeline.report.data import AthleteReportData
 
 BLOCK_START = pd.Timestamp("2025-03-12")
 
 
-def tables(effects: list[dict], placebo: list[dict] | None = None, blocks: bool = True) -> AthleteTables:
+def tables(effects: list[dict], placebo: list[dict] | None = None, blocks: bool = True) -> AthleteReportData:
     runs = pd.DataFrame({"start_time": pd.to_datetime(["2025-01-01", "2025-05-01"]), "heart_rate_bpm": [140.0, 138.0],
                          "economy_m_per_beat": [1.3, 1.32], "included": [True, True],
                          "exclusion_reason": [None, None]})
@@ -24,7 +24,7 @@ def tables(effects: list[dict], placebo: list[dict] | None = None, blocks: bool 
                         "end_date": [BLOCK_START + pd.Timedelta(weeks=12), BLOCK_START + pd.Timedelta(weeks=40)],
                         "label": [None, "Autumn"]})
     pc = pd.DataFrame(placebo or [], columns=["block_id", "metric", "method", "fake_start", "verdict"])
-    return AthleteTables(athlete_id="a", display_name="A", runs=runs, weekly=pd.DataFrame(),
+    return AthleteReportData(athlete_id="a", display_name="A", runs=runs, weekly=pd.DataFrame(),
                          blocks=blk if blocks else blk.iloc[0:0], effects=eff, placebo=pc,
                          strength_sessions=pd.DataFrame({"start_time": []}), source_files=pd.DataFrame())
 

@@ -118,13 +118,14 @@ def test_export_again_replaces_the_previous_files(populated_ws, tmp_path):
 def test_export_unknown_athlete_is_a_clear_error(populated_ws, tmp_path):
     with pytest.raises(PipelineError, match="no athlete 'zoe' in the warehouse"):
         export_tables(populated_ws, tmp_path / "x", athlete_id="zoe")
+    assert not (tmp_path / "x").exists()   # nothing created for a refused request
 
 
 def test_cli_export(populated_ws, tmp_path):
     result = CliRunner().invoke(cli, ["--workspace", str(populated_ws.root), "export", "--format", "csv",
                                       str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("Wrote 18 file(s) to ")  # analysis_runs is one of them
+    assert result.output.startswith("Wrote 18 file(s) to ")  # 13 tables, samples in 2 athlete partitions, 3 views
 
 
 # ------------------------------------------------------------------ pipeline shell

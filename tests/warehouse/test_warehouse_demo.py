@@ -10,6 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipeline.analyze.run import analyze_workspace
+from pipeline.demo.simulate import simulate_athlete
+from pipeline.demo.write import write_athlete
+from pipeline.ingest.run import ingest_paths
 from pipeline.warehouse.checks import run_checks
 from pipeline.warehouse.db import connect
 from pipeline.warehouse.docs import example_queries
@@ -20,13 +24,6 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="session")
 def demo_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    try:
-        from pipeline.analyze.run import analyze_workspace
-        from pipeline.demo.simulate import simulate_athlete
-        from pipeline.demo.write import write_athlete
-        from pipeline.ingest.run import ingest_paths
-    except ImportError as e:
-        pytest.skip(f"a pipeline stage is missing, cannot build the demo warehouse: {e}")
     ws = Workspace(tmp_path_factory.mktemp("demo_ws").resolve())
     athlete = simulate_athlete("gain", seed=2024, sample_interval_s=5.0)
     write_athlete(athlete, ws.raw_dir)

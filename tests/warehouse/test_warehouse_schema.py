@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import duckdb
@@ -9,7 +10,8 @@ import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.warehouse import docs as warehouse_docs
-from pipeline.warehouse.catalog import RELATIONS
+from pipeline.warehouse import contract, migrations
+from pipeline.warehouse.contract import RELATIONS
 from pipeline.warehouse.docs import example_queries
 from pipeline.warehouse.db import SCHEMA_VERSION, STORAGE_COMPATIBILITY, connect, ensure_schema
 from pipeline.warehouse.migrations import MIGRATIONS
@@ -58,18 +60,17 @@ def test_v1_warehouse_is_migrated_in_place_keeping_every_row(workspace):
     connect(workspace, read_only=True).close()   # now current
 
 
-def test_columns_added_to_schema_sql_reach_existing_warehouses(workspace, monkeypatch):
-    from pipeline.warehouse import migrations
-
+def test_columns_added_to_the_contract_reach_existing_warehouses(workspace, monkeypatch):
     connect(workspace).close()
     con = connect(workspace)
     con.execute("INSERT INTO weekly (athlete_id, week_start, runs) VALUES ('ana', DATE '2024-03-04', 3)")
     con.close()
-    extended = migrations.schema_sql().replace(
-        "    economy_m_per_beat DOUBLE,          -- median over included runs of the week",
-        "    economy_m_per_beat DOUBLE,          -- median over included runs of the week\n"
-        "    long_run_km        DOUBLE,")
+    weekly = contract.TABLES["weekly"]
+    added = contract.Column("long_run_km", "DOUBLE", "Longest run of the week.")
+    tables = {**contract.TABLES, "weekly": dataclasses.replace(weekly, columns=(*weekly.columns, added))}
+    extended = "\n\n".join(t.create_sql() for t in tables.values())
     assert extended != migrations.schema_sql()
+    monkeypatch.setattr(migrations, "TABLES", tables)
     monkeypatch.setattr(migrations, "schema_sql", lambda: extended)
     con = connect(workspace)
     assert con.execute("SELECT runs, long_run_km FROM weekly").fetchall() == [(3, None)]
@@ -77,8 +78,6 @@ def test_columns_added_to_schema_sql_reach_existing_warehouses(workspace, monkey
 
 
 def test_failed_migration_leaves_the_file_unchanged(workspace, monkeypatch):
-    from pipeline.warehouse import migrations
-
     _v1_warehouse(workspace)
 
     def broken(con):
@@ -143,11 +142,11 @@ def test_every_table_view_and_column_has_a_description():
     con = duckdb.connect()
     ensure_schema(con)
     assert warehouse_docs.undocumented(con) == []
-    # and catalog.py describes nothing that does not exist
+    # and the contract describes nothing that does not exist, in the live schema's column order
     live = warehouse_docs.live_columns(con)
-    for name, doc in RELATIONS.items():
+    for name, relation in RELATIONS.items():
         assert name in live, name
-        assert set(doc.columns) == {c[0] for c in live[name]}, name
+        assert relation.column_names == [c[0] for c in live[name]], name
     con.close()
 
 

@@ -12,8 +12,8 @@ from datetime import timedelta
 import fitparse
 import pytest
 
-from pipeline.strength.fit_sets import strength_from_fit
-from pipeline.strength.readers import parse_strength_csv, sniff_strength_csv
+from pipeline.ingest.fit_strength import strength_from_fit
+from pipeline.ingest.strength_csv import parse_strength_csv, sniff_strength_csv
 from pipeline.workspace import AthleteConfig
 
 STRONG_DIR = "DaKheera47__strong-statistics/data_sample"

@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.strength.common import (
+from pipeline.ingest.strength_rows import (
     RowRejected, SetRow, check_set_values, sessions_frame, session_id_for, strength_frames,
 )
 
@@ -88,15 +88,12 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def read_fit_strength(
-    session_values: list[dict], set_values: list[dict], *, athlete_id: str, file_id: str
-) -> FitStrength:
-    """Sessions and sets of a FIT file's strength sessions, with warnings for unusable sets.
+# A strength session's time span: (start, end, elapsed seconds or None).
+Span = tuple[datetime, datetime, float | None]
 
-    Each active set goes to the strength session whose time span contains its start (a multisport file
-    can hold strength + running + strength); one outside every span goes to the closest session.
-    Strength sessions without ``set`` messages still become sessions with their duration.
-    """
+
+def _strength_spans(session_values: list[dict]) -> list[Span]:
+    """Time spans of the file's strength sessions, in time order."""
     spans = []
     for s in session_values:
         if not is_strength_session(s):
@@ -106,30 +103,31 @@ def read_fit_strength(
             continue
         elapsed = _float(s.get("total_elapsed_time")) or _float(s.get("total_timer_time")) or 0.0
         spans.append((start, start + timedelta(seconds=elapsed), elapsed or None))
-    spans.sort(key=lambda sp: sp[0])
-    if not spans:
-        return FitStrength(sessions_frame([]), strength_frames([], athlete_id=athlete_id, file_id=file_id,
-                                                              source_format="fit")[1])
+    return sorted(spans, key=lambda sp: sp[0])
 
-    def span_for(t: datetime) -> tuple:
-        slack = timedelta(seconds=SET_TIME_SLACK_S)
-        for sp in spans:
-            if sp[0] - slack <= t <= sp[1] + slack:
-                return sp
-        return min(spans, key=lambda sp: min(abs((t - sp[0]).total_seconds()), abs((t - sp[1]).total_seconds())))
 
-    active = [v for v in set_values if v.get("set_type") in ("active", 1)]
-    active.sort(key=lambda v: (_utc(v.get("start_time")) or _utc(v.get("timestamp")) or spans[0][0],
-                               v.get("message_index") or 0))
+def _span_for(t: datetime, spans: list[Span]) -> Span:
+    """The session whose span (with SET_TIME_SLACK_S) holds ``t``, else the closest one."""
+    slack = timedelta(seconds=SET_TIME_SLACK_S)
+    for sp in spans:
+        if sp[0] - slack <= t <= sp[1] + slack:
+            return sp
+    return min(spans, key=lambda sp: min(abs((t - sp[0]).total_seconds()), abs((t - sp[1]).total_seconds())))
+
+
+def _set_rows(set_values: list[dict], spans: list[Span]) -> tuple[list[SetRow], list[str]]:
+    """Active sets as SetRows placed in their session, and a warning per rejected set message."""
+    def set_time(v: dict) -> datetime:
+        return _utc(v.get("start_time")) or _utc(v.get("timestamp")) or spans[0][0]
+
+    active = sorted((v for v in set_values if v.get("set_type") in ("active", 1)),
+                    key=lambda v: (set_time(v), v.get("message_index") or 0))
     rows: list[SetRow] = []
     warnings: list[str] = []
     for v in active:
-        t = _utc(v.get("start_time")) or _utc(v.get("timestamp")) or spans[0][0]
-        start, _, elapsed = span_for(t)
+        start, _, elapsed = _span_for(set_time(v), spans)
         cat = category_name(v.get("category"))
-        reps = v.get("repetitions")
-        weight = _float(v.get("weight"))
-        duration = _float(v.get("duration"))
+        reps, weight, duration = v.get("repetitions"), _float(v.get("weight")), _float(v.get("duration"))
         idx = v.get("message_index")
         try:
             check_set_values(reps, weight, duration, None)
@@ -143,18 +141,39 @@ def read_fit_strength(
             set_type="warmup" if cat == "warm_up" else "working",
             reps=reps, weight_kg=weight, duration_s=duration, rpe=None, distance_m=None,
         ))
-    sessions, sets = strength_frames(rows, athlete_id=athlete_id, file_id=file_id, source_format="fit")
-    # Sessions with no active set (watch without set logging, or sets all rejected) are still sessions.
+    return rows, warnings
+
+
+def _with_setless_sessions(sessions: pd.DataFrame, spans: list[Span], athlete_id: str,
+                           file_id: str) -> pd.DataFrame:
+    """Sessions with no active set (watch without set logging, or sets all rejected) are still sessions."""
     have = set(sessions["session_id"])
     extra = [{"session_id": session_id_for(athlete_id, st), "athlete_id": athlete_id,
               "start_time": pd.Timestamp(st), "duration_s": el, "title": None, "source_format": "fit",
               "file_id": file_id, "n_sets": 0, "n_working_sets": 0}
              for st, _, el in spans if session_id_for(athlete_id, st) not in have]
-    if extra:
-        sessions = pd.concat([sessions, sessions_frame(extra)], ignore_index=True) if len(sessions) else \
-            sessions_frame(extra)
-        sessions = sessions.sort_values("start_time", ignore_index=True)
-    return FitStrength(sessions, sets, warnings)
+    if not extra:
+        return sessions
+    both = pd.concat([sessions, sessions_frame(extra)], ignore_index=True) if len(sessions) else sessions_frame(extra)
+    return both.sort_values("start_time", ignore_index=True)
+
+
+def read_fit_strength(
+    session_values: list[dict], set_values: list[dict], *, athlete_id: str, file_id: str
+) -> FitStrength:
+    """Sessions and sets of a FIT file's strength sessions, with warnings for unusable sets.
+
+    Each active set goes to the strength session whose time span contains its start (a multisport file
+    can hold strength + running + strength); one outside every span goes to the closest session.
+    Strength sessions without ``set`` messages still become sessions with their duration.
+    """
+    spans = _strength_spans(session_values)
+    if not spans:
+        return FitStrength(sessions_frame([]), strength_frames([], athlete_id=athlete_id, file_id=file_id,
+                                                              source_format="fit")[1])
+    rows, warnings = _set_rows(set_values, spans)
+    sessions, sets = strength_frames(rows, athlete_id=athlete_id, file_id=file_id, source_format="fit")
+    return FitStrength(_with_setless_sessions(sessions, spans, athlete_id, file_id), sets, warnings)
 
 
 def strength_from_fit(

@@ -59,15 +59,8 @@ def _richness(n_working: object, n_sets: object) -> tuple[int, int]:
     return (0 if pd.isna(n_working) else int(n_working), 0 if pd.isna(n_sets) else int(n_sets))
 
 
-def load_strength(con: duckdb.DuckDBPyConnection, parsed: ParsedFile) -> StrengthLoadResult:
-    """Insert a file's strength sessions and sets, merging with sessions already stored. Bulk SQL only."""
-    new = parsed.strength_sessions
-    if new is None or not len(new):
-        return StrengthLoadResult()
-    new = new[STRENGTH_SESSION_COLUMNS].copy()
-    new["start_time"] = pd.to_datetime(new["start_time"], utc=True)
-    sets = parsed.strength_sets[STRENGTH_SET_COLUMNS] if parsed.strength_sets is not None else None
-
+def _stored_sessions_near(con: duckdb.DuckDBPyConnection, athlete_id: str, new: pd.DataFrame) -> pd.DataFrame:
+    """The athlete's stored sessions that could match one of ``new`` (within the widest tolerance)."""
     lo = new["start_time"].min() - DATE_ONLY_MATCH_TOLERANCE
     hi = new["start_time"].max() + DATE_ONLY_MATCH_TOLERANCE
     # Through Arrow: DuckDB's .df() path trips pandas 3 deprecation warnings.
@@ -75,27 +68,34 @@ def load_strength(con: duckdb.DuckDBPyConnection, parsed: ParsedFile) -> Strengt
         """SELECT session_id, file_id, source_format, start_time, n_sets, n_working_sets
            FROM strength_sessions WHERE athlete_id = ? AND start_time BETWEEN ? AND ?
            ORDER BY start_time""",
-        params=[parsed.athlete_id, lo.to_pydatetime(), hi.to_pydatetime()],
+        params=[athlete_id, lo.to_pydatetime(), hi.to_pydatetime()],
     ).to_arrow_table().to_pandas()
     if len(existing):
         existing["start_time"] = pd.to_datetime(existing["start_time"], utc=True)
+    return existing
 
+
+def _match(existing: pd.DataFrame, s, claimed: set[str]) -> pd.Series | None:
+    """The stored session ``s`` is the same workout as: same id first, else the closest within tolerance."""
+    if not len(existing):
+        return None
+    gap = (existing["start_time"] - s.start_time).abs()
+    tol = pd.Series([_tolerance(f, s.source_format) for f in existing["source_format"]], index=existing.index)
+    ok = (gap <= tol) & ~existing["session_id"].isin(claimed)
+    exact = existing["session_id"] == s.session_id
+    if (ok & exact).any():
+        return existing[ok & exact].iloc[0]
+    return existing.loc[gap[ok].idxmin()] if ok.any() else None
+
+
+def _plan(new: pd.DataFrame, existing: pd.DataFrame) -> tuple[list[str], list[str], dict[str, int]]:
+    """(session ids to insert, stored session ids to delete, counts) for the richer-source rule."""
     to_insert: list[str] = []
     to_delete: list[str] = []
-    claimed: set[str] = set()   # an existing session is matched by at most one new session
+    claimed: set[str] = set()   # a stored session is matched by at most one new session
     counts = {"inserted": 0, "unchanged": 0, "already_present": 0, "replaced": 0}
     for s in new.itertuples(index=False):
-        match = None
-        if len(existing):
-            gap = (existing["start_time"] - s.start_time).abs()
-            tol = pd.Series([_tolerance(f, s.source_format) for f in existing["source_format"]],
-                            index=existing.index)
-            ok = (gap <= tol) & ~existing["session_id"].isin(claimed)
-            exact = existing["session_id"] == s.session_id
-            if (ok & exact).any():
-                match = existing[ok & exact].iloc[0]
-            elif ok.any():
-                match = existing.loc[gap[ok].idxmin()]
+        match = _match(existing, s, claimed)
         if match is None:
             to_insert.append(s.session_id)
             counts["inserted"] += 1
@@ -109,21 +109,29 @@ def load_strength(con: duckdb.DuckDBPyConnection, parsed: ParsedFile) -> Strengt
             counts["replaced"] += 1
         else:
             counts["already_present"] += 1
+    return to_insert, to_delete, counts
 
+
+def _delete_sessions(con: duckdb.DuckDBPyConnection, session_ids: list[str]) -> None:
+    con.execute("DELETE FROM strength_sets WHERE session_id IN (SELECT UNNEST(?))", [session_ids])
+    con.execute("DELETE FROM strength_sessions WHERE session_id IN (SELECT UNNEST(?))", [session_ids])
+
+
+def load_strength(con: duckdb.DuckDBPyConnection, parsed: ParsedFile) -> StrengthLoadResult:
+    """Insert a file's strength sessions and sets, merging with sessions already stored. Bulk SQL only."""
+    new = parsed.strength_sessions
+    if new is None or not len(new):
+        return StrengthLoadResult()
+    new = new[STRENGTH_SESSION_COLUMNS].copy()
+    new["start_time"] = pd.to_datetime(new["start_time"], utc=True)
+    sets = parsed.strength_sets[STRENGTH_SET_COLUMNS] if parsed.strength_sets is not None else None
+    to_insert, to_delete, counts = _plan(new, _stored_sessions_near(con, parsed.athlete_id, new))
     if to_delete:
-        doomed = pd.DataFrame({"session_id": to_delete})
-        con.register("_strength_doomed", doomed)
-        try:
-            con.execute("DELETE FROM strength_sets WHERE session_id IN (SELECT session_id FROM _strength_doomed)")
-            con.execute("DELETE FROM strength_sessions WHERE session_id IN "
-                        "(SELECT session_id FROM _strength_doomed)")
-        finally:
-            con.unregister("_strength_doomed")
+        _delete_sessions(con, to_delete)
     if to_insert:
         keep = set(to_insert)
-        new_sessions = new[new["session_id"].isin(keep)]
         new_sets = sets[sets["session_id"].isin(keep)] if sets is not None else None
-        insert_frame(con, "strength_sessions", new_sessions, STRENGTH_SESSION_COLUMNS,
+        insert_frame(con, "strength_sessions", new[new["session_id"].isin(keep)], STRENGTH_SESSION_COLUMNS,
                      on_conflict_do_nothing=True)
         insert_frame(con, "strength_sets", new_sets, STRENGTH_SET_COLUMNS, on_conflict_do_nothing=True)
     return StrengthLoadResult(**counts)

@@ -1,8 +1,8 @@
 """What every strength source shares: stable session ids, validation limits, unit conversion, frames.
 
-Readers (CSV layouts in :mod:`pipeline.strength.readers`, FIT in :mod:`pipeline.strength.fit_sets`) turn
+Readers (CSV layouts in :mod:`pipeline.ingest.strength_csv`, FIT in :mod:`pipeline.ingest.fit_strength`) turn
 their rows into :class:`SetRow` values; :func:`strength_frames` groups them into the two staging frames
-``strength_sessions`` and ``strength_sets`` (columns in :mod:`pipeline.ingest.parsed`).
+``strength_sessions`` and ``strength_sets`` (columns in :mod:`pipeline.warehouse.contract`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from pipeline.ingest.parsed import STRENGTH_SESSION_COLUMNS, STRENGTH_SET_COLUMNS
+from pipeline.warehouse.contract import WORK_SET_TYPES
 
 KG_PER_LB = 0.45359237            # exact, by definition of the international pound
 M_PER_MILE = 1609.344
@@ -31,9 +32,6 @@ MAX_SESSION_DURATION_S = 24 * 3600.0
 RPE_RANGE = (0.0, 10.0)           # Borg CR-10 / RIR-based RPE; outside it the RPE is dropped, the set kept
 MAX_SETS_PER_ROW = 100            # generic CSV "sets" column
 
-# Set types counted as work (volume load, n_working_sets): everything except warm-ups. Drop sets and
-# sets taken to failure are hard work sets; only warm-ups are excluded.
-WORK_SET_TYPES = ("working", "drop", "failure")
 
 
 class RowRejected(ValueError):
@@ -63,7 +61,7 @@ def session_id_for(athlete_id: str, start_utc: datetime) -> str:
 
     The same workout read from two files (a Strong export today and the cumulative export next month)
     gets the same id, so re-ingest replaces nothing. Sources whose clocks differ by a few minutes are
-    matched later by :func:`pipeline.strength.load.insert_strength` with a tolerance.
+    matched later by :func:`pipeline.ingest.load_strength.insert_strength` with a tolerance.
     """
     minute = start_utc.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
     digest = hashlib.sha1(f"{athlete_id}|{minute}".encode()).hexdigest()[:16]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pipeline.strength.fit_sets import category_name, read_fit_strength
+from pipeline.ingest.fit_strength import category_name, read_fit_strength
 
 
 def test_category_names_from_fit_enum_numbers():

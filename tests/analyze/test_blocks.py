@@ -9,11 +9,9 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import PipelineError
-from pipeline.strength.blocks import (
-    DECLARED_BLOCK_COLUMNS, STRENGTH_BLOCK_COLUMNS, BlockParams, load_declared_blocks,
-    strength_blocks_for_athlete,
-)
-from pipeline.strength.common import session_id_for, sets_frame, sessions_frame
+from pipeline.analyze.blocks import STRENGTH_BLOCK_COLUMNS, BlockParams, strength_blocks_for_athlete
+from pipeline.ingest.declared_blocks import DECLARED_BLOCK_COLUMNS, load_declared_blocks
+from pipeline.ingest.strength_rows import session_id_for, sets_frame, sessions_frame
 from pipeline.warehouse.db import connect
 
 NO_DECLARED = pd.DataFrame(columns=DECLARED_BLOCK_COLUMNS)
@@ -136,7 +134,7 @@ def test_params_from_config():
     assert (p.min_sessions_per_week, p.min_weeks, p.max_gap_days, p.min_sessions) == (2.0, 6.0, 14, 4)
     with pytest.raises(PipelineError) as e:
         BlockParams.from_config({"blocks": {"min_week": 6}})
-    assert str(e.value) == ("pipeline.toml [blocks]: unknown setting min_week; valid: min_sessions_per_week, "
+    assert str(e.value) == ("pipeline.toml [blocks]: unknown key min_week; valid keys: min_sessions_per_week, "
                             "min_weeks, max_gap_days, min_sessions")
     with pytest.raises(PipelineError, match=r"max_gap_days = -1 is out of range \(must be above 0 and at most 365 days\)"):
         BlockParams.from_config({"blocks": {"max_gap_days": -1}})

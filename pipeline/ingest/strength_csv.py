@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime, time, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pipeline.ingest.common import NothingToIngest, ReadError
 from pipeline.ingest.parsed import ParsedFile
-from pipeline.strength.common import (
+from pipeline.ingest.strength_rows import (
     KG_PER_LB, M_PER_FOOT, M_PER_MILE, M_PER_YARD, MAX_SESSION_DURATION_S, MAX_SETS_PER_ROW, RPE_RANGE,
     RowRejected, SetRow, check_set_values, strength_frames, summary_message,
 )
@@ -434,37 +435,11 @@ def _records(text: str, delim: str) -> Iterator[tuple[int, list[str]]]:
             yield start, fields
 
 
-def parse_strength_csv(
-    data: bytes, *, path: str, file_id: str, athlete_id: str, athlete: AthleteConfig, fmt: str
-) -> ParsedFile:
-    """Read a strength-log CSV (``fmt`` from :func:`sniff_strength_csv`) into a :class:`ParsedFile`.
-
-    ``status`` is ``ok`` with at least one session, ``skipped`` for a header without rows, ``error``
-    when nothing usable came out; ``message`` summarises ("12 sessions, 143 sets (118 working); 2 rows
-    rejected") and ``warnings`` lists every rejected row ("row 17: negative reps (-3)").
-    """
-    parsed = ParsedFile(path=path, file_id=file_id, athlete_id=athlete_id, format=fmt, size_bytes=len(data))
-    layout = _LAYOUTS.get(fmt)
-    if layout is None:
-        parsed.status, parsed.message = "error", f"unknown strength layout {fmt!r}"
-        return parsed
-    text = _decode(data)
-    cols, delim = _header(text)
-    if _sniff_columns(set(cols)) != fmt:
-        parsed.status = "error"
-        parsed.message = f"header does not match the {fmt} layout: {', '.join(cols[:8]) or '(empty file)'}"
-        return parsed
-    try:
-        ctx = _Context(zone=_zone(athlete.time_zone), default_weight_unit=athlete.weight_unit or "kg",
-                       decimal_comma=delim != ",")
-    except RowRejected as e:
-        parsed.status, parsed.message = "error", str(e)
-        return parsed
-
+def _csv_set_rows(text: str, cols: list[str], delim: str, layout, ctx: _Context) -> tuple[list[SetRow], list[str], int, int]:
+    """Every record after the header through ``layout``: (set rows, warnings, rows rejected, records)."""
     rows: list[SetRow] = []
     warnings: list[str] = []
-    rejected = 0
-    n_records = 0
+    rejected = n_records = 0
     records = _records(text, delim)
     next(records, None)  # the header
     for line, fields in records:
@@ -477,25 +452,53 @@ def parse_strength_csv(
                     fields = fields[: len(cols)]
                 else:
                     raise RowRejected(f"expected {len(cols)} fields, found {len(fields)}")
-            rec = dict(zip(cols, fields))
-            rows.extend(layout(rec, line, cols, ctx, row_warnings.append))
+            rows.extend(layout(dict(zip(cols, fields)), line, cols, ctx, row_warnings.append))
         except RowRejected as e:
             rejected += 1
             warnings.append(f"row {line}: {e}")
             continue
         warnings.extend(f"row {line}: {w}" for w in row_warnings)
+    return rows, warnings, rejected, n_records
 
+
+def _capped(warnings: list[str]) -> list[str]:
+    if len(warnings) <= MAX_WARNINGS:
+        return warnings
+    return [*warnings[:MAX_WARNINGS], f"... and {len(warnings) - MAX_WARNINGS} more"]
+
+
+def parse_strength_csv(
+    data: bytes, *, path: str, file_id: str, athlete_id: str, athlete: AthleteConfig, fmt: str
+) -> ParsedFile:
+    """Read a strength-log CSV (``fmt`` from :func:`sniff_strength_csv`) into a :class:`ParsedFile`.
+
+    Like every reader it raises for what it cannot read: :class:`ReadError` when nothing usable came out
+    (unknown layout, a header that does not match it, a bad time zone, every row rejected — the rejected
+    rows ride along in ``ReadError.warnings``) and :class:`NothingToIngest` for a header without rows.
+    Otherwise ``message`` summarises ("12 sessions, 143 sets (118 working); 2 rows rejected") and
+    ``warnings`` lists every rejected row ("row 17: negative reps (-3)").
+    """
+    layout = _LAYOUTS.get(fmt)
+    if layout is None:
+        raise ReadError(f"unknown strength layout {fmt!r}", fmt=fmt)
+    text = _decode(data)
+    cols, delim = _header(text)
+    if _sniff_columns(set(cols)) != fmt:
+        raise ReadError(f"header does not match the {fmt} layout: {', '.join(cols[:8]) or '(empty file)'}",
+                        fmt=fmt)
+    try:
+        ctx = _Context(zone=_zone(athlete.time_zone), default_weight_unit=athlete.weight_unit or "kg",
+                       decimal_comma=delim != ",")
+    except RowRejected as e:
+        raise ReadError(str(e), fmt=fmt) from e
+    rows, warnings, rejected, n_records = _csv_set_rows(text, cols, delim, layout, ctx)
     sessions, sets = strength_frames(rows, athlete_id=athlete_id, file_id=file_id, source_format=fmt)
-    parsed.strength_sessions, parsed.strength_sets = sessions, sets
-    parsed.warnings = warnings[:MAX_WARNINGS]
-    if len(warnings) > MAX_WARNINGS:
-        parsed.warnings.append(f"... and {len(warnings) - MAX_WARNINGS} more")
-    if len(sessions):
-        parsed.status, parsed.message = "ok", summary_message(sessions, sets, rejected)
-    elif n_records == 0:
-        parsed.status, parsed.message = "skipped", "strength log without any rows (header only)"
-    else:
-        parsed.status = "error"
+    if not len(sessions):
+        if n_records == 0:
+            raise NothingToIngest("strength log without any rows (header only)", fmt=fmt)
         first = f" (first: {warnings[0]})" if warnings else ""
-        parsed.message = f"no usable sets: {rejected} of {n_records} rows rejected{first}"
-    return parsed
+        raise ReadError(f"no usable sets: {rejected} of {n_records} rows rejected{first}", fmt=fmt,
+                        warnings=_capped(warnings))
+    return ParsedFile(path=path, file_id=file_id, athlete_id=athlete_id, format=fmt, size_bytes=len(data),
+                      status="ok", message=summary_message(sessions, sets, rejected), strength_sessions=sessions,
+                      strength_sets=sets, warnings=_capped(warnings))

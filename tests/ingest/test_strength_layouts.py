@@ -8,19 +8,25 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.strength.readers import parse_duration_s, parse_strength_csv, sniff_strength_csv
+from pipeline.ingest.common import NothingToIngest, ReadContext, ReadError
+from pipeline.ingest.dispatch import read_bytes
+from pipeline.ingest.strength_csv import parse_duration_s, parse_strength_csv, sniff_strength_csv
 from pipeline.workspace import AthleteConfig
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = Path(__file__).parent / "strength_samples"
 SET_FIELDS = ["exercise", "category", "set_type", "reps", "weight_kg", "duration_s", "rpe", "distance_m"]
 
 
 def _parse(name, **athlete):
+    """The file through the dispatcher, as ingest reads it: a reader's ReadError/NothingToIngest becomes
+    an ``error``/``skipped`` result with the reader's message, format and per-row warnings."""
     data = (SAMPLES / name).read_bytes()
     fmt = sniff_strength_csv(data[:4096])
     assert fmt is not None, name
-    return parse_strength_csv(data, path=f"samples/{name}", file_id="f", athlete_id="a",
-                              athlete=AthleteConfig("a", **athlete), fmt=fmt)
+    parsed = read_bytes(data, name, ReadContext(path=f"samples/{name}", file_id="f", athlete_id="a",
+                                                athlete=AthleteConfig("a", **athlete)))
+    assert parsed.format == fmt, (parsed.format, fmt)
+    return parsed
 
 
 def _sets(parsed):
@@ -203,12 +209,15 @@ def test_header_only_is_skipped_and_all_bad_is_an_error():
 
 def test_layout_mismatch_and_bad_time_zone_are_errors():
     data = (SAMPLES / "generic-all-columns.csv").read_bytes()
-    p = parse_strength_csv(data, path="x.csv", file_id="f", athlete_id="a", athlete=AthleteConfig("a"),
+    with pytest.raises(ReadError, match="^header does not match the hevy_csv layout") as e:
+        parse_strength_csv(data, path="x.csv", file_id="f", athlete_id="a", athlete=AthleteConfig("a"),
                            fmt="hevy_csv")
-    assert p.status == "error" and p.message.startswith("header does not match the hevy_csv layout")
-    p = parse_strength_csv(data, path="x.csv", file_id="f", athlete_id="a",
+    assert e.value.fmt == "hevy_csv"
+    with pytest.raises(ReadError) as e:
+        parse_strength_csv(data, path="x.csv", file_id="f", athlete_id="a",
                            athlete=AthleteConfig("a", time_zone="Mars/Olympus"), fmt="generic_csv")
-    assert (p.status, p.message) == ("error", "unknown time zone 'Mars/Olympus' in athlete.toml")
+    assert str(e.value) == "unknown time zone 'Mars/Olympus' in athlete.toml"
+    assert not isinstance(e.value, NothingToIngest)
 
 
 @pytest.mark.parametrize("text, seconds", [

@@ -8,14 +8,14 @@ import fitparse
 import pytest
 
 from pipeline.ingest.parsed import ParsedFile
-from pipeline.strength.fit_sets import strength_from_fit
-from pipeline.strength.load import insert_strength
-from pipeline.strength.readers import parse_strength_csv, sniff_strength_csv
-from pipeline.strength.summary import strength_status
+from pipeline.ingest.fit_strength import strength_from_fit
+from pipeline.ingest.load_strength import insert_strength
+from pipeline.ingest.strength_csv import parse_strength_csv, sniff_strength_csv
+from pipeline.status import strength_status
 from pipeline.warehouse.db import connect
 from pipeline.workspace import AthleteConfig
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = Path(__file__).parent / "strength_samples"
 STRONG_DIR = "DaKheera47__strong-statistics/data_sample"
 FIT_14_SETS = "jarkko__fit-analyzer/tests/fixtures/20748058539_ACTIVITY.fit"   # 2025-10-20 17:44:06 UTC
 

@@ -1,0 +1,56 @@
+"""What one ingest run did, on one screen (also the layout of ``pipeline status``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from pipeline.ingest.parsed import UNCHANGED
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest run did. ``files`` counts this run's files by final status (``unchanged`` =
+    already in the warehouse with the same content); ``sports`` counts new activities by sport."""
+
+    files: Counter = field(default_factory=Counter)
+    sports: Counter = field(default_factory=Counter)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    n_samples: int = 0
+    n_strength_sessions: int = 0
+    athletes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    # Largest peak RSS of a parser process (MB), as each worker reports it; None when parsing ran in
+    # this process (jobs=1) or the platform cannot tell. Workers are forkserver children, so the
+    # caller's RUSAGE_CHILDREN never sees them.
+    worker_peak_rss_mb: float | None = None
+
+    def render(self) -> str:
+        """One screen: files by status, activities by sport, errors (and skips) with reasons."""
+        return render_summary("Ingest", self.files, self.sports, self.errors, self.skipped,
+                              extra=[f"samples loaded: {self.n_samples}",
+                                     f"athletes: {', '.join(self.athletes) or '-'}"] + self.notes)
+
+
+def render_summary(title: str, files: Counter, sports: Counter, errors: list[tuple[str, str]],
+                   skipped: list[tuple[str, str]], extra: list[str] | None = None, max_listed: int = 12) -> str:
+    """Shared one-screen layout of ``pipeline ingest`` and ``pipeline status``."""
+    total = sum(files.values())
+    lines = [f"{title}: {total} file(s)"]
+    order = ["ok", "duplicate", "skipped", "error", UNCHANGED]
+    lines.append("  files:      " + ", ".join(f"{k} {files[k]}" for k in order if files.get(k))
+                 if total else "  files:      none")
+    lines.append("  activities: " + (", ".join(f"{s} {n}" for s, n in sorted(sports.items(), key=lambda kv: (-kv[1], kv[0])))
+                                     or "none"))
+    for line in extra or []:
+        lines.append(f"  {line}")
+    for label, items in (("errors", errors), ("skipped", skipped)):
+        if items:
+            lines.append(f"  {label}:")
+            for path, message in items[:max_listed]:
+                lines.append(f"    {path}: {message}")
+            if len(items) > max_listed:
+                lines.append(f"    ... and {len(items) - max_listed} more (pipeline sql \"SELECT path, message "
+                             f"FROM source_files WHERE status = '{label.rstrip('s') if label == 'errors' else 'skipped'}'\")")
+    return "\n".join(lines)

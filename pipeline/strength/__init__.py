@@ -1,1 +1,0 @@
-"""Strength logs (Strong, Hevy, FitNotes, generic CSV, strength FIT) and strength-block detection."""

@@ -1,0 +1,500 @@
+"""The warehouse contract: every table and view, its columns in schema order, with types, units and meaning.
+
+This is the ONE place a table's column list is written. Everything else reads it from here:
+
+* the DDL (:func:`schema_sql`, run by :mod:`pipeline.warehouse.migrations` when a warehouse is opened;
+  columns added here are added to existing warehouses on open, so "add columns freely" needs no migration);
+* the column comments written into the warehouse (any DuckDB client shows them) and docs/warehouse.md,
+  generated from those comments (``python -m pipeline.warehouse.docs``; a test fails when it drifts);
+* the frames readers return (:mod:`pipeline.ingest.parsed`), the rows analysis writes, the report's reads;
+* the shared vocabularies below (file statuses, set types, block sources, metrics, methods, verdicts),
+  used by the loaders, the analysis, the data checks and the report.
+
+Units are in column names (``_s`` seconds, ``_m`` metres, ``_km`` kilometres, ``_m_s`` metres/second,
+``_bpm`` beats/minute, ``_spm`` steps/minute, ``_w`` watts, ``_c`` degrees Celsius, ``_deg`` WGS84 degrees,
+``_kg`` kilograms, ``_pct`` percent, ``m_per_beat`` metres per heartbeat). Every time is TIMESTAMPTZ in UTC.
+Names are a public interface (DESIGN.md, "Warehouse contract"): add columns freely, rename or drop none
+without a numbered migration (:mod:`pipeline.warehouse.migrations`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ------------------------------------------------------------------------------------------ vocabularies
+
+# source_files.status: ok (data loaded), error (unreadable), duplicate (same data already loaded from a
+# richer source), skipped (readable, nothing to analyse).
+FILE_STATUSES = ("ok", "error", "duplicate", "skipped")
+# strength_sets.set_type, and the ones that count as work (volume load, n_working_sets): only warm-ups
+# are excluded; drop sets and sets to failure are hard work.
+SET_TYPES = ("warmup", "working", "drop", "failure")
+WORK_SET_TYPES = ("working", "drop", "failure")
+# strength_blocks.source
+BLOCK_SOURCES = ("detected", "declared")
+# block_effects.metric / .method / .verdict (placebo_checks too)
+EFFECT_METRICS = ("economy_m_per_beat", "m_per_beat", "gap_m_per_beat", "hr_at_ref_bpm", "decoupling_pct")
+EFFECT_METHODS = ("window", "its")
+VERDICTS = ("gain", "loss", "no clear change", "insufficient data")
+# The headline effect (DESIGN.md, "Statistics"): the report's one sentence is about this metric and method.
+HEADLINE_METRIC = "economy_m_per_beat"
+HEADLINE_METHOD = "its"
+# analysis_runs.status
+ANALYSIS_STATUSES = ("ok", "error")
+# Relation layers: who writes them.
+LAYERS = ("meta", "staging", "analysis", "view")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: name (unit in the name), DuckDB type ('' for view columns), meaning, NOT NULL."""
+
+    name: str
+    sql_type: str
+    description: str
+    not_null: bool = False
+
+
+@dataclass(frozen=True)
+class Relation:
+    """One table or view: its name, the layer that writes it, its grain and its columns in schema order."""
+
+    name: str
+    layer: str
+    description: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...] = ()
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def is_view(self) -> bool:
+        return self.layer == "view"
+
+    def create_sql(self) -> str:
+        """``CREATE TABLE IF NOT EXISTS`` for this table (views are defined in views.sql)."""
+        lines = [f'    "{c.name}" {c.sql_type}{" NOT NULL" if c.not_null else ""}' for c in self.columns]
+        if self.primary_key:
+            lines.append(f"    PRIMARY KEY ({', '.join(self.primary_key)})")
+        return f'CREATE TABLE IF NOT EXISTS "{self.name}" (\n' + ",\n".join(lines) + "\n);"
+
+
+# Descriptions shared by several columns.
+_ATHLETE = "Athlete id: the folder name under data/raw/."
+_ACTIVITY = "Activity this row belongs to (activities.activity_id)."
+_SESSION = "Strength session this row belongs to (strength_sessions.session_id)."
+_FILE = "sha256 (hex) of the source file's bytes (source_files.file_id)."
+_BLOCK = "Block id, unique per athlete (strength_blocks.block_id)."
+
+RELATIONS: dict[str, Relation] = {
+    'pipeline_meta': Relation(
+        'pipeline_meta', 'meta',
+        "Key/value facts about the warehouse itself; key 'schema_version' is the schema version the warehouse was"
+        " built or migrated to (see 'Schema versions').",
+        (
+            Column('key', 'VARCHAR', "Name of the fact, e.g. 'schema_version', 'schema_hash'."),
+            Column('value', 'VARCHAR', 'Its value, as text.', not_null=True),
+        ),
+        primary_key=('key',),
+    ),
+    'athletes': Relation(
+        'athletes', 'staging',
+        'One row per athlete folder seen by ingest, with the optional settings of its athlete.toml.',
+        (
+            Column('athlete_id', 'VARCHAR', _ATHLETE),
+            Column('display_name', 'VARCHAR',
+                   'Name shown in reports (athlete.toml display_name); NULL means use athlete_id.'),
+            Column('hr_rest_bpm', 'DOUBLE', 'Resting heart rate from athlete.toml; NULL when not given.'),
+            Column('hr_max_bpm', 'DOUBLE', 'Maximum heart rate from athlete.toml; NULL when not given.'),
+            Column('ref_speed_m_s', 'DOUBLE',
+                   "Reference speed for the economy index from athlete.toml; NULL means the athlete's median "
+                   'steady grade-adjusted speed is used.'),
+            Column('time_zone', 'VARCHAR',
+                   'IANA time zone for strength logs with local times and no offset; NULL means UTC.'),
+            Column('updated_at', 'TIMESTAMPTZ', "When ingest last read the athlete's settings (UTC)."),
+        ),
+        primary_key=('athlete_id',),
+    ),
+    'source_files': Relation(
+        'source_files', 'staging',
+        "One row per file seen by ingest (archive members too, path 'archive.zip!member'), whatever became of it:"
+        ' the audit trail of what was read, skipped, duplicated or could not be read.',
+        (
+            Column('path', 'VARCHAR',
+                   'File path relative to the workspace (posix); absolute when outside it. Primary key.'),
+            Column('file_id', 'VARCHAR',
+                   "sha256 (hex) of the file's bytes; the same content under two paths has one file_id.", not_null=True),
+            Column('athlete_id', 'VARCHAR', _ATHLETE, not_null=True),
+            Column('format', 'VARCHAR',
+                   'Detected format: fit, gpx, tcx, strong_csv, hevy_csv, fitnotes_csv, generic_csv, zip, ...'),
+            Column('size_bytes', 'BIGINT', 'File size in bytes (decompressed size for archive members).'),
+            Column('status', 'VARCHAR',
+                   'ok (data loaded), error (unreadable, see message), duplicate (same activity already loaded '
+                   'from a richer source), skipped (readable but nothing to analyse).', not_null=True),
+            Column('message', 'VARCHAR',
+                   'Human-readable reason or summary, e.g. why a file was an error or a duplicate.'),
+            Column('ingested_at', 'TIMESTAMPTZ', 'When ingest recorded the file (UTC).', not_null=True),
+            Column('n_activities', 'INTEGER', 'Activities or strength sessions loaded from the file.'),
+            Column('n_samples', 'BIGINT', 'Samples loaded from the file.'),
+            Column('duplicate_of', 'VARCHAR',
+                   'For status duplicate: the activity_id or session_id the file duplicates.'),
+        ),
+        primary_key=('path',),
+    ),
+    'activities': Relation(
+        'activities', 'staging',
+        'One row per recorded activity (a multisport FIT file gives several), any sport.',
+        (
+            Column('activity_id', 'VARCHAR',
+                   "Stable id: athlete, UTC start to the second and the session's index in its file (e.g. "
+                   'anna-20240501T061502Z-0), so re-ingesting the same run gives the same id.'),
+            Column('athlete_id', 'VARCHAR', _ATHLETE, not_null=True),
+            Column('file_id', 'VARCHAR',
+                   'The file the activity was loaded from (source_files.file_id); when the same run came in '
+                   'several files, the richest source.', not_null=True),
+            Column('sport', 'VARCHAR',
+                   'Sport as fitparse names it (running, cycling, training, ...) or the raw FIT number.'),
+            Column('sub_sport', 'VARCHAR',
+                   'Sub-sport (trail, treadmill, track, generic, ...) when the source gives one.'),
+            Column('start_time', 'TIMESTAMPTZ', 'Start of the activity (UTC).', not_null=True),
+            Column('elapsed_s', 'DOUBLE', 'Wall-clock duration, pauses included.'),
+            Column('timer_s', 'DOUBLE',
+                   'Moving (timer) duration, pauses excluded; NULL when the source has no timer.'),
+            Column('distance_m', 'DOUBLE',
+                   'Total distance as recorded by the device (else summed from positions).'),
+            Column('avg_heart_rate_bpm', 'DOUBLE',
+                   'Mean heart rate as recorded by the device (else over the samples).'),
+            Column('device', 'VARCHAR', 'Recording device (manufacturer/product) when known.'),
+            Column('name', 'VARCHAR', 'Title when the source gives one (GPX <name>, Strava CSV).'),
+            Column('source_format', 'VARCHAR', 'Format of the source: fit, gpx or tcx.'),
+            Column('session_index', 'INTEGER', 'Position of this activity among the sessions of its file, from 0.'),
+            Column('n_samples', 'INTEGER', 'Number of rows in samples for this activity.'),
+        ),
+        primary_key=('activity_id',),
+    ),
+    'samples': Relation(
+        'samples', 'staging',
+        'One row per recorded point of an activity (typically one per second). The largest table; exported '
+        'partitioned by athlete_id.',
+        (
+            Column('activity_id', 'VARCHAR', _ACTIVITY, not_null=True),
+            Column('athlete_id', 'VARCHAR',
+                   _ATHLETE + ' Repeated here so samples can be partitioned and filtered by athlete.', not_null=True),
+            Column('ts', 'TIMESTAMPTZ', 'Time of the point (UTC).', not_null=True),
+            Column('elapsed_s', 'DOUBLE', "Seconds since the activity's start_time, wall clock, pauses included."),
+            Column('lat_deg', 'DOUBLE', 'Latitude (WGS84); NULL without GPS.'),
+            Column('lon_deg', 'DOUBLE', 'Longitude (WGS84); NULL without GPS.'),
+            Column('altitude_m', 'DOUBLE', 'Altitude above sea level (enhanced/barometric when available).'),
+            Column('distance_m', 'DOUBLE', 'Cumulative distance since the start.'),
+            Column('speed_m_s', 'DOUBLE',
+                   'Device speed (FIT enhanced_speed preferred); NULL when the source has none.'),
+            Column('heart_rate_bpm', 'DOUBLE',
+                   'Heart rate as recorded (not cleaned; cleaning happens in analyze).'),
+            Column('cadence_spm', 'DOUBLE',
+                   'Running cadence in steps per minute (FIT strides/min x 2 + fractional part).'),
+            Column('power_w', 'DOUBLE', 'Running power when the device records it.'),
+            Column('temperature_c', 'DOUBLE', 'Device temperature sensor reading.'),
+        ),
+    ),
+    'laps': Relation(
+        'laps', 'staging',
+        'One row per lap of an activity, as recorded by the device.',
+        (
+            Column('activity_id', 'VARCHAR', _ACTIVITY),
+            Column('lap_index', 'INTEGER', 'Position of the lap in the activity, from 0.'),
+            Column('start_time', 'TIMESTAMPTZ', 'Start of the lap (UTC).'),
+            Column('elapsed_s', 'DOUBLE', 'Wall-clock duration of the lap.'),
+            Column('timer_s', 'DOUBLE', 'Moving (timer) duration of the lap.'),
+            Column('distance_m', 'DOUBLE', 'Distance of the lap.'),
+            Column('avg_heart_rate_bpm', 'DOUBLE', 'Mean heart rate over the lap as recorded by the device.'),
+            Column('avg_speed_m_s', 'DOUBLE', 'Mean speed over the lap as recorded by the device.'),
+        ),
+        primary_key=('activity_id', 'lap_index'),
+    ),
+    'strength_sessions': Relation(
+        'strength_sessions', 'staging',
+        'One row per strength workout, from strength-app CSV exports or FIT strength activities.',
+        (
+            Column('session_id', 'VARCHAR',
+                   'Stable id: athlete and session start in UTC to the minute, so the same workout from two '
+                   'exports gets one id.'),
+            Column('athlete_id', 'VARCHAR', _ATHLETE, not_null=True),
+            Column('start_time', 'TIMESTAMPTZ',
+                   'Start of the workout (UTC; local app times converted with athlete.toml time_zone).', not_null=True),
+            Column('duration_s', 'DOUBLE', 'Duration of the workout when the source gives it.'),
+            Column('title', 'VARCHAR', 'Workout name from the app.'),
+            Column('source_format', 'VARCHAR', 'strong_csv, hevy_csv, fitnotes_csv, generic_csv or fit.'),
+            Column('file_id', 'VARCHAR', _FILE, not_null=True),
+            Column('n_sets', 'INTEGER', 'Number of sets in strength_sets for this session.'),
+            Column('n_working_sets', 'INTEGER', 'Number of those sets with set_type working.'),
+        ),
+        primary_key=('session_id',),
+    ),
+    'strength_sets': Relation(
+        'strength_sets', 'staging',
+        'One row per set of a strength session.',
+        (
+            Column('session_id', 'VARCHAR', _SESSION),
+            Column('set_index', 'INTEGER', 'Order of the set within the session, from 0.'),
+            Column('exercise', 'VARCHAR', "Exercise name as logged (e.g. 'Squat (Barbell)')."),
+            Column('category', 'VARCHAR', 'Exercise category (e.g. squat, hinge, plyometric, upper) when known.'),
+            Column('set_type', 'VARCHAR',
+                   'warmup, working, drop or failure; warm-ups do not count towards block volume.'),
+            Column('reps', 'INTEGER', 'Repetitions performed.'),
+            Column('weight_kg', 'DOUBLE', 'External load (pounds converted once at ingest, 1 lb = 0.45359237 kg).'),
+            Column('duration_s', 'DOUBLE', 'Duration of timed sets (planks, carries).'),
+            Column('rpe', 'DOUBLE', 'Rating of perceived exertion (1-10) when logged.'),
+            Column('distance_m', 'DOUBLE', 'Distance of distance-based sets (sled push, carries).'),
+        ),
+        primary_key=('session_id', 'set_index'),
+    ),
+    'declared_blocks': Relation(
+        'declared_blocks', 'staging',
+        'Strength blocks the athlete declared in data/raw/<athlete>/blocks.csv (label,start,end); they win over '
+        'detected blocks in strength_blocks.',
+        (
+            Column('athlete_id', 'VARCHAR', _ATHLETE),
+            Column('label', 'VARCHAR', 'Block label from blocks.csv.'),
+            Column('start_date', 'DATE', 'First day of the block.'),
+            Column('end_date', 'DATE', 'Last day of the block.', not_null=True),
+        ),
+        primary_key=('athlete_id', 'label', 'start_date'),
+    ),
+    'strength_blocks': Relation(
+        'strength_blocks', 'analysis',
+        'One row per block of consistent strength work: declared in blocks.csv, else detected from session dates '
+        '(about 1.5 sessions/week sustained for 4 weeks or more, gaps of up to 10 days bridged).',
+        (
+            Column('athlete_id', 'VARCHAR', _ATHLETE),
+            Column('block_id', 'VARCHAR', 'Block id, unique per athlete.'),
+            Column('start_date', 'DATE', 'First day of the block (first session).', not_null=True),
+            Column('end_date', 'DATE', 'Last day of the block (last session).', not_null=True),
+            Column('sessions', 'INTEGER', 'Strength sessions inside the block.'),
+            Column('sessions_per_week', 'DOUBLE', 'sessions / weeks, weeks = (end_date - start_date + 1 day) / 7.'),
+            Column('volume_kg', 'DOUBLE',
+                   "Volume load: sum of weight_kg x reps over the block's working, drop and failure sets "
+                   '(warm-ups excluded).'),
+            Column('source', 'VARCHAR', 'detected (from session dates) or declared (blocks.csv).'),
+            Column('label', 'VARCHAR', 'Label from blocks.csv, or a generated one for detected blocks.'),
+        ),
+        primary_key=('athlete_id', 'block_id'),
+    ),
+    'run_metrics': Relation(
+        'run_metrics', 'analysis',
+        'One row per running activity with the cleaned, steady-state running-economy metrics; runs without enough'
+        ' steady time or heart-rate coverage are kept with included = false and a reason.',
+        (
+            Column('activity_id', 'VARCHAR', _ACTIVITY),
+            Column('athlete_id', 'VARCHAR', _ATHLETE, not_null=True),
+            Column('start_time', 'TIMESTAMPTZ', 'Start of the run (UTC).', not_null=True),
+            Column('sub_sport', 'VARCHAR', 'Sub-sport of the run (trail, treadmill, ...), copied from activities.'),
+            Column('duration_s', 'DOUBLE', 'Elapsed duration of the run.'),
+            Column('distance_km', 'DOUBLE', 'Distance of the run.'),
+            Column('steady_s', 'DOUBLE',
+                   'Seconds of steady, clean samples used for the metrics (after warm-up, pauses, implausible HR '
+                   'and cadence lock are removed).'),
+            Column('speed_m_s', 'DOUBLE', 'Mean speed over the steady samples.'),
+            Column('gap_speed_m_s', 'DOUBLE',
+                   'Mean grade-adjusted speed over the steady samples (Minetti et al. 2002 cost of running on '
+                   'slopes; grade from altitude smoothed over >= 50 m).'),
+            Column('heart_rate_bpm', 'DOUBLE', 'Mean heart rate over the steady samples.'),
+            Column('m_per_beat', 'DOUBLE',
+                   'Pace per heartbeat: speed in m/min / heart rate (= efficiency factor in metric units). Not '
+                   'pace-invariant.'),
+            Column('gap_m_per_beat', 'DOUBLE', 'Pace per heartbeat with grade-adjusted speed.'),
+            Column('hr_at_ref_bpm', 'DOUBLE',
+                   "Heart rate predicted at the athlete's reference speed by the athlete-level model of HR "
+                   'against grade-adjusted speed (shared slope, per-run intercept), adjusted to a fixed elapsed '
+                   'time (cardiac drift) and for heat where temperature is known.'),
+            Column('economy_m_per_beat', 'DOUBLE',
+                   'Headline economy index: v_ref x 60 / hr_at_ref_bpm. Higher = more economical; pace-invariant.'),
+            Column('decoupling_pct', 'DOUBLE',
+                   'Aerobic decoupling: (r1 - r2) / r1 x 100 with r1, r2 the pace per heartbeat of the first and '
+                   'second half of the steady part.'),
+            Column('temperature_c', 'DOUBLE', 'Mean device temperature over the run; NULL when not recorded.'),
+            Column('included', 'BOOLEAN',
+                   'True when the run has enough steady time and HR coverage to enter the analysis.', not_null=True),
+            Column('exclusion_reason', 'VARCHAR', 'Why a run is not included (NULL when included).'),
+        ),
+        primary_key=('activity_id',),
+    ),
+    'weekly': Relation(
+        'weekly', 'analysis',
+        'One row per athlete and week (Monday start) with running volume, strength sessions and economy.',
+        (
+            Column('athlete_id', 'VARCHAR', _ATHLETE),
+            Column('week_start', 'DATE', 'Monday of the week (UTC dates).'),
+            Column('runs', 'INTEGER', 'Running activities in the week.'),
+            Column('run_km', 'DOUBLE', 'Running distance in the week.'),
+            Column('strength_sessions', 'INTEGER', 'Strength sessions in the week.'),
+            Column('economy_m_per_beat', 'DOUBLE', "Median economy index over the week's included runs."),
+        ),
+        primary_key=('athlete_id', 'week_start'),
+    ),
+    'block_effects': Relation(
+        'block_effects', 'analysis',
+        'One row per athlete x block x metric x method: the change in the metric that coincided with the strength'
+        ' block. change_pct > 0 always means more economical.',
+        (
+            Column('athlete_id', 'VARCHAR', _ATHLETE),
+            Column('block_id', 'VARCHAR', _BLOCK),
+            Column('metric', 'VARCHAR',
+                   'economy_m_per_beat, m_per_beat, gap_m_per_beat, hr_at_ref_bpm or decoupling_pct.'),
+            Column('method', 'VARCHAR',
+                   'window (response-window mean vs baseline-window mean) or its (interrupted time series: change'
+                   ' beyond the pre-block trend). The headline is economy_m_per_beat/its.'),
+            Column('baseline_start', 'DATE',
+                   'window: first day of the baseline window (default 6 weeks before block start). its: first '
+                   'day of the pre-block period the trend is fitted on (default 16 weeks before block start, '
+                   "or later when an earlier block's response window or the record's start is later)."),
+            Column('baseline_end', 'DATE',
+                   'window: end of the baseline window; its: end of the pre-block fitting period. Both are the '
+                   'block start (exclusive).'),
+            Column('response_start', 'DATE',
+                   'First day of the response window (default 6 weeks after block start).'),
+            Column('response_end', 'DATE', 'End of the response window, exclusive (default 12 weeks after block start).'),
+            Column('n_baseline', 'INTEGER', 'Included runs in the baseline window.'),
+            Column('n_response', 'INTEGER', 'Included runs in the response window.'),
+            Column('baseline_value', 'DOUBLE',
+                   "In the metric's unit. window: mean over the baseline window; its: the pre-block trend "
+                   'extrapolated to the response window (the counterfactual).'),
+            Column('response_value', 'DOUBLE',
+                   "In the metric's unit. window: mean over the response window; its: the fitted level in the "
+                   'response window.'),
+            Column('change_pct', 'DOUBLE',
+                   'Estimated change in percent of the baseline; > 0 means more economical (sign flipped for '
+                   'metrics where lower is better).'),
+            Column('ci_low_pct', 'DOUBLE',
+                   'Lower bound of the 95 % confidence interval of change_pct (serial correlation respected: '
+                   'block bootstrap or HAC/GLS).'),
+            Column('ci_high_pct', 'DOUBLE', 'Upper bound of the 95 % confidence interval of change_pct.'),
+            Column('p_value', 'DOUBLE', 'Two-sided p-value of the change.'),
+            Column('swc_pct', 'DOUBLE', 'Smallest worthwhile change used for the verdict (default about 1 %).'),
+            Column('verdict', 'VARCHAR',
+                   'gain (CI above zero and estimate > swc_pct), loss (mirrored), no clear change, or '
+                   'insufficient data (too few runs per window).'),
+        ),
+        primary_key=('athlete_id', 'block_id', 'metric', 'method'),
+    ),
+    'placebo_checks': Relation(
+        'placebo_checks', 'analysis',
+        'The block-effect estimator re-run at fake block starts inside the baseline period: a sanity check that '
+        'the method does not find effects where there are none.',
+        (
+            Column('athlete_id', 'VARCHAR', _ATHLETE),
+            Column('block_id', 'VARCHAR', _BLOCK),
+            Column('metric', 'VARCHAR', 'Metric, as in block_effects.metric.'),
+            Column('method', 'VARCHAR', 'Method, as in block_effects.method.'),
+            Column('fake_start', 'DATE', 'The fake block start used.'),
+            Column('change_pct', 'DOUBLE', 'Estimated change at the fake start (percent, > 0 more economical).'),
+            Column('ci_low_pct', 'DOUBLE', 'Lower bound of its 95 % confidence interval.'),
+            Column('ci_high_pct', 'DOUBLE', 'Upper bound of its 95 % confidence interval.'),
+            Column('verdict', 'VARCHAR',
+                   "Verdict at the fake start (anything but 'no clear change' hints at a problem)."),
+        ),
+        primary_key=('athlete_id', 'block_id', 'metric', 'method', 'fake_start'),
+    ),
+    'analysis_runs': Relation(
+        'analysis_runs', 'analysis',
+        'One row per athlete each time `pipeline analyze` analysed it: when, with which pipeline version and '
+        'settings, and whether it worked. The provenance of the rows the analysis tables hold for the athlete '
+        '(the latest ok run) and the record of failures.',
+        (
+            Column('analysis_run_id', 'VARCHAR', 'Unique id of this analysis of this athlete.'),
+            Column('athlete_id', 'VARCHAR', _ATHLETE, not_null=True),
+            Column('started_at', 'TIMESTAMPTZ', "When the athlete's analysis started (UTC).", not_null=True),
+            Column('finished_at', 'TIMESTAMPTZ', "When it finished (UTC)."),
+            Column('status', 'VARCHAR', 'ok (analysis tables hold its results) or error (see message).',
+                   not_null=True),
+            Column('message', 'VARCHAR', 'For errors: what went wrong and, where known, the file or activity.'),
+            Column('pipeline_version', 'VARCHAR', 'Version of the pipeline package that ran the analysis.'),
+            Column('settings_json', 'VARCHAR',
+                   'Every analysis and block-detection setting used ([analysis] and [blocks] of pipeline.toml, '
+                   'defaults included), as JSON.'),
+        ),
+        primary_key=('analysis_run_id',),
+    ),
+    'runs': Relation(
+        'runs', 'view',
+        'Stable view: one row per running activity with its metrics and the facts from activities, for analysis '
+        'in any client. Defined in pipeline/warehouse/views.sql.',
+        (
+            Column('activity_id', '', _ACTIVITY),
+            Column('athlete_id', '', _ATHLETE),
+            Column('run_date', '', 'Date of the run (UTC).'),
+            Column('start_time', '', 'Start of the run (UTC).'),
+            Column('sport', '', 'activities.sport (running).'),
+            Column('sub_sport', '', 'activities.sub_sport (trail, treadmill, ...).'),
+            Column('source_format', '', 'activities.source_format (fit, gpx, tcx).'),
+            Column('distance_km', '', 'activities.distance_m / 1000.'),
+            Column('duration_s', '', 'activities.elapsed_s (wall clock).'),
+            Column('steady_s', '', 'run_metrics.steady_s.'),
+            Column('speed_m_s', '', 'run_metrics.speed_m_s.'),
+            Column('gap_speed_m_s', '', 'run_metrics.gap_speed_m_s.'),
+            Column('heart_rate_bpm', '', 'run_metrics.heart_rate_bpm.'),
+            Column('m_per_beat', '', 'run_metrics.m_per_beat.'),
+            Column('gap_m_per_beat', '', 'run_metrics.gap_m_per_beat.'),
+            Column('hr_at_ref_bpm', '', 'run_metrics.hr_at_ref_bpm.'),
+            Column('economy_m_per_beat', '', 'run_metrics.economy_m_per_beat (headline economy index).'),
+            Column('decoupling_pct', '', 'run_metrics.decoupling_pct.'),
+            Column('temperature_c', '', 'run_metrics.temperature_c.'),
+            Column('included', '', 'run_metrics.included.'),
+            Column('exclusion_reason', '', 'run_metrics.exclusion_reason.'),
+        ),
+    ),
+    'block_summary': Relation(
+        'block_summary', 'view',
+        'Stable view: one row per strength block with its headline effect (metric economy_m_per_beat, method its)'
+        ' beside it. Defined in pipeline/warehouse/views.sql.',
+        (
+            Column('athlete_id', '', _ATHLETE),
+            Column('block_id', '', _BLOCK),
+            Column('label', '', 'strength_blocks.label.'),
+            Column('source', '', 'strength_blocks.source (detected | declared).'),
+            Column('start_date', '', 'strength_blocks.start_date.'),
+            Column('end_date', '', 'strength_blocks.end_date.'),
+            Column('weeks', '', 'Block length in weeks: (end_date - start_date + 1) / 7.'),
+            Column('sessions', '', 'strength_blocks.sessions.'),
+            Column('sessions_per_week', '', 'strength_blocks.sessions_per_week.'),
+            Column('volume_kg', '', 'strength_blocks.volume_kg.'),
+            Column('n_baseline', '',
+                   'Headline effect: included runs in the baseline window (NULL when not estimated).'),
+            Column('n_response', '', 'Headline effect: included runs in the response window.'),
+            Column('change_pct', '',
+                   'Headline effect: change in the economy index, percent (> 0 more economical).'),
+            Column('ci_low_pct', '', 'Headline effect: lower bound of the 95 % CI.'),
+            Column('ci_high_pct', '', 'Headline effect: upper bound of the 95 % CI.'),
+            Column('swc_pct', '', 'Headline effect: smallest worthwhile change.'),
+            Column('verdict', '', 'Headline effect: gain, loss, no clear change or insufficient data.'),
+        ),
+    ),
+    'monthly_economy': Relation(
+        'monthly_economy', 'view',
+        'Stable view: one row per athlete and calendar month with the median economy index of the included runs. '
+        'Defined in pipeline/warehouse/views.sql.',
+        (
+            Column('athlete_id', '', _ATHLETE),
+            Column('month', '', 'First day of the month (UTC).'),
+            Column('runs', '', 'Running activities in the month (included or not).'),
+            Column('included_runs', '', 'Included runs in the month.'),
+            Column('run_km', '', 'Running distance in the month, all runs.'),
+            Column('median_economy_m_per_beat', '', 'Median economy index over the included runs; NULL when none.'),
+            Column('median_m_per_beat', '', 'Median raw pace per heartbeat over the included runs.'),
+        ),
+    ),
+}
+
+TABLES: dict[str, Relation] = {name: r for name, r in RELATIONS.items() if not r.is_view}
+VIEW_NAMES: tuple[str, ...] = tuple(name for name, r in RELATIONS.items() if r.is_view)
+
+
+def columns(name: str) -> list[str]:
+    """Column names of a table or view, in schema order (KeyError names the unknown relation)."""
+    return RELATIONS[name].column_names
+
+
+def schema_sql() -> str:
+    """DDL of every contract table, in contract order (idempotent: IF NOT EXISTS)."""
+    return "\n\n".join(t.create_sql() for t in TABLES.values()) + "\n"
