@@ -120,6 +120,21 @@ def ingest(ctx, paths, athlete_id, jobs, quiet):
 
 
 @cli.command()
+@click.option("--athlete", "athlete_id", default=None, help="Only this athlete's runs [default: all].")
+@click.option("--retry-no-data", is_flag=True, help="Ask again for runs the archive had no data for.")
+@click.pass_context
+def weather(ctx, athlete_id, retry_no_data):
+    """Look up the air temperature, dew point, humidity and wind of each outdoor run in a historical
+    weather archive (sends only rounded positions and dates; offline it says so and changes nothing)."""
+    ws = _ws(ctx)
+    with workspace_lock(ws, "weather"):
+        from pipeline.weather.run import weather_workspace
+
+        summary = weather_workspace(ws, athlete_id=athlete_id, retry_no_data=retry_no_data)
+    click.echo(summary.render())
+
+
+@cli.command()
 @click.pass_context
 def status(ctx):
     """What the warehouse holds: files by status, activities by sport, strength, blocks, errors."""
@@ -158,14 +173,16 @@ def report(ctx, athlete_id):
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 def run(ctx, jobs, quiet):
-    """Ingest, analyze and report, in that order."""
+    """Ingest, weather, analyze and report, in that order (weather is skipped, in one line, when offline)."""
     ws = _ws(ctx)
     with workspace_lock(ws, "run"):
         from pipeline.analyze.run import analyze_workspace
         from pipeline.ingest.run import ingest_paths
         from pipeline.report.build import build_reports
+        from pipeline.weather.run import weather_workspace
 
         click.echo(ingest_paths(ws, None, jobs=jobs, progress=not quiet).render())
+        click.echo(weather_workspace(ws).render())
         analysed = analyze_workspace(ws)
         click.echo(analysed.render())
         index = build_reports(ws)      # every athlete's page, the failed ones with their error

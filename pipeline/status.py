@@ -10,15 +10,17 @@ import duckdb
 from pipeline.ingest.summary import render_summary
 from pipeline.warehouse.contract import WORK_SET_TYPES
 from pipeline.warehouse.db import connect
+from pipeline.weather.summary import weather_status
 from pipeline.workspace import Workspace
 
 
 def render_status(ws: Workspace) -> str:
     """Files by status, activities by sport, samples, athletes, errors with reasons, the latest analysis of
-    each athlete (failures with their reason), then strength."""
+    each athlete (failures with their reason), then strength, then weather coverage."""
     con = connect(ws, read_only=True)
     try:
-        return files_status(con) + "\n" + analysis_status(con) + "\n" + strength_status(con)
+        return (files_status(con) + "\n" + analysis_status(con) + "\n" + strength_status(con) + "\n"
+                + weather_status(con))
     finally:
         con.close()
 

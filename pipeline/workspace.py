@@ -10,7 +10,6 @@ in ``data/raw/`` belong to the athlete :data:`DEFAULT_ATHLETE_ID`. An athlete fo
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import tomllib
@@ -20,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipeline.errors import PipelineError
+from pipeline.settings import Bounds, setting_number
 
 WORKSPACE_ENV = "PIPELINE_WORKSPACE"
 DEFAULT_ATHLETE_ID = "default"
@@ -102,57 +102,6 @@ def read_toml(path: Path, shown_as: str | None = None) -> dict[str, Any]:
         raise PipelineError(f"{name}: not valid TOML ({str(e).splitlines()[0]})") from e
 
 
-def settings_table(where: str, section: str, value: Any) -> dict[str, Any]:
-    """A ``[section]`` of a settings file, checked to be a table (``analysis = 5`` is not)."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise PipelineError(f"{where}: [{section}] must be a table of settings (a [{section}] header with "
-                            f"key = value lines), got {value!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """Allowed values of one numeric setting: a finite number in [low, high] (``low_open``: above low)."""
-
-    low: float = -1e6
-    high: float = 1e6
-    low_open: bool = False
-    whole: bool = False
-    unit: str = ""
-
-    def describe(self) -> str:
-        unit = f" {self.unit}" if self.unit else ""
-        return f"{'above' if self.low_open else 'at least'} {_plain(self.low)} and at most {_plain(self.high)}{unit}"
-
-
-def _plain(x: float) -> str:
-    """A bound as people write it: 604800, 0.45, 1e+06 only when huge."""
-    return str(int(x)) if float(x).is_integer() and abs(x) < 1e12 else f"{x:g}"
-
-
-def setting_number(where: str, key: str, value: Any, bounds: Bounds) -> float | int:
-    """Check one numeric setting; returns it as int (``bounds.whole``) or float.
-
-    A boolean or text is not a number; NaN and infinities are not finite; ``1e300`` is out of range.
-    Every message names the file/section (``where``) and the key.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise PipelineError(f"{where}: {key} must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise PipelineError(f"{where}: {key} = {value} is not a finite number "
-                            f"(must be {bounds.describe()})")
-    too_low = value <= bounds.low if bounds.low_open else value < bounds.low
-    if too_low or value > bounds.high:
-        raise PipelineError(f"{where}: {key} = {_plain(value)} is out of range (must be {bounds.describe()})")
-    if bounds.whole:
-        if value != int(value):
-            raise PipelineError(f"{where}: {key} = {_plain(value)} must be a whole number")
-        return int(value)
-    return float(value)
-
-
 def is_ignored_name(path: Path, raw_dir: Path) -> bool:
     """True for files ingest never treats as data: hidden files/folders, config files, READMEs."""
     rel = path.relative_to(raw_dir)
@@ -205,6 +154,8 @@ class AthleteConfig:
     time_zone: str | None = None
     # Unit assumed for strength weights when the file does not say ("kg" or "lbs"); default kg.
     weight_unit: str | None = None
+    # false: `pipeline weather` never sends this athlete's positions to a weather archive (default: it may).
+    weather: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -251,6 +202,8 @@ def load_athlete_config(raw_dir: Path, athlete_id: str) -> AthleteConfig:
     for key in ("display_name", "time_zone", "weight_unit"):
         if key in kwargs:
             kwargs[key] = _athlete_text(where, key, kwargs[key])
+    if "weather" in kwargs and not isinstance(kwargs["weather"], bool):
+        raise PipelineError(f"{where}: weather must be true or false, got {kwargs['weather']!r}")
     if kwargs.get("weight_unit") not in (None, "kg", "lbs"):
         raise PipelineError(f"{where}: weight_unit must be 'kg' or 'lbs', got {kwargs['weight_unit']!r}")
     if kwargs.get("time_zone") is not None:

@@ -24,9 +24,8 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.analyze.params import settings_from_section
+from pipeline.settings import Bounds, setting_number, settings_from_section
 from pipeline.warehouse.contract import WORK_SET_TYPES, columns
-from pipeline.workspace import Bounds, setting_number
 
 STRENGTH_BLOCK_COLUMNS = columns("strength_blocks")
 
@@ -47,7 +46,7 @@ class BlockParams:
     @classmethod
     def from_config(cls, cfg: dict[str, Any] | None) -> BlockParams:
         """Settings from the parsed pipeline.toml (the whole file; its ``[blocks]`` section is used), read
-        by the same parser as ``[analysis]`` (:func:`pipeline.analyze.params.settings_from_section`)."""
+        by the same parser as ``[analysis]`` (:func:`pipeline.settings.settings_from_section`)."""
         return settings_from_section(cls, (cfg or {}).get("blocks"), "blocks")
 
     @classmethod

@@ -8,10 +8,12 @@ pipeline.toml never silently falls back to a default.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from pipeline.errors import PipelineError
-from pipeline.workspace import PIPELINE_CONFIG_NAME, Bounds, setting_number, settings_table
+# The one parser of pipeline.toml sections lives on the ground floor (the weather stage uses it too);
+# imported here so `from pipeline.analyze.params import settings_from_section` keeps working.
+from pipeline.settings import Bounds, setting_number, settings_from_section, suffix_bounds
 
 GRADE_METHODS = ("minetti2002", "none")
 HEAT_METHODS = ("detrended", "fixed", "none")
@@ -134,16 +136,6 @@ WHERE = "pipeline.toml [analysis]"
 METHOD_CHOICES = {"grade_method": GRADE_METHODS, "heat_method": HEAT_METHODS, "heat_temperature": HEAT_TEMPERATURES,
                   "slope_method": SLOPE_METHODS, "ci_method": CI_METHODS}
 
-# Allowed range by unit suffix (every setting carries its unit in its name), so a setting added later is
-# checked without an entry here: durations and distances are not negative and not absurd (a 1e300-week
-# window overflows every date), speeds stay within what a runner can do (12 m/s is the ingest limit).
-SUFFIX_BOUNDS = {
-    "_m_s": Bounds(0, 12, unit="m/s"), "_bpm_per_c": Bounds(0, 10, unit="bpm per degC"),
-    "_bpm_per_m_s": Bounds(0, 100, unit="bpm per m/s"), "_bpm": Bounds(0, 300, unit="bpm"),
-    "_s": Bounds(0, 7 * 86400, unit="s"), "_m": Bounds(0, 100_000, unit="m"),
-    "_weeks": Bounds(0, 520, unit="weeks"), "_days": Bounds(0, 3650, unit="days"),
-    "_pct": Bounds(0, 1000, unit="%"), "_c": Bounds(-60, 60, unit="degC"),
-}
 # Settings whose range is narrower than their suffix's, or that have no unit suffix.
 SETTING_BOUNDS = {
     "max_speed_m_s": Bounds(0, 12, low_open=True, unit="m/s"),
@@ -186,49 +178,12 @@ ORDERED_SETTINGS = (("hr_min_bpm", "hr_max_bpm"), ("min_speed_m_s", "max_speed_m
 
 
 def setting_bounds(key: str, whole: bool = False) -> Bounds:
-    """Allowed range of one numeric ``[analysis]`` setting: its own entry, else its unit suffix's, else
-    any finite number of reasonable size (|x| <= 1e6)."""
-    suffix = max((sfx for sfx in SUFFIX_BOUNDS if key.endswith(sfx)), key=len, default=None)
-    bounds = SETTING_BOUNDS.get(key) or (SUFFIX_BOUNDS[suffix] if suffix else Bounds())
-    return replace(bounds, whole=True) if whole else bounds
-
-
-Settings = TypeVar("Settings")
-
-
-def settings_from_section(cls: type[Settings], section: Any, name: str) -> Settings:
-    """The one parser of pipeline.toml sections: a frozen settings dataclass ``cls`` from ``[name]``.
-
-    Every key must be a field of ``cls``; its value must have the type of the field's default, and a
-    number must be finite and inside ``cls.setting_bounds(key, whole)`` (whole numbers for int fields; a
-    list of the same length for tuple fields). The result's ``validate()`` then checks what involves
-    several settings. Any problem raises :class:`PipelineError` naming the section and key, so a typo
-    never silently falls back to a default.
-    """
-    section = settings_table(PIPELINE_CONFIG_NAME, name, section)
-    valid = [f.name for f in fields(cls)]
-    unknown = sorted(set(section) - set(valid))
-    if unknown:
-        raise PipelineError(f"pipeline.toml [{name}]: unknown key{'s' if len(unknown) > 1 else ''} "
-                            f"{', '.join(unknown)}; valid keys: {', '.join(valid)}")
-    kwargs = {key: _setting_value(cls, name, key, value, getattr(cls, key)) for key, value in section.items()}
-    settings = replace(cls(), **kwargs)
-    settings.validate()
-    return settings
-
-
-def _setting_value(cls: type, section: str, key: str, value: Any, default: Any) -> Any:
-    where = f"pipeline.toml [{section}]"
-    if isinstance(default, tuple):
-        if not (isinstance(value, (list, tuple)) and len(value) == len(default)):
-            raise PipelineError(f"{where}: {key} must be a list of {len(default)} numbers, got {value!r}")
-        return tuple(setting_number(where, f"{key}[{k}]", v, cls.setting_bounds(key)) for k, v in enumerate(value))
-    if isinstance(default, (bool, str)):
-        if not isinstance(value, type(default)):
-            raise PipelineError(f"{where}: {key} must be a {type(default).__name__}, got {value!r}")
-        return value
-    whole = isinstance(default, int) or (default is None and isinstance(value, int))
-    return setting_number(where, key, value, cls.setting_bounds(key, whole))
+    """Allowed range of one numeric ``[analysis]`` setting: its own entry in :data:`SETTING_BOUNDS`, else
+    the range of its unit suffix (:data:`pipeline.settings.SUFFIX_BOUNDS`), else any finite number up to
+    1e6 in size, so a setting added later is checked without an entry."""
+    if key not in SETTING_BOUNDS:
+        return suffix_bounds(key, whole)
+    return replace(SETTING_BOUNDS[key], whole=True) if whole else SETTING_BOUNDS[key]
 
 
 def _choice(key: str, value: str, valid: tuple[str, ...]) -> None:

@@ -17,7 +17,7 @@ import pandas as pd
 from pipeline.analyze.process import AthleteAnalysis
 from pipeline.analyze.runs import RunAnalysisError, run_kind
 from pipeline.errors import PipelineError
-from pipeline.warehouse.contract import columns
+from pipeline.warehouse.contract import WEATHER_VALUE_COLUMNS, columns
 from pipeline.warehouse.db import insert_frame, transaction
 
 SAMPLE_BATCH_ACTIVITIES = 40
@@ -65,9 +65,11 @@ def athlete_ids(con: duckdb.DuckDBPyConnection, only: str | None) -> list[str]:
 
 
 def load_athlete_inputs(con: duckdb.DuckDBPyConnection, athlete_id: str) -> AthleteInputs:
-    """One athlete's activities, strength sessions and sets, declared blocks and settings."""
+    """One athlete's activities (with their archive weather, :func:`with_run_weather`), strength sessions and
+    sets, declared blocks and settings."""
     activities = _df(con, "SELECT * FROM activities WHERE athlete_id = ? ORDER BY start_time, activity_id",
                      [athlete_id])
+    activities = with_run_weather(con, activities)
     sessions = _df(con, "SELECT * FROM strength_sessions WHERE athlete_id = ? ORDER BY start_time", [athlete_id])
     sets = _df(con, "SELECT s.* FROM strength_sets s JOIN strength_sessions USING (session_id) "
                     "WHERE athlete_id = ? ORDER BY session_id, set_index", [athlete_id])
@@ -77,6 +79,21 @@ def load_athlete_inputs(con: duckdb.DuckDBPyConnection, athlete_id: str) -> Athl
             if run_kind(s, ss)[0] in ("run", "maybe")]
     return AthleteInputs(athlete_id, activities, sessions, sets, declared,
                          float(ref[0]) if ref and ref[0] is not None else None, runs)
+
+
+def with_run_weather(con: duckdb.DuckDBPyConnection, activities: pd.DataFrame) -> pd.DataFrame:
+    """``activities`` plus the archive weather of each run (``pipeline weather``): the columns
+    :data:`~pipeline.warehouse.contract.WEATHER_VALUE_COLUMNS` (NaN when unknown: no GPS, not looked up yet,
+    or no archive data) and ``weather_source`` (None when unknown). Rows and their order are unchanged."""
+    value_cols = list(WEATHER_VALUE_COLUMNS)
+    weather = _df(con, f"SELECT activity_id, {', '.join(value_cols)}, source AS weather_source FROM weather "
+                       "WHERE status = 'ok' AND activity_id IN (SELECT UNNEST(?))",
+                  [list(activities["activity_id"])])
+    out = activities.drop(columns=[c for c in [*value_cols, "weather_source"] if c in activities])
+    out = out.merge(weather, on="activity_id", how="left", validate="one_to_one")
+    out[value_cols] = out[value_cols].astype(float)
+    out["weather_source"] = out["weather_source"].astype(object).where(out["weather_source"].notna(), None)
+    return out
 
 
 def replace_analysis_rows(con: duckdb.DuckDBPyConnection, athlete_ids: list[str] | None,

@@ -2,7 +2,8 @@
 
 Per athlete folder::
 
-    athlete.toml                      display_name, hr_rest_bpm, hr_max_bpm, time_zone (no ref speed)
+    athlete.toml                      display_name, hr_rest_bpm, hr_max_bpm, time_zone (no ref speed),
+                                      weather = false (simulated heat; see docs/demo.md)
     runs/2023-11-07_073512_easy.fit   most runs: FIT activity files (pipeline.demo.fit_writer)
     runs/2023-11-09_181003_tempo.gpx  ~15 %: GPX 1.1 with Garmin TrackPointExtension hr/cad/atemp
     strong_workouts.csv               the strength log in Strong's comma layout (local times, kg)
@@ -115,7 +116,8 @@ def encode_strong_csv(sessions: pd.DataFrame, sets: pd.DataFrame, time_zone: str
 
 
 def encode_athlete_toml(athlete: SimulatedAthlete) -> bytes:
-    """athlete.toml with display name, resting/max HR and time zone (ref speed left to the analysis)."""
+    """athlete.toml with display name, resting/max HR, time zone (ref speed left to the analysis) and
+    ``weather = false``: the simulated heat must not be replaced by the real weather of the track's city."""
     p = athlete.profile
     lines = [
         "# Simulated demo athlete (pipeline demo). Ground truth: .truth/truth.json",
@@ -123,6 +125,9 @@ def encode_athlete_toml(athlete: SimulatedAthlete) -> bytes:
         f"hr_rest_bpm = {p.hr_rest_bpm:g}",
         f"hr_max_bpm = {p.hr_max_bpm:g}",
         f"time_zone = {json.dumps(p.time_zone)}",
+        "# The tracks lie in a real city but the heat of each run is simulated, so the real weather of those",
+        "# days would contradict it: never look it up.",
+        "weather = false",
     ]
     return ("\n".join(lines) + "\n").encode("utf-8")
 

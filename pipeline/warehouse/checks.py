@@ -16,6 +16,7 @@ import duckdb
 
 from pipeline.warehouse.contract import (
     ANALYSIS_STATUSES, BLOCK_SOURCES, EFFECT_METHODS, EFFECT_METRICS, FILE_STATUSES, SET_TYPES, VERDICTS,
+    WEATHER_SOURCES, WEATHER_STATUSES,
 )
 from pipeline.warehouse.db import connect
 from pipeline.workspace import Workspace
@@ -84,6 +85,21 @@ TABLE_CHECKS: dict[str, dict] = {
     "declared_blocks": {
         "key": ["athlete_id", "label", "start_date"],
         "conditions": {"ends_after_start": "end_date >= start_date"},
+    },
+    # Air at 2 m: the records are about -89 C and +57 C; dew point cannot exceed the air temperature by
+    # more than rounding; 75 m/s is beyond the strongest measured 10-m winds outside tornadoes.
+    "weather": {
+        "key": ["activity_id"],
+        "not_null": ["athlete_id", "source", "status", "fetched_at"],
+        "accepted": {"source": WEATHER_SOURCES, "status": WEATHER_STATUSES},
+        "relationships": {("activity_id",): ("activities", ("activity_id",))},
+        "consistent": {"athlete_id": ("activities", "activity_id")},
+        "ranges": {"air_temperature_c": (-90, 60), "dew_point_c": (-100, 40), "relative_humidity_pct": (0, 100),
+                   "wind_speed_m_s": (0, 75), "distance_km": (0, None), "n_hours": (0, None)},
+        "conditions": {"ok_rows_have_a_temperature": "status <> 'ok' OR air_temperature_c IS NOT NULL",
+                       "no_data_rows_say_why": "status <> 'no_data' OR coalesce(message, '') <> ''",
+                       "dew_point_not_above_air": "dew_point_c IS NULL OR air_temperature_c IS NULL "
+                                                  "OR dew_point_c <= air_temperature_c + 0.5"},
     },
     "strength_blocks": {
         "key": ["athlete_id", "block_id"],

@@ -41,8 +41,15 @@ HEADLINE_METRIC = "economy_m_per_beat"
 HEADLINE_METHOD = "its"
 # analysis_runs.status
 ANALYSIS_STATUSES = ("ok", "error")
+# weather.source (the archives the weather stage can read, and 'simulated' for rows a simulator or a test
+# writes with its own planted air) and weather.status: ok (values stored) or no_data (the archive answered
+# without values for the run's hours, or refused the request); a run with either is never fetched again.
+WEATHER_SOURCES = ("open_meteo_archive", "simulated")
+WEATHER_STATUSES = ("ok", "no_data")
+# The per-run weather values the analysis merges into its activities frame (NaN when unknown), in order.
+WEATHER_VALUE_COLUMNS = ("air_temperature_c", "dew_point_c", "relative_humidity_pct", "wind_speed_m_s")
 # Relation layers: who writes them.
-LAYERS = ("meta", "staging", "analysis", "view")
+LAYERS = ("meta", "staging", "weather", "analysis", "view")
 
 
 @dataclass(frozen=True)
@@ -261,6 +268,53 @@ RELATIONS: dict[str, Relation] = {
             Column('end_date', 'DATE', 'Last day of the block.', not_null=True),
         ),
         primary_key=('athlete_id', 'label', 'start_date'),
+    ),
+    'weather': Relation(
+        'weather', 'weather',
+        "One row per outdoor run (a running activity with GPS positions) looked up by `pipeline weather` in a "
+        "historical weather archive: the air at the run's start position over the run's hours, or why there is "
+        'none. The table is the cache: a run with a row is never fetched again.',
+        (
+            Column('activity_id', 'VARCHAR', _ACTIVITY),
+            Column('athlete_id', 'VARCHAR', _ATHLETE, not_null=True),
+            Column('source', 'VARCHAR',
+                   'Archive the row comes from: open_meteo_archive (the Open-Meteo historical weather API: '
+                   'reanalysis from ERA5, ERA5-Land and ECMWF IFS, hourly, global, 1940 to about 5 days ago), '
+                   'or simulated (rows a simulator or test wrote with its planted air; never `pipeline weather`).',
+                   not_null=True),
+            Column('status', 'VARCHAR',
+                   "ok (values stored) or no_data (the archive answered without values for the run's hours, "
+                   'or refused the request: see message). Neither is fetched again.', not_null=True),
+            Column('fetched_at', 'TIMESTAMPTZ', 'When the archive answered (UTC).', not_null=True),
+            Column('air_temperature_c', 'DOUBLE',
+                   "Air temperature 2 m above ground, mean over the run's span (start_time to start_time + "
+                   'elapsed_s) of the hourly values interpolated linearly in time; NULL when the archive has '
+                   'none.'),
+            Column('dew_point_c', 'DOUBLE', 'Dew point 2 m above ground, averaged like air_temperature_c.'),
+            Column('relative_humidity_pct', 'DOUBLE',
+                   'Relative humidity 2 m above ground, averaged like air_temperature_c.'),
+            Column('wind_speed_m_s', 'DOUBLE',
+                   'Wind speed 10 m above ground (the standard level, stronger than at head height), '
+                   'averaged like air_temperature_c.'),
+            Column('n_hours', 'INTEGER',
+                   "Hourly archive values the run's means were interpolated from (the hour at or before its "
+                   'start to the hour at or after its end).'),
+            Column('cell_id', 'VARCHAR',
+                   "The position sent to the archive, as 'lat,lon': the run's first GPS position rounded to the "
+                   'grid ([weather] grid_deg, default 0.1 degrees, about 11 km). Runs in one cell share '
+                   'requests.'),
+            Column('grid_lat_deg', 'DOUBLE',
+                   "Latitude of the archive's grid cell the values are for (from its answer)."),
+            Column('grid_lon_deg', 'DOUBLE',
+                   "Longitude of the archive's grid cell the values are for (from its answer)."),
+            Column('grid_elevation_m', 'DOUBLE',
+                   'Elevation the archive adjusted its values to (its terrain model at the sent position, not '
+                   "the run's altitude)."),
+            Column('distance_km', 'DOUBLE',
+                   "Great-circle distance from the run's first GPS position to the archive's grid cell."),
+            Column('message', 'VARCHAR', "For no_data: why (e.g. the archive's own reason)."),
+        ),
+        primary_key=('activity_id',),
     ),
     'strength_blocks': Relation(
         'strength_blocks', 'analysis',

@@ -23,6 +23,7 @@ from pipeline.warehouse.db import SCHEMA_VERSION, ensure_schema
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "warehouse.md"
 LAYER_TITLES = {
     "staging": "Staging tables (written by `pipeline ingest`)",
+    "weather": "Weather (written by `pipeline weather`)",
     "analysis": "Analysis tables (written by `pipeline analyze`)",
     "view": "Stable views (pipeline/warehouse/views.sql)",
     "meta": "Warehouse metadata",
