@@ -71,12 +71,15 @@ def _fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-def _fail_if_athletes_failed(failures: list) -> None:
-    """Exit 1 after the work for everyone else is done and shown, when some athlete could not be analysed."""
-    if failures:
-        names = ", ".join(f.athlete_id for f in failures)
-        _fail(f"{len(failures)} athlete(s) could not be analysed ({names}); the others' results were stored. "
-              "The reasons are above and in `pipeline status`.")
+def _fail_if_analysis_failed(summary) -> None:
+    """Exit 1 after the work for everyone else is done and shown, when some athlete (or the squad analysis)
+    could not be analysed."""
+    if summary.failures:
+        names = ", ".join(f.athlete_id for f in summary.failures)
+        _fail(f"{len(summary.failures)} athlete(s) could not be analysed ({names}); the others' results were "
+              "stored. The reasons are above and in `pipeline status`.")
+    if summary.squad_error:
+        _fail(f"the squad analysis failed ({summary.squad_error}); every athlete's own results were stored")
 
 
 def _ws(ctx: click.Context) -> Workspace:
@@ -154,7 +157,7 @@ def analyze(ctx, athlete_id):
 
         summary = analyze_workspace(ws, athlete_id=athlete_id)
     click.echo(summary.render())
-    _fail_if_athletes_failed(summary.failures)
+    _fail_if_analysis_failed(summary)
 
 
 @cli.command()
@@ -187,7 +190,7 @@ def run(ctx, jobs, quiet):
         click.echo(analysed.render())
         index = build_reports(ws)      # every athlete's page, the failed ones with their error
     click.echo(f"Report: {index}")
-    _fail_if_athletes_failed(analysed.failures)
+    _fail_if_analysis_failed(analysed)
     if weather_failed:
         _fail(f"the weather stage failed ({weather_failed}); everything else was done")
 
@@ -213,8 +216,13 @@ def _run_weather(ws: Workspace, weather_workspace) -> str | None:
 @click.option("--seed", type=int, default=2024, show_default=True, help="Random seed of the simulation.")
 @click.option("--if-empty", is_flag=True,
               help="Only write the demo when data/raw/ holds no athlete data (used by `make report`).")
+@click.option("--squad", is_flag=True,
+              help="Write a simulated squad instead: 12 teammates, 8 with strength blocks of 0.5-2 sessions/week "
+                   "(planted gain 2 %% per weekly session) and 4 without (controls), for the squad analysis.")
+@click.option("--season-pct", type=float, default=0.0, show_default=True,
+              help="With --squad: a shared season moving every teammate's economy by this many percent.")
 @click.pass_context
-def demo(ctx, seed, if_empty):
+def demo(ctx, seed, if_empty, squad, season_pct):
     """Write simulated demo athletes (FIT, GPX, Strong CSV) into data/raw/."""
     from pipeline.workspace import discover_athletes
 
@@ -226,7 +234,12 @@ def demo(ctx, seed, if_empty):
     with workspace_lock(ws, "demo"):
         from pipeline.demo.write import write_demo
 
-        written = write_demo(ws.raw_dir, seed=seed)
+        if squad:
+            from pipeline.demo.squad import SquadDesign, write_squad
+
+            written = write_squad(ws.raw_dir, seed=seed, design=SquadDesign(season_gain_pct=season_pct))
+        else:
+            written = write_demo(ws.raw_dir, seed=seed)
     click.echo(f"Demo athletes written to {ws.raw_dir}: {', '.join(written)}")
 
 

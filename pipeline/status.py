@@ -1,5 +1,5 @@
 """``pipeline status``: what the warehouse holds, in the same one-screen layout as the ingest summary,
-then each athlete's strength work and blocks."""
+then each athlete's strength work and blocks, then the squad's pooled effects."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def render_status(ws: Workspace) -> str:
     con = connect(ws, read_only=True)
     try:
         return (files_status(con) + "\n" + analysis_status(con) + "\n" + strength_status(con) + "\n"
-                + weather_status(con))
+                + squad_status(con) + "\n" + weather_status(con))
     finally:
         con.close()
 
@@ -118,4 +118,33 @@ def strength_status(con: duckdb.DuckDBPyConnection) -> str:
             blocks.append(f"{n_detected} detected")
         text += f"; blocks: {', '.join(blocks)}"
         lines.append(text)
+    return "\n".join(lines)
+
+
+def squad_status(con: duckdb.DuckDBPyConnection) -> str:
+    """The squad's pooled effect, its teammate-controlled (DiD) version and the dose-response slope, e.g.
+    ``squad: pooled economy change +2.3 % (95 % CI +1.4 to +3.3, prediction -0.0 to +4.7), 8 blocks of 8
+    athletes, I^2 64 %, reml_hksj, raw estimates``; ``squad: nothing pooled yet`` before analyze has."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'squad_pooled'").fetchone()[0]:
+        return "squad: not analysed yet (run `pipeline analyze`)"   # a warehouse from before the squad tables
+    pooled = con.execute("SELECT target, meta_method, k, n_athletes, estimate_source, estimate_pct, ci_low_pct, "
+                         "ci_high_pct, pi_low_pct, pi_high_pct, i2_pct FROM squad_pooled "
+                         "WHERE meta_method = json_extract_string(settings_json, '$.meta_method') "
+                         "ORDER BY target").fetchall()
+    if not pooled:
+        return "squad: nothing pooled yet (needs 2 or more blocks with an estimate; run `pipeline analyze`)"
+    names = {"block_effect": "pooled economy change", "did": "vs teammates without a block (DiD)"}
+    lines = ["squad:"]
+    for target, method, k, n_ath, source, est, lo, hi, pil, pih, i2 in pooled:
+        pi = f", prediction {pil:+.1f} to {pih:+.1f}" if pil is not None else ""
+        lines.append(f"  {names.get(target, target)}: {est:+.1f} % (95 % CI {lo:+.1f} to {hi:+.1f}{pi}), "
+                     f"{k} blocks of {n_ath} athletes, I^2 {i2:.0f} %, {method}, {source} estimates")
+    trends = con.execute("SELECT parallel_trends, count(*) FROM squad_did GROUP BY 1 ORDER BY 1").fetchall()
+    if trends:
+        lines.append("  parallel-trends check (pre-period): " + ", ".join(f"{n} {t}" for t, n in trends))
+    for mod, slope, lo, hi, k in con.execute(
+            "SELECT moderator, slope_pct_per_unit, slope_ci_low, slope_ci_high, k FROM squad_dose_response "
+            "WHERE meta_method = 'reml_hksj' ORDER BY moderator").fetchall():
+        lines.append(f"  dose-response {mod}: {slope:+.2f} points per unit (95 % CI {lo:+.2f} to {hi:+.2f}), "
+                     f"{k} blocks")
     return "\n".join(lines)

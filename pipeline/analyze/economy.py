@@ -301,3 +301,18 @@ def economy_fit(steady: pd.DataFrame, runs: pd.DataFrame, ref_speed_m_s: float,
         heat_naive_bpm_per_c=heat_fit.naive_bpm_per_c, slope_method=slope_used,
         n_samples=int(len(s)), runs=out[["activity_id", "intercept_bpm", "hr_at_ref_bpm", "economy_m_per_beat"]],
     )
+
+
+def model_provenance(model: EconomyModel | None) -> dict[str, float | str | int | None]:
+    """The fitted model's values as ``analysis_runs`` columns (all None when no model could be fitted):
+    reference speed (m/s), elapsed time (s) and heat threshold (degC), HR-speed slope (bpm per m/s) and how
+    it was estimated, cardiac drift (bpm/h), heat coefficient and its SE (bpm per degC), bins fitted."""
+    if model is None:
+        return {k: None for k in ("ref_speed_m_s", "ref_elapsed_s", "ref_temperature_c", "hr_speed_slope_bpm_per_m_s",
+                                  "slope_method", "drift_bpm_per_h", "heat_bpm_per_c", "heat_se_bpm_per_c",
+                                  "heat_method", "model_samples")}
+    return {"ref_speed_m_s": model.ref_speed_m_s, "ref_elapsed_s": model.ref_elapsed_s,
+            "ref_temperature_c": model.ref_temperature_c, "hr_speed_slope_bpm_per_m_s": model.slope_bpm_per_m_s,
+            "slope_method": model.slope_method or None, "drift_bpm_per_h": model.drift_bpm_per_h,
+            "heat_bpm_per_c": model.heat_bpm_per_c, "heat_se_bpm_per_c": model.heat_se_bpm_per_c,
+            "heat_method": model.heat_method, "model_samples": model.n_samples}

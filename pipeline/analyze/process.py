@@ -22,9 +22,10 @@ from pipeline.analyze.runs import (STEADY_COLUMNS, RunAnalysisError, RunResult, 
 from pipeline.analyze.weekly import weekly_summary
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC, columns
 
-RUN_METRICS_COLUMNS = columns("run_metrics")
-# Kept in memory beside the warehouse columns (not written): the temperature the heat model uses.
-RUN_EXTRA_COLUMNS = ["heat_temperature_c"]
+# Every run_metrics column but the provenance link, which the store adds when it writes the rows.
+RUN_METRICS_COLUMNS = [c for c in columns("run_metrics") if c != "analysis_run_id"]
+# Kept in memory beside the warehouse columns (not written).
+RUN_EXTRA_COLUMNS: list[str] = []
 HEADLINE = (HEADLINE_METRIC, HEADLINE_METHOD)
 
 

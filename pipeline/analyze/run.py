@@ -11,9 +11,12 @@ then replace the analysed athletes' rows of the analysis tables in one transacti
    and file(s) involved: :func:`~pipeline.analyze.store.describe_failure`), never the others';
 3. write ``run_metrics``, ``weekly``, ``strength_blocks``, ``block_effects`` and ``placebo_checks`` for the
    athletes that succeeded (a failed athlete's old rows are removed: they no longer describe its data), and
-   one ``analysis_runs`` row per athlete (when, status, message, pipeline version, settings)
-   (:func:`~pipeline.analyze.store.replace_analysis_rows`);
-4. return the one-screen summary (:mod:`pipeline.analyze.summary`), failures included; the CLI exits 1
+   one ``analysis_runs`` row per athlete (when, status, message, pipeline version, settings, fitted model
+   values) that every row links to (:func:`~pipeline.analyze.store.replace_analysis_rows`);
+4. the squad: pooled effects, teammates as controls, dose-response over every athlete in the warehouse
+   (:func:`pipeline.analyze.squad_store.analyze_squad`); a failure there is reported, not raised, since the
+   athletes' own results are already stored;
+5. return the one-screen summary (:mod:`pipeline.analyze.summary`), failures included; the CLI exits 1
    when there are any.
 """
 
@@ -29,8 +32,10 @@ import pandas as pd
 import pipeline
 
 from pipeline.analyze.blocks import BlockParams, strength_blocks_for_athlete
+from pipeline.analyze.economy import model_provenance
 from pipeline.analyze.params import AnalysisParams
 from pipeline.analyze.process import AthleteAnalysis, athlete_process
+from pipeline.analyze.squad_store import analyze_squad
 from pipeline.analyze.store import (athlete_ids, check_computable_times, describe_failure, load_athlete_inputs,
                                     replace_analysis_rows, samples_by_activity)
 from pipeline.analyze.summary import AnalyzeSummary, AthleteFailure, athlete_summary
@@ -79,12 +84,17 @@ def analyze_one(con: duckdb.DuckDBPyConnection, ws: Workspace, athlete_id: str, 
 
 
 def _analysis_run(outcome: AthleteOutcome, params: AnalysisParams, block_params: BlockParams) -> dict:
-    """The ``analysis_runs`` row of one athlete's analysis (ok, or error with its reason)."""
+    """The ``analysis_runs`` row of one athlete's analysis: ok with the fitted model's values, or error with
+    its reason (model columns NULL)."""
     settings = {"analysis": asdict(params), "blocks": asdict(block_params)}
+    rm = outcome.analysis.run_metrics if outcome.analysis is not None else None
     return {"analysis_run_id": uuid.uuid4().hex, "athlete_id": outcome.athlete_id,
             "started_at": outcome.started_at, "finished_at": outcome.finished_at,
             "status": "ok" if outcome.error is None else "error", "message": outcome.error,
-            "pipeline_version": pipeline.__version__, "settings_json": json.dumps(settings, sort_keys=True)}
+            "pipeline_version": pipeline.__version__, "settings_json": json.dumps(settings, sort_keys=True),
+            "n_runs": None if rm is None else len(rm),
+            "n_included": None if rm is None else (int(rm["included"].sum()) if len(rm) else 0),
+            **model_provenance(outcome.analysis.model if outcome.analysis is not None else None)}
 
 
 def _non_default_settings(params: AnalysisParams) -> str | None:
@@ -92,6 +102,19 @@ def _non_default_settings(params: AnalysisParams) -> str | None:
     changed = [f"{f.name} = {getattr(params, f.name)!r}" for f in fields(params)
                if getattr(params, f.name) != getattr(AnalysisParams(), f.name)]
     return ", ".join(changed) or None
+
+
+def _analyze_squad(con: duckdb.DuckDBPyConnection, config: dict, params: AnalysisParams) -> str | None:
+    """Step 4, isolated: the athletes' results are stored by now, so a failure of the squad analysis is a
+    reason in the summary (and exit 1), not an exception that would cost the report. Settings errors (a
+    PipelineError) stop the command as everywhere."""
+    try:
+        analyze_squad(con, config, params)
+        return None
+    except PipelineError:
+        raise
+    except Exception as e:  # noqa: BLE001 - isolation boundary: named in the summary, the CLI exits 1
+        return " ".join(f"{type(e).__name__}: {e}".split())[:300]
 
 
 def analyze_workspace(ws: Workspace, athlete_id: str | None = None) -> AnalyzeSummary:
@@ -112,8 +135,9 @@ def analyze_workspace(ws: Workspace, athlete_id: str | None = None) -> AnalyzeSu
         replace_analysis_rows(con, None if athlete_id is None else ids,                 # 3
                               [o.analysis for o in outcomes if o.analysis is not None],
                               pd.DataFrame([_analysis_run(o, params, block_params) for o in outcomes]))
+        squad_error = _analyze_squad(con, config, params)                               # 4
     finally:
         con.close()
-    return AnalyzeSummary([athlete_summary(o.analysis) for o in outcomes if o.analysis is not None],   # 4
+    return AnalyzeSummary([athlete_summary(o.analysis) for o in outcomes if o.analysis is not None],   # 5
                           [AthleteFailure(o.athlete_id, o.error or "failed") for o in outcomes if o.analysis is None],
-                          _non_default_settings(params))
+                          _non_default_settings(params), squad_error)

@@ -154,6 +154,24 @@ def run_summary(steady: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def run_terrain(steady_seg: pd.DataFrame) -> dict[str, float]:
+    """Terrain of a run's steady samples: ascent per km (m/km) and mean absolute grade (%).
+
+    ``steady_seg`` needs ``grade`` (fraction), ``speed_m_s`` and ``dt_s``; ascent is the sum of the positive
+    grade x distance of each sample (the smoothed profile the grade-adjusted speed uses, so GPS altitude
+    noise is not counted as climbing).
+    """
+    if steady_seg.empty or "grade" not in steady_seg:
+        return {"climb_m_per_km": np.nan, "mean_abs_grade_pct": np.nan}
+    grade = steady_seg["grade"].to_numpy(dtype=float)
+    step_m = steady_seg["speed_m_s"].to_numpy(dtype=float) * steady_seg["dt_s"].to_numpy(dtype=float)
+    ok = np.isfinite(grade) & np.isfinite(step_m)
+    dist_km = float(np.sum(step_m[ok])) / 1000
+    climb = float(np.sum(np.maximum(grade[ok], 0.0) * step_m[ok]))
+    return {"climb_m_per_km": climb / dist_km if dist_km > 0 else np.nan,
+            "mean_abs_grade_pct": _wmean(np.abs(grade) * 100, steady_seg["dt_s"].to_numpy(dtype=float))}
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min"
 
@@ -289,7 +307,7 @@ def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: Anal
         "steady_s": 0.0, "speed_m_s": np.nan, "gap_speed_m_s": np.nan, "heart_rate_bpm": np.nan,
         "m_per_beat": np.nan, "gap_m_per_beat": np.nan, "hr_at_ref_bpm": np.nan, "economy_m_per_beat": np.nan,
         "decoupling_pct": np.nan, "temperature_c": np.nan, "heat_temperature_c": np.nan, "included": False,
-        "exclusion_reason": None,
+        "exclusion_reason": None, "temperature_source": None, "climb_m_per_km": np.nan, "mean_abs_grade_pct": np.nan,
     }
     # 1. Is it a run at all? (cycling, swimming... are listed with the reason, never analysed)
     kind, treadmill = run_kind(activity.get("sport"), activity.get("sub_sport"))
@@ -323,6 +341,7 @@ def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: Anal
     # 4. Summarise the steady part (reported even for excluded runs when there is some).
     if len(steady):
         row.update(run_summary(steady))
+        row.update(run_terrain(seg.loc[seg["steady"]]))
     # The temperature the heat model uses: what the device settled at (indoor start removed), or the
     # steady-sample mean (heat_temperature = "mean").
     if p.heat_temperature == "settled":
@@ -330,6 +349,8 @@ def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: Anal
                                                               seg["dt_s"].to_numpy(), p.device_temp_tau_s)
     else:
         row["heat_temperature_c"] = row["temperature_c"]
+    if np.isfinite(row["heat_temperature_c"]) or np.isfinite(row["temperature_c"]):
+        row["temperature_source"] = "device"   # the only source today; air temperature from weather is planned
     row["included"] = reason is None
     row["exclusion_reason"] = reason
     return RunResult(row, steady if reason is None else steady.iloc[0:0])

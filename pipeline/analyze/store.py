@@ -99,7 +99,10 @@ def with_run_weather(con: duckdb.DuckDBPyConnection, activities: pd.DataFrame) -
 def replace_analysis_rows(con: duckdb.DuckDBPyConnection, athlete_ids: list[str] | None,
                           analyses: list[AthleteAnalysis], runs: pd.DataFrame) -> None:
     """Delete the analysed athletes' rows (all rows when ``athlete_ids`` is None) and insert the new ones,
-    and append ``runs`` (``analysis_runs`` rows: what was analysed, when, how), in one transaction."""
+    and append ``runs`` (``analysis_runs`` rows: what was analysed, when, how), in one transaction.
+
+    Every row written carries its athlete's ``analysis_run_id`` (the provenance link)."""
+    run_id = dict(zip(runs["athlete_id"], runs["analysis_run_id"])) if len(runs) else {}
     with transaction(con):
         insert_frame(con, "analysis_runs", runs, columns("analysis_runs"))
         for table in ANALYSIS_TABLES:
@@ -108,7 +111,8 @@ def replace_analysis_rows(con: duckdb.DuckDBPyConnection, athlete_ids: list[str]
                 con.execute(f"DELETE FROM {table}")
             else:
                 con.execute(f"DELETE FROM {table} WHERE athlete_id IN (SELECT UNNEST(?))", [athlete_ids])
-            frames = [getattr(t, table) for t in analyses if len(getattr(t, table))]
+            frames = [getattr(t, table).assign(analysis_run_id=run_id.get(t.athlete_id))
+                      for t in analyses if len(getattr(t, table))]
             if not frames:
                 continue
             df = pd.concat(frames, ignore_index=True)[cols]

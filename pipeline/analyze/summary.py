@@ -45,10 +45,11 @@ class AnalyzeSummary:
     athletes: list[AthleteSummary] = field(default_factory=list)
     failures: list[AthleteFailure] = field(default_factory=list)
     settings_note: str | None = None     # the non-default [analysis] settings, for the "no run included" hint
+    squad_error: str | None = None       # why the squad analysis (pooled effects, controls) failed, if it did
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        return not self.failures and self.squad_error is None
 
     def render(self) -> str:
         if not self.athletes and not self.failures:
@@ -60,6 +61,8 @@ class AnalyzeSummary:
             lines.extend(_athlete_lines(a, self.settings_note))
         for f in self.failures:
             lines.append(f"  {f.athlete_id}: NOT ANALYSED: {f.message}")
+        if self.squad_error:
+            lines.append(f"  squad analysis (pooled effects, teammates as controls): FAILED: {self.squad_error}")
         return "\n".join(lines)
 
 

@@ -30,17 +30,37 @@ import numpy as np
 import pandas as pd
 
 from pipeline.ingest.fit_crc import crc16
+from pipeline.ingest.fit_profile import (
+    ACTIVITY_EVENT, ACTIVITY_EVENT_TYPE, ACTIVITY_NUM_SESSIONS, ACTIVITY_TOTAL_TIMER_TIME, ACTIVITY_TYPE,
+    DEVICE_INFO_DEVICE_INDEX, DEVICE_INFO_MANUFACTURER, DEVICE_INFO_PRODUCT, DEVICE_INFO_PRODUCT_NAME,
+    DEVICE_INFO_SERIAL_NUMBER, DEVICE_INFO_SOFTWARE_VERSION, EVENT_EVENT, EVENT_EVENT_TYPE, FIELD_MESSAGE_INDEX,
+    FIELD_TIMESTAMP, FILE_ID_MANUFACTURER, FILE_ID_PRODUCT, FILE_ID_PRODUCT_NAME, FILE_ID_SERIAL_NUMBER,
+    FILE_ID_TIME_CREATED, FILE_ID_TYPE, FILE_TYPE_ACTIVITY, LAP_AVG_HEART_RATE, LAP_ENHANCED_AVG_SPEED, LAP_EVENT,
+    LAP_EVENT_TYPE, LAP_MAX_HEART_RATE, LAP_SPORT, LAP_START_TIME, LAP_TOTAL_DISTANCE, LAP_TOTAL_ELAPSED_TIME,
+    LAP_TOTAL_TIMER_TIME, MESG_ACTIVITY, MESG_DEVICE_INFO, MESG_EVENT, MESG_FILE_ID, MESG_LAP, MESG_RECORD,
+    MESG_SESSION, RECORD_CADENCE, RECORD_DISTANCE, RECORD_ENHANCED_ALTITUDE, RECORD_ENHANCED_SPEED,
+    RECORD_FRACTIONAL_CADENCE, RECORD_HEART_RATE, RECORD_POSITION_LAT, RECORD_POSITION_LONG, RECORD_TEMPERATURE,
+    SESSION_AVG_CADENCE, SESSION_AVG_HEART_RATE, SESSION_ENHANCED_AVG_SPEED, SESSION_ENHANCED_MAX_SPEED,
+    SESSION_EVENT, SESSION_EVENT_TYPE, SESSION_FIRST_LAP_INDEX, SESSION_MAX_HEART_RATE, SESSION_NUM_LAPS,
+    SESSION_SPORT, SESSION_START_POSITION_LAT, SESSION_START_POSITION_LONG, SESSION_START_TIME, SESSION_SUB_SPORT,
+    SESSION_TOTAL_ASCENT, SESSION_TOTAL_DESCENT, SESSION_TOTAL_DISTANCE, SESSION_TOTAL_ELAPSED_TIME,
+    SESSION_TOTAL_TIMER_TIME, SPORT_RUNNING,
+)
 from pipeline.ingest.parsed import LAP_COLUMNS
 
 FIT_EPOCH = pd.Timestamp("1989-12-31", tz="UTC")
 PROFILE_VERSION = 2132
 MANUFACTURER_DEVELOPMENT = 255
-SPORT_RUNNING = 1
+PRODUCT_NAME = b"simulated"
 SUB_SPORTS = {"generic": 0, "treadmill": 1, "street": 2, "trail": 3, "track": 4, "road": 7}
 EVENT_TIMER, EVENT_SESSION, EVENT_LAP, EVENT_ACTIVITY = 0, 8, 9, 26
 EVENT_TYPE_START, EVENT_TYPE_STOP, EVENT_TYPE_STOP_ALL = 0, 1, 4
 # A gap between samples longer than this many sample intervals is an auto-pause (timer stopped).
 PAUSE_GAP_INTERVALS = 2.5
+_SEMICIRCLES_PER_DEG = 2**31 / 180.0
+# Local message types (the file's own short numbers for its definitions), one per message written.
+(_LOCAL_FILE_ID, _LOCAL_DEVICE_INFO, _LOCAL_EVENT, _LOCAL_RECORD, _LOCAL_LAP, _LOCAL_SESSION,
+ _LOCAL_ACTIVITY) = range(7)
 
 # base type name -> (FIT base type byte, numpy dtype, invalid value)
 _BASE = {
@@ -149,7 +169,8 @@ def encode_fit_activity(activity_row, samples_df: pd.DataFrame, laps: pd.DataFra
     """The bytes of one FIT activity file holding ``samples_df`` (SAMPLE_COLUMNS) and ``activity_row``.
 
     ``activity_row`` needs start_time (UTC), sub_sport and activity_id (for a deterministic serial number).
-    ``laps`` (LAP_COLUMNS) defaults to 1 km auto-laps.
+    ``laps`` (LAP_COLUMNS) defaults to 1 km auto-laps. Messages in file order: file_id, device_info,
+    timer events, records, laps, session, activity.
     """
     s = samples_df.reset_index(drop=True)
     if s.empty:
@@ -158,96 +179,160 @@ def encode_fit_activity(activity_row, samples_df: pd.DataFrame, laps: pd.DataFra
     ts = _fit_time(s["ts"])
     start = int(_fit_time([activity_row["start_time"]])[0])
     end = int(ts[-1])
-    serial = _serial(activity_row["activity_id"])
-    product_name = b"simulated"
+    timer = float(laps["timer_s"].sum())
     enc = _FitEncoder()
+    _write_device(enc, start, _serial(activity_row["activity_id"]))
+    _write_timer_events(enc, ts, start, end)
+    _write_records(enc, s, ts)
+    _write_laps(enc, laps, s, ts)
+    _write_session(enc, s, start, end, timer, len(laps), SUB_SPORTS.get(str(activity_row.get("sub_sport")), 0))
+    _write_activity(enc, end, timer)
+    return enc.finish()
 
-    enc.define(0, 0, [(0, "enum", 1), (1, "uint16", 2), (2, "uint16", 2), (3, "uint32z", 4), (4, "uint32", 4),
-                      (8, "string", len(product_name) + 1)])
-    enc.data(0, 1, {0: 4, 1: MANUFACTURER_DEVELOPMENT, 2: 0, 3: serial, 4: start, 8: product_name})
-    enc.define(1, 23, [(253, "uint32", 4), (0, "uint8", 1), (2, "uint16", 2), (3, "uint32z", 4),
-                       (4, "uint16", 2), (5, "uint16", 2), (27, "string", len(product_name) + 1)])
-    enc.data(1, 1, {253: start, 0: 0, 2: MANUFACTURER_DEVELOPMENT, 3: serial, 4: 0, 5: 100, 27: product_name})
 
-    # Timer events: start, stop/start around auto-pause gaps, final stop.
+def _write_device(enc: _FitEncoder, start: int, serial: int) -> None:
+    """file_id (an activity file) and device_info: a development-manufacturer device named "simulated"."""
+    enc.define(_LOCAL_FILE_ID, MESG_FILE_ID, [
+        (FILE_ID_TYPE, "enum", 1), (FILE_ID_MANUFACTURER, "uint16", 2), (FILE_ID_PRODUCT, "uint16", 2),
+        (FILE_ID_SERIAL_NUMBER, "uint32z", 4), (FILE_ID_TIME_CREATED, "uint32", 4),
+        (FILE_ID_PRODUCT_NAME, "string", len(PRODUCT_NAME) + 1)])
+    enc.data(_LOCAL_FILE_ID, 1, {
+        FILE_ID_TYPE: FILE_TYPE_ACTIVITY, FILE_ID_MANUFACTURER: MANUFACTURER_DEVELOPMENT, FILE_ID_PRODUCT: 0,
+        FILE_ID_SERIAL_NUMBER: serial, FILE_ID_TIME_CREATED: start, FILE_ID_PRODUCT_NAME: PRODUCT_NAME})
+    enc.define(_LOCAL_DEVICE_INFO, MESG_DEVICE_INFO, [
+        (FIELD_TIMESTAMP, "uint32", 4), (DEVICE_INFO_DEVICE_INDEX, "uint8", 1),
+        (DEVICE_INFO_MANUFACTURER, "uint16", 2), (DEVICE_INFO_SERIAL_NUMBER, "uint32z", 4),
+        (DEVICE_INFO_PRODUCT, "uint16", 2), (DEVICE_INFO_SOFTWARE_VERSION, "uint16", 2),
+        (DEVICE_INFO_PRODUCT_NAME, "string", len(PRODUCT_NAME) + 1)])
+    enc.data(_LOCAL_DEVICE_INFO, 1, {
+        FIELD_TIMESTAMP: start, DEVICE_INFO_DEVICE_INDEX: 0, DEVICE_INFO_MANUFACTURER: MANUFACTURER_DEVELOPMENT,
+        DEVICE_INFO_SERIAL_NUMBER: serial, DEVICE_INFO_PRODUCT: 0, DEVICE_INFO_SOFTWARE_VERSION: 100,
+        DEVICE_INFO_PRODUCT_NAME: PRODUCT_NAME})
+
+
+def _write_timer_events(enc: _FitEncoder, ts: np.ndarray, start: int, end: int) -> None:
+    """Timer events: start, stop/start around auto-pause gaps (see PAUSE_GAP_INTERVALS), final stop."""
     step = np.diff(ts.astype(float))
     gap = PAUSE_GAP_INTERVALS * (np.median(step) if len(step) else 1.0)
     pauses = np.flatnonzero(step > gap)
     ev_time = [start] + [t for i in pauses for t in (int(ts[i]), int(ts[i + 1]))] + [end]
     ev_type = [EVENT_TYPE_START] + [t for _ in pauses for t in (EVENT_TYPE_STOP_ALL, EVENT_TYPE_START)] + [
         EVENT_TYPE_STOP_ALL]
-    enc.define(2, 21, [(253, "uint32", 4), (0, "enum", 1), (1, "enum", 1)])
-    enc.data(2, len(ev_time), {253: np.array(ev_time, dtype="<u4"), 0: EVENT_TIMER,
-                               1: np.array(ev_type, dtype="u1")})
+    enc.define(_LOCAL_EVENT, MESG_EVENT, [(FIELD_TIMESTAMP, "uint32", 4), (EVENT_EVENT, "enum", 1),
+                                          (EVENT_EVENT_TYPE, "enum", 1)])
+    enc.data(_LOCAL_EVENT, len(ev_time), {FIELD_TIMESTAMP: np.array(ev_time, dtype="<u4"), EVENT_EVENT: EVENT_TIMER,
+                                          EVENT_EVENT_TYPE: np.array(ev_type, dtype="u1")})
 
+
+def _write_records(enc: _FitEncoder, s: pd.DataFrame, ts: np.ndarray) -> None:
+    """One record per sample; no speed field at all when the samples carry no speed."""
     has_speed = s["speed_m_s"].notna().any()
-    fields = [(253, "uint32", 4), (0, "sint32", 4), (1, "sint32", 4), (5, "uint32", 4), (78, "uint32", 4)]
-    fields += [(73, "uint32", 4)] if has_speed else []
-    fields += [(3, "uint8", 1), (4, "uint8", 1), (53, "uint8", 1), (13, "sint8", 1)]
-    enc.define(3, 20, fields)
-    strides = s["cadence_spm"].to_numpy(dtype=float) / 2.0
+    fields = [(FIELD_TIMESTAMP, "uint32", 4), (RECORD_POSITION_LAT, "sint32", 4), (RECORD_POSITION_LONG, "sint32", 4),
+              (RECORD_DISTANCE, "uint32", 4), (RECORD_ENHANCED_ALTITUDE, "uint32", 4)]
+    fields += [(RECORD_ENHANCED_SPEED, "uint32", 4)] if has_speed else []
+    fields += [(RECORD_HEART_RATE, "uint8", 1), (RECORD_CADENCE, "uint8", 1),
+               (RECORD_FRACTIONAL_CADENCE, "uint8", 1), (RECORD_TEMPERATURE, "sint8", 1)]
+    enc.define(_LOCAL_RECORD, MESG_RECORD, fields)
+    strides = _strides_per_min(s)
     whole = np.floor(strides)
     values = {
-        253: ts,
-        0: _raw(s["lat_deg"], 2**31 / 180.0, 0.0, "sint32"),
-        1: _raw(s["lon_deg"], 2**31 / 180.0, 0.0, "sint32"),
-        5: _raw(s["distance_m"], 100.0, 0.0, "uint32"),
-        78: _raw(s["altitude_m"], 5.0, 500.0, "uint32"),
-        3: _raw(s["heart_rate_bpm"], 1.0, 0.0, "uint8"),
-        4: _raw(whole, 1.0, 0.0, "uint8"),
-        53: _raw(strides - whole, 128.0, 0.0, "uint8"),
-        13: _raw(s["temperature_c"], 1.0, 0.0, "sint8"),
+        FIELD_TIMESTAMP: ts,
+        RECORD_POSITION_LAT: _raw(s["lat_deg"], _SEMICIRCLES_PER_DEG, 0.0, "sint32"),
+        RECORD_POSITION_LONG: _raw(s["lon_deg"], _SEMICIRCLES_PER_DEG, 0.0, "sint32"),
+        RECORD_DISTANCE: _raw(s["distance_m"], 100.0, 0.0, "uint32"),
+        RECORD_ENHANCED_ALTITUDE: _raw(s["altitude_m"], 5.0, 500.0, "uint32"),
+        RECORD_HEART_RATE: _raw(s["heart_rate_bpm"], 1.0, 0.0, "uint8"),
+        RECORD_CADENCE: _raw(whole, 1.0, 0.0, "uint8"),
+        RECORD_FRACTIONAL_CADENCE: _raw(strides - whole, 128.0, 0.0, "uint8"),
+        RECORD_TEMPERATURE: _raw(s["temperature_c"], 1.0, 0.0, "sint8"),
     }
     if has_speed:
-        values[73] = _raw(s["speed_m_s"], 1000.0, 0.0, "uint32")
-    enc.data(3, len(s), values)
+        values[RECORD_ENHANCED_SPEED] = _raw(s["speed_m_s"], 1000.0, 0.0, "uint32")
+    enc.data(_LOCAL_RECORD, len(s), values)
 
-    enc.define(4, 19, [(254, "uint16", 2), (253, "uint32", 4), (0, "enum", 1), (1, "enum", 1), (2, "uint32", 4),
-                       (7, "uint32", 4), (8, "uint32", 4), (9, "uint32", 4), (15, "uint8", 1), (16, "uint8", 1),
-                       (25, "enum", 1), (110, "uint32", 4)])
+
+def _strides_per_min(s: pd.DataFrame) -> np.ndarray:
+    """Running cadence as FIT stores it: strides/min (half the steps/min of ``cadence_spm``)."""
+    return s["cadence_spm"].to_numpy(dtype=float) / 2.0
+
+
+def _write_laps(enc: _FitEncoder, laps: pd.DataFrame, s: pd.DataFrame, ts: np.ndarray) -> None:
+    """One lap message per lap row; its max HR from the samples within the lap."""
+    enc.define(_LOCAL_LAP, MESG_LAP, [
+        (FIELD_MESSAGE_INDEX, "uint16", 2), (FIELD_TIMESTAMP, "uint32", 4), (LAP_EVENT, "enum", 1),
+        (LAP_EVENT_TYPE, "enum", 1), (LAP_START_TIME, "uint32", 4), (LAP_TOTAL_ELAPSED_TIME, "uint32", 4),
+        (LAP_TOTAL_TIMER_TIME, "uint32", 4), (LAP_TOTAL_DISTANCE, "uint32", 4), (LAP_AVG_HEART_RATE, "uint8", 1),
+        (LAP_MAX_HEART_RATE, "uint8", 1), (LAP_SPORT, "enum", 1), (LAP_ENHANCED_AVG_SPEED, "uint32", 4)])
     lap_start = _fit_time(laps["start_time"])
     hr = s["heart_rate_bpm"].to_numpy(dtype=float)
     lap_max = [np.nanmax(hr[(ts >= a) & (ts <= a + e)]) for a, e in zip(lap_start, laps["elapsed_s"])]
-    enc.data(4, len(laps), {
-        254: np.arange(len(laps), dtype="<u2"),
-        253: (lap_start + np.round(laps["elapsed_s"].to_numpy(dtype=float))).astype("<u4"),
-        0: EVENT_LAP, 1: EVENT_TYPE_STOP, 2: lap_start,
-        7: _raw(laps["elapsed_s"], 1000.0, 0.0, "uint32"), 8: _raw(laps["timer_s"], 1000.0, 0.0, "uint32"),
-        9: _raw(laps["distance_m"], 100.0, 0.0, "uint32"), 15: _raw(laps["avg_heart_rate_bpm"], 1, 0, "uint8"),
-        16: _raw(lap_max, 1.0, 0.0, "uint8"), 25: SPORT_RUNNING,
-        110: _raw(laps["avg_speed_m_s"], 1000.0, 0.0, "uint32"),
+    enc.data(_LOCAL_LAP, len(laps), {
+        FIELD_MESSAGE_INDEX: np.arange(len(laps), dtype="<u2"),
+        FIELD_TIMESTAMP: (lap_start + np.round(laps["elapsed_s"].to_numpy(dtype=float))).astype("<u4"),
+        LAP_EVENT: EVENT_LAP, LAP_EVENT_TYPE: EVENT_TYPE_STOP, LAP_START_TIME: lap_start,
+        LAP_TOTAL_ELAPSED_TIME: _raw(laps["elapsed_s"], 1000.0, 0.0, "uint32"),
+        LAP_TOTAL_TIMER_TIME: _raw(laps["timer_s"], 1000.0, 0.0, "uint32"),
+        LAP_TOTAL_DISTANCE: _raw(laps["distance_m"], 100.0, 0.0, "uint32"),
+        LAP_AVG_HEART_RATE: _raw(laps["avg_heart_rate_bpm"], 1, 0, "uint8"),
+        LAP_MAX_HEART_RATE: _raw(lap_max, 1.0, 0.0, "uint8"), LAP_SPORT: SPORT_RUNNING,
+        LAP_ENHANCED_AVG_SPEED: _raw(laps["avg_speed_m_s"], 1000.0, 0.0, "uint32"),
     })
 
-    elapsed = float(end - start)
-    timer = float(laps["timer_s"].sum())
+
+_SESSION_FIELDS = [
+    (FIELD_MESSAGE_INDEX, "uint16", 2), (FIELD_TIMESTAMP, "uint32", 4), (SESSION_EVENT, "enum", 1),
+    (SESSION_EVENT_TYPE, "enum", 1), (SESSION_START_TIME, "uint32", 4), (SESSION_START_POSITION_LAT, "sint32", 4),
+    (SESSION_START_POSITION_LONG, "sint32", 4), (SESSION_SPORT, "enum", 1), (SESSION_SUB_SPORT, "enum", 1),
+    (SESSION_TOTAL_ELAPSED_TIME, "uint32", 4), (SESSION_TOTAL_TIMER_TIME, "uint32", 4),
+    (SESSION_TOTAL_DISTANCE, "uint32", 4), (SESSION_AVG_HEART_RATE, "uint8", 1),
+    (SESSION_MAX_HEART_RATE, "uint8", 1), (SESSION_AVG_CADENCE, "uint8", 1), (SESSION_TOTAL_ASCENT, "uint16", 2),
+    (SESSION_TOTAL_DESCENT, "uint16", 2), (SESSION_FIRST_LAP_INDEX, "uint16", 2), (SESSION_NUM_LAPS, "uint16", 2),
+    (SESSION_ENHANCED_AVG_SPEED, "uint32", 4), (SESSION_ENHANCED_MAX_SPEED, "uint32", 4),
+]
+
+
+def _write_session(enc: _FitEncoder, s: pd.DataFrame, start: int, end: int, timer: float, n_laps: int,
+                   sub_sport: int) -> None:
+    """The one running session: totals, averages and maxima of the samples (timer time: the laps' sum)."""
     distance = float(s["distance_m"].iloc[-1]) if s["distance_m"].notna().any() else np.nan
     alt = s["altitude_m"].to_numpy(dtype=float)
     dalt = np.diff(alt[np.isfinite(alt)])
+    hr = s["heart_rate_bpm"].to_numpy(dtype=float)
     speed = s["speed_m_s"].to_numpy(dtype=float)
+    strides = _strides_per_min(s)
     moving_cad = strides[strides > 0]
-    enc.define(5, 18, [(254, "uint16", 2), (253, "uint32", 4), (0, "enum", 1), (1, "enum", 1), (2, "uint32", 4),
-                       (3, "sint32", 4), (4, "sint32", 4), (5, "enum", 1), (6, "enum", 1), (7, "uint32", 4),
-                       (8, "uint32", 4), (9, "uint32", 4), (16, "uint8", 1), (17, "uint8", 1), (18, "uint8", 1),
-                       (22, "uint16", 2), (23, "uint16", 2), (25, "uint16", 2), (26, "uint16", 2),
-                       (124, "uint32", 4), (125, "uint32", 4)])
-    enc.data(5, 1, {
-        254: 0, 253: end, 0: EVENT_SESSION, 1: EVENT_TYPE_STOP, 2: start,
-        3: values[0][0], 4: values[1][0], 5: SPORT_RUNNING,
-        6: SUB_SPORTS.get(str(activity_row.get("sub_sport")), 0),
-        7: _raw(elapsed, 1000.0, 0.0, "uint32"), 8: _raw(timer, 1000.0, 0.0, "uint32"),
-        9: _raw(distance, 100.0, 0.0, "uint32"), 16: _raw(np.nanmean(hr), 1, 0, "uint8"),
-        17: _raw(np.nanmax(hr), 1, 0, "uint8"),
-        18: _raw(moving_cad.mean() if len(moving_cad) else np.nan, 1, 0, "uint8"),
-        22: _raw(dalt[dalt > 0].sum(), 1, 0, "uint16"), 23: _raw(-dalt[dalt < 0].sum(), 1, 0, "uint16"),
-        25: 0, 26: len(laps),
-        124: _raw(distance / timer if timer > 0 else np.nan, 1000.0, 0.0, "uint32"),
-        125: _raw(np.nanmax(speed) if has_speed else np.nan, 1000.0, 0.0, "uint32"),
+    enc.define(_LOCAL_SESSION, MESG_SESSION, _SESSION_FIELDS)
+    enc.data(_LOCAL_SESSION, 1, {
+        FIELD_MESSAGE_INDEX: 0, FIELD_TIMESTAMP: end, SESSION_EVENT: EVENT_SESSION, SESSION_EVENT_TYPE: EVENT_TYPE_STOP,
+        SESSION_START_TIME: start,
+        SESSION_START_POSITION_LAT: _raw(s["lat_deg"], _SEMICIRCLES_PER_DEG, 0.0, "sint32")[0],
+        SESSION_START_POSITION_LONG: _raw(s["lon_deg"], _SEMICIRCLES_PER_DEG, 0.0, "sint32")[0],
+        SESSION_SPORT: SPORT_RUNNING, SESSION_SUB_SPORT: sub_sport,
+        SESSION_TOTAL_ELAPSED_TIME: _raw(float(end - start), 1000.0, 0.0, "uint32"),
+        SESSION_TOTAL_TIMER_TIME: _raw(timer, 1000.0, 0.0, "uint32"),
+        SESSION_TOTAL_DISTANCE: _raw(distance, 100.0, 0.0, "uint32"),
+        SESSION_AVG_HEART_RATE: _raw(np.nanmean(hr), 1, 0, "uint8"),
+        SESSION_MAX_HEART_RATE: _raw(np.nanmax(hr), 1, 0, "uint8"),
+        SESSION_AVG_CADENCE: _raw(moving_cad.mean() if len(moving_cad) else np.nan, 1, 0, "uint8"),
+        SESSION_TOTAL_ASCENT: _raw(dalt[dalt > 0].sum(), 1, 0, "uint16"),
+        SESSION_TOTAL_DESCENT: _raw(-dalt[dalt < 0].sum(), 1, 0, "uint16"),
+        SESSION_FIRST_LAP_INDEX: 0, SESSION_NUM_LAPS: n_laps,
+        SESSION_ENHANCED_AVG_SPEED: _raw(distance / timer if timer > 0 else np.nan, 1000.0, 0.0, "uint32"),
+        SESSION_ENHANCED_MAX_SPEED: _raw(np.nanmax(speed) if s["speed_m_s"].notna().any() else np.nan,
+                                         1000.0, 0.0, "uint32"),
     })
-    enc.define(6, 34, [(253, "uint32", 4), (0, "uint32", 4), (1, "uint16", 2), (2, "enum", 1), (3, "enum", 1),
-                       (4, "enum", 1)])
-    enc.data(6, 1, {253: end, 0: _raw(timer, 1000.0, 0.0, "uint32"), 1: 1, 2: 0, 3: EVENT_ACTIVITY,
-                    4: EVENT_TYPE_STOP})
-    return enc.finish()
+
+
+def _write_activity(enc: _FitEncoder, end: int, timer: float) -> None:
+    """The closing activity message: one session, its timer time (s)."""
+    enc.define(_LOCAL_ACTIVITY, MESG_ACTIVITY, [
+        (FIELD_TIMESTAMP, "uint32", 4), (ACTIVITY_TOTAL_TIMER_TIME, "uint32", 4),
+        (ACTIVITY_NUM_SESSIONS, "uint16", 2), (ACTIVITY_TYPE, "enum", 1), (ACTIVITY_EVENT, "enum", 1),
+        (ACTIVITY_EVENT_TYPE, "enum", 1)])
+    enc.data(_LOCAL_ACTIVITY, 1, {
+        FIELD_TIMESTAMP: end, ACTIVITY_TOTAL_TIMER_TIME: _raw(timer, 1000.0, 0.0, "uint32"),
+        ACTIVITY_NUM_SESSIONS: 1, ACTIVITY_TYPE: 0, ACTIVITY_EVENT: EVENT_ACTIVITY,
+        ACTIVITY_EVENT_TYPE: EVENT_TYPE_STOP})
 
 
 def write_fit_activity(path_or_buffer: str | os.PathLike | BinaryIO, activity_row, samples_df: pd.DataFrame,

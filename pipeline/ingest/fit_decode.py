@@ -23,16 +23,10 @@ import struct
 from dataclasses import dataclass, field
 
 from pipeline.ingest.fit_crc import crc16
-
-# Global message numbers (FIT profile).
-MESG_FILE_ID = 0
-MESG_SESSION = 18
-MESG_LAP = 19
-MESG_RECORD = 20
-MESG_DEVICE_INFO = 23
-MESG_SPORT = 12
-MESG_SET = 225
-FIELD_TIMESTAMP = 253
+# Message numbers are named in fit_profile; re-exported because the reader and tests import them from here.
+from pipeline.ingest.fit_profile import (  # noqa: F401
+    FIELD_TIMESTAMP, MESG_DEVICE_INFO, MESG_FILE_ID, MESG_LAP, MESG_RECORD, MESG_SESSION, MESG_SET, MESG_SPORT,
+)
 
 FIT_EPOCH_S = 631065600  # 1989-12-31T00:00:00Z in Unix seconds
 # Timestamps below this are seconds since device power-on, not since the FIT epoch (FIT SDK).
@@ -46,6 +40,14 @@ _BASE_TYPES = {
     14: ("q", 8, 0x7FFFFFFFFFFFFFFF), 15: ("Q", 8, 0xFFFFFFFFFFFFFFFF), 16: ("Q", 8, 0),
 }
 _STRING = 7
+
+# Record header byte (FIT SDK): compressed-timestamp header (bits 5-6 local type, bits 0-4 time offset),
+# else a normal header (bit 6: definition message, bit 5: with developer fields, bits 0-3: local type).
+_HEADER_COMPRESSED_TIMESTAMP = 0x80
+_HEADER_DEFINITION = 0x40
+_HEADER_DEVELOPER_DATA = 0x20
+_HEADER_LOCAL_TYPE = 0x0F
+_INVALID_TIMESTAMP = 0xFFFFFFFF
 
 
 class FitDecodeError(ValueError):
@@ -204,6 +206,12 @@ def _check_crcs(buf: memoryview, start: int, header_size: int, end: int) -> None
 
 def _decode_part(data: bytes, buf: memoryview, pos: int, end: int, keep: frozenset[int],
                  result: DecodedFit) -> None:
+    """Decode the messages of one part (``data[pos:end]``) into ``result``.
+
+    Records go to ``result.records`` as tuples, messages in ``keep`` to ``result.messages`` as dicts,
+    each with its timestamp: its own field 253, else the one a compressed-timestamp header implies.
+    This loop runs once per message (~1M for a long run), so data messages are handled inline.
+    """
     defs: dict[int, MessageDefinition] = {}
     ts_index: dict[int, int | None] = {}  # id(defn) -> index of field 253, cached
     last_ts: int | None = None
@@ -212,43 +220,27 @@ def _decode_part(data: bytes, buf: memoryview, pos: int, end: int, keep: frozens
     while pos < end:
         header = data[pos]
         pos += 1
-        if header & 0x80:  # compressed timestamp header
+        if header & _HEADER_COMPRESSED_TIMESTAMP:
             local = (header >> 5) & 0x3
-            offset = header & 0x1F
-            if last_ts is None:
-                ts = None
-            else:
-                ts = (last_ts & ~0x1F) + offset
-                if offset < (last_ts & 0x1F):
-                    ts += 0x20
-                last_ts = ts
-            defn = defs.get(local)
-            if defn is None:
-                raise FitDecodeError(f"data message for undefined local message type {local}", pos - 1)
-        elif header & 0x40:  # definition message
-            if pos + 5 > end:
-                raise FitDecodeError("truncated definition message", pos)
-            try:
-                defn, pos = _compile_definition(data, pos, bool(header & 0x20))
-            except (IndexError, struct.error) as e:
-                raise FitDecodeError(f"corrupt definition message ({e})", pos) from e
-            defs[header & 0x0F] = defn
+            ts = last_ts = _compressed_timestamp(header & 0x1F, last_ts)
+        elif header & _HEADER_DEFINITION:
+            defn, pos = _read_definition(data, pos, end, header)
+            defs[header & _HEADER_LOCAL_TYPE] = defn
             ts_index[id(defn)] = defn.index(FIELD_TIMESTAMP)
             continue
         else:
-            defn = defs.get(header & 0x0F)
-            if defn is None:
-                raise FitDecodeError(f"data message for undefined local message type {header & 0x0F}", pos - 1)
+            local = header & _HEADER_LOCAL_TYPE
             ts = None
+        defn = defs.get(local)
+        if defn is None:
+            raise FitDecodeError(f"data message for undefined local message type {local}", pos - 1)
         if pos + defn.size_bytes > end:
             raise FitDecodeError("truncated data message", pos)
         values = defn.unpacker.unpack_from(buf, pos)
         pos += defn.size_bytes
         i_ts = ts_index[id(defn)]
-        if i_ts is not None:
-            raw = values[i_ts]
-            if raw != 0xFFFFFFFF:
-                ts = last_ts = raw
+        if i_ts is not None and values[i_ts] != _INVALID_TIMESTAMP:
+            ts = last_ts = values[i_ts]
         gnum = defn.global_num
         if gnum == MESG_RECORD:
             records.append((defn, ts, values))
@@ -257,3 +249,25 @@ def _decode_part(data: bytes, buf: memoryview, pos: int, end: int, keep: frozens
             if ts is not None:
                 msg[FIELD_TIMESTAMP] = ts
             messages.setdefault(gnum, []).append(msg)
+
+
+def _read_definition(data: bytes, pos: int, end: int, header: int) -> tuple[MessageDefinition, int]:
+    """The definition message at ``pos`` (just after its header byte) and the position after it."""
+    if pos + 5 > end:
+        raise FitDecodeError("truncated definition message", pos)
+    try:
+        return _compile_definition(data, pos, bool(header & _HEADER_DEVELOPER_DATA))
+    except (IndexError, struct.error) as e:
+        raise FitDecodeError(f"corrupt definition message ({e})", pos) from e
+
+
+def _compressed_timestamp(offset: int, last_ts: int | None) -> int | None:
+    """The timestamp of a compressed-timestamp header: the last full timestamp with its low 5 bits
+    replaced by ``offset`` (s), rolled over into the next 32 s when ``offset`` is smaller (FIT SDK).
+    None while no full timestamp has been seen."""
+    if last_ts is None:
+        return None
+    ts = (last_ts & ~0x1F) + offset
+    if offset < (last_ts & 0x1F):
+        ts += 0x20
+    return ts

@@ -9,37 +9,56 @@ running cadence strides/min -> steps/min including ``fractional_cadence``).
 
 from __future__ import annotations
 
+import io
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from fitparse import FitFile
 from fitparse import profile as fit_profile
+from fitparse.records import FieldDefinition
+from fitparse.utils import FitParseError
 
 from pipeline.ingest.common import (
     UNKNOWN_SPORT, NothingToIngest, ReadContext, ReadError, activity_id_for, typed_frame,
 )
 from pipeline.ingest.fit_decode import (
-    FIELD_TIMESTAMP, FIT_EPOCH_S, FIT_RELATIVE_TIME_MAX, MESG_DEVICE_INFO, MESG_FILE_ID, MESG_LAP, MESG_RECORD,
-    MESG_SESSION, MESG_SET, MESG_SPORT, DecodedFit, FitCRCError, FitDecodeError, MessageDefinition, decode_fit,
+    FIT_EPOCH_S, FIT_RELATIVE_TIME_MAX, DecodedFit, FitCRCError, FitDecodeError, MessageDefinition, decode_fit,
+)
+from pipeline.ingest.fit_profile import (
+    FIELD_TIMESTAMP, FILE_ID_MANUFACTURER, FILE_ID_PRODUCT, FILE_ID_TYPE, FILE_TYPE_ACTIVITY, LAP_AVG_HEART_RATE,
+    LAP_AVG_SPEED, LAP_ENHANCED_AVG_SPEED, LAP_START_TIME, LAP_TOTAL_DISTANCE, LAP_TOTAL_ELAPSED_TIME,
+    LAP_TOTAL_TIMER_TIME, MESG_DEVICE_INFO, MESG_FILE_ID, MESG_LAP, MESG_RECORD, MESG_SESSION, MESG_SET,
+    MESG_SPORT, RECORD_ALTITUDE, RECORD_CADENCE, RECORD_COMPRESSED_SPEED_DISTANCE, RECORD_DISTANCE,
+    RECORD_ENHANCED_ALTITUDE, RECORD_ENHANCED_SPEED, RECORD_FRACTIONAL_CADENCE, RECORD_HEART_RATE,
+    RECORD_POSITION_LAT, RECORD_POSITION_LONG, RECORD_POWER, RECORD_SPEED, RECORD_TEMPERATURE,
+    SESSION_AVG_HEART_RATE, SESSION_SPORT, SESSION_START_TIME, SESSION_SUB_SPORT, SESSION_TOTAL_DISTANCE,
+    SESSION_TOTAL_ELAPSED_TIME, SESSION_TOTAL_TIMER_TIME, SPORT_SPORT, SPORT_SUB_SPORT, SPORT_TRAINING,
+    SUB_SPORT_STRENGTH_TRAINING,
 )
 from pipeline.ingest.parsed import ParsedFile
 from pipeline.ingest.fit_strength import strength_from_fit
 
 _KEEP = frozenset({MESG_FILE_ID, MESG_SESSION, MESG_LAP, MESG_DEVICE_INFO, MESG_SPORT, MESG_SET})
 _SEMICIRCLES_PER_DEG = 2**31 / 180.0  # value_deg = raw / this
-_SPORT_TRAINING, _SUB_SPORT_STRENGTH = 10, 20
-_FILE_TYPE_ACTIVITY = 4
 _GARMIN_LIKE_MANUFACTURERS = {1, 13, 15}  # garmin, dynastream_oem, dynastream: garmin_product names
 
 # record field number -> (column, scale, offset): value = raw / scale - offset
 _RECORD_FIELDS = {
-    0: ("lat", _SEMICIRCLES_PER_DEG, 0.0), 1: ("lon", _SEMICIRCLES_PER_DEG, 0.0),
-    2: ("altitude", 5.0, 500.0), 78: ("enhanced_altitude", 5.0, 500.0),
-    3: ("heart_rate", 1.0, 0.0), 4: ("cadence", 1.0, 0.0), 53: ("fractional_cadence", 128.0, 0.0),
-    5: ("distance", 100.0, 0.0), 6: ("speed", 1000.0, 0.0), 73: ("enhanced_speed", 1000.0, 0.0),
-    7: ("power", 1.0, 0.0), 13: ("temperature", 1.0, 0.0),
+    RECORD_POSITION_LAT: ("lat", _SEMICIRCLES_PER_DEG, 0.0),
+    RECORD_POSITION_LONG: ("lon", _SEMICIRCLES_PER_DEG, 0.0),
+    RECORD_ALTITUDE: ("altitude", 5.0, 500.0),
+    RECORD_ENHANCED_ALTITUDE: ("enhanced_altitude", 5.0, 500.0),
+    RECORD_HEART_RATE: ("heart_rate", 1.0, 0.0),
+    RECORD_CADENCE: ("cadence", 1.0, 0.0),
+    RECORD_FRACTIONAL_CADENCE: ("fractional_cadence", 128.0, 0.0),
+    RECORD_DISTANCE: ("distance", 100.0, 0.0),
+    RECORD_SPEED: ("speed", 1000.0, 0.0),
+    RECORD_ENHANCED_SPEED: ("enhanced_speed", 1000.0, 0.0),
+    RECORD_POWER: ("power", 1.0, 0.0),
+    RECORD_TEMPERATURE: ("temperature", 1.0, 0.0),
 }
-_FIELD_COMPRESSED_SPEED_DISTANCE = 8
 
 
 def _enum_name(type_name: str, value: int | None) -> str | None:
@@ -58,14 +77,8 @@ def _record_columns(records: list) -> dict[str, np.ndarray]:
     n = len(records)
     cols = {name: np.full(n, np.nan) for name, _, _ in _RECORD_FIELDS.values()}
     cols["ts"] = np.array([np.nan if r[1] is None else r[1] for r in records], dtype=float)
-    by_def: dict[int, tuple] = {}
-    for i, (defn, _, _) in enumerate(records):
-        entry = by_def.get(id(defn))
-        if entry is None:
-            entry = by_def[id(defn)] = (defn, [])
-        entry[1].append(i)
     csd_raw = np.full(n, -1, dtype=np.int64)  # compressed_speed_distance, -1 = absent
-    for defn, rows in by_def.values():
+    for defn, rows in _rows_by_definition(records):
         idx = np.asarray(rows)
         for j, (num, kind, inv) in enumerate(zip(defn.field_nums, defn.kinds, defn.invalid)):
             if num in _RECORD_FIELDS and kind == "n":
@@ -74,14 +87,30 @@ def _record_columns(records: list) -> dict[str, np.ndarray]:
                 if inv is not None:
                     raw[raw == inv] = np.nan
                 cols[name][idx] = raw / scale - offset
-            elif num == _FIELD_COMPRESSED_SPEED_DISTANCE and kind == "b":
-                for i in rows:
-                    b = records[i][2][j]
-                    if len(b) == 3 and b != b"\xff\xff\xff":
-                        csd_raw[i] = b[0] | (b[1] << 8) | (b[2] << 16)
+            elif num == RECORD_COMPRESSED_SPEED_DISTANCE and kind == "b":
+                _read_compressed_speed_distance(records, rows, j, csd_raw)
     if (csd_raw >= 0).any():
         _expand_compressed_speed_distance(csd_raw, cols)
     return cols
+
+
+def _rows_by_definition(records: list) -> list[tuple[MessageDefinition, list[int]]]:
+    """Record indices grouped by the definition that laid them out (their values share one layout)."""
+    by_def: dict[int, tuple[MessageDefinition, list[int]]] = {}
+    for i, (defn, _, _) in enumerate(records):
+        entry = by_def.get(id(defn))
+        if entry is None:
+            entry = by_def[id(defn)] = (defn, [])
+        entry[1].append(i)
+    return list(by_def.values())
+
+
+def _read_compressed_speed_distance(records: list, rows: list[int], j: int, csd_raw: np.ndarray) -> None:
+    """The 3-byte little-endian value of field ``j`` of ``rows`` into ``csd_raw`` (all 0xFF: invalid)."""
+    for i in rows:
+        b = records[i][2][j]
+        if len(b) == 3 and b != b"\xff\xff\xff":
+            csd_raw[i] = b[0] | (b[1] << 8) | (b[2] << 16)
 
 
 def _expand_compressed_speed_distance(csd_raw: np.ndarray, cols: dict[str, np.ndarray]) -> None:
@@ -104,8 +133,8 @@ def _expand_compressed_speed_distance(csd_raw: np.ndarray, cols: dict[str, np.nd
 
 
 def _device_name(file_id: dict[int, object]) -> str | None:
-    manufacturer = file_id.get(1)
-    product = file_id.get(2)
+    manufacturer = file_id.get(FILE_ID_MANUFACTURER)
+    product = file_id.get(FILE_ID_PRODUCT)
     if manufacturer is None:
         return None
     name = _enum_name("manufacturer", manufacturer)
@@ -116,8 +145,22 @@ def _device_name(file_id: dict[int, object]) -> str | None:
     return f"{name}/{product}"
 
 
+@dataclass
+class _SessionFrames:
+    """One session of a FIT file as rows: its ``activities`` row, its samples and its laps (None: none)."""
+
+    activity: dict
+    samples: pd.DataFrame
+    laps: pd.DataFrame | None
+    is_strength: bool
+
+
 def read_fit(data: bytes, ctx: ReadContext) -> ParsedFile:
     """Parse a FIT file's bytes into activities (one per session), samples, laps and strength rows.
+
+    Recipe: decode the bytes (:func:`_decode`), refuse files that are not activities, turn the records
+    into scaled columns, give every record and lap to a session (:func:`_session_of`) and build each
+    session's rows (:func:`_session_frames`).
 
     Raises:
         ReadError: not a FIT file, a CRC mismatch (corrupt), truncated, or structurally damaged (message
@@ -125,27 +168,58 @@ def read_fit(data: bytes, ctx: ReadContext) -> ParsedFile:
         NothingToIngest: a valid FIT file that is not an activity (settings, monitoring, workout...).
     """
     warnings: list[str] = []
+    decoded = _decode(data, warnings)
+    msgs = decoded.messages
+    file_ids = msgs.get(MESG_FILE_ID, [])
+    _require_activity(file_ids, msgs.get(MESG_SESSION, []), decoded.records)
+    cols = _timed_record_columns(decoded.records, warnings)
+    ts = cols["ts"]
+    device = _device_name(file_ids[0]) if file_ids else None
+    sessions = _sessions_or_synthetic(msgs.get(MESG_SESSION, []), ts, msgs.get(MESG_SPORT, []))
+    starts = np.array([s[SESSION_START_TIME] for s in sessions], dtype=float)
+    laps = msgs.get(MESG_LAP, [])
+    record_owner = _session_of(starts, ts)
+    lap_owner = _session_of(starts, np.array(
+        [lap.get(LAP_START_TIME, lap.get(FIELD_TIMESTAMP, np.nan)) for lap in laps], dtype=float))
+    frames = [
+        _session_frames(index, sess, {name: col[record_owner == index] for name, col in cols.items()},
+                        [laps[k] for k in np.flatnonzero(lap_owner == index)], ctx, device)
+        for index, sess in enumerate(sessions)
+    ]
+    return _parsed_file(data, ctx, warnings, frames)
+
+
+def _decode(data: bytes, warnings: list[str]) -> DecodedFit:
+    """The file's messages from the fast decoder, or from fitparse when the decoder refuses the file.
+
+    Strictness policy: the fast decoder's refusal is checked once with fitparse (the reference); if
+    fitparse reads the file, its reading is used and a warning says so. A CRC mismatch is not retried
+    (corrupt: fitparse refuses it too).
+    """
     try:
-        decoded = decode_fit(data, _KEEP)
-    except FitCRCError as e:  # corrupt: fitparse refuses it too
+        return decode_fit(data, _KEEP)
+    except FitCRCError as e:
         raise ReadError(str(e)) from e
     except FitDecodeError as e:
-        # Strictness policy: the fast decoder's refusal is checked once with fitparse (the reference);
-        # if fitparse reads the file, its reading is used and the message says so.
         decoded, fitparse_error = decode_with_fitparse(data)
         if decoded is None:
             raise ReadError(f"FIT: {e}; fitparse cannot read it either ({fitparse_error})") from e
         warnings.append(f"read with fitparse: the fast decoder stopped ({e})")
-    msgs = decoded.messages
-    file_ids = msgs.get(MESG_FILE_ID, [])
-    file_type = file_ids[0].get(0) if file_ids else None
-    sessions = msgs.get(MESG_SESSION, [])
-    if file_type is not None and file_type != _FILE_TYPE_ACTIVITY and not sessions:
+        return decoded
+
+
+def _require_activity(file_ids: list[dict], sessions: list[dict], records: list) -> None:
+    """Raise :class:`NothingToIngest` for a FIT file that holds no activity (settings, workout, ...)."""
+    file_type = file_ids[0].get(FILE_ID_TYPE) if file_ids else None
+    if file_type is not None and file_type != FILE_TYPE_ACTIVITY and not sessions:
         raise NothingToIngest(f"not an activity file (FIT file type '{_enum_name('file', file_type)}')")
-    if not sessions and not decoded.records:
+    if not sessions and not records:
         raise NothingToIngest("FIT file holds no sessions and no records")
 
-    cols = _record_columns(decoded.records)
+
+def _timed_record_columns(records: list, warnings: list[str]) -> dict[str, np.ndarray]:
+    """:func:`_record_columns` of the records that carry a timestamp; says what was dropped or odd."""
+    cols = _record_columns(records)
     has_ts = ~np.isnan(cols["ts"])
     if (~has_ts).any():
         warnings.append(f"{int((~has_ts).sum())} record(s) without a timestamp dropped")
@@ -153,80 +227,103 @@ def read_fit(data: bytes, ctx: ReadContext) -> ParsedFile:
     ts = cols["ts"]
     if len(ts) and ts.min() < FIT_RELATIVE_TIME_MAX:
         warnings.append("device clock was not set: times are relative to power-on (shown as 1990 dates)")
+    return cols
 
-    device = _device_name(file_ids[0]) if file_ids else None
-    sessions = _sessions_or_synthetic(sessions, ts, msgs.get(MESG_SPORT, []))
-    starts = np.array([s[2] for s in sessions], dtype=float)
-    # A record belongs to the latest session started at or before it; earlier ones to the first.
-    order = np.argsort(starts, kind="stable")
-    owner_sorted = np.clip(np.searchsorted(starts[order], ts, side="right") - 1, 0, None)
-    owner = order[owner_sorted] if len(ts) else np.array([], dtype=int)
-    laps = msgs.get(MESG_LAP, [])
-    lap_starts = np.array([lap.get(2, lap.get(253, np.nan)) for lap in laps], dtype=float)
-    lap_owner = order[np.clip(np.searchsorted(starts[order], lap_starts, side="right") - 1, 0, None)] \
-        if len(laps) else np.array([], dtype=int)
 
-    activity_rows, sample_frames, lap_frames, strength_sessions = [], [], [], []
-    for index, sess in enumerate(sessions):
-        sport_num, sub_num = sess.get(5), sess.get(6)
-        sport = _enum_name("sport", sport_num) or UNKNOWN_SPORT
-        sub_sport = _enum_name("sub_sport", sub_num)
-        mask = owner == index
-        start_fit = sess[2]
-        start = pd.Timestamp(_unix_s(start_fit), unit="s", tz="UTC")
-        activity_id = activity_id_for(ctx.athlete_id, start, index)
-        n = int(mask.sum())
-        s_ts = ts[mask]
-        cadence = cols["cadence"][mask]
-        if sport == "running":
-            frac = np.nan_to_num(cols["fractional_cadence"][mask])
-            cadence = (cadence + frac) * 2.0
-        speed = np.where(np.isnan(cols["enhanced_speed"][mask]), cols["speed"][mask],
-                         cols["enhanced_speed"][mask])
-        altitude = np.where(np.isnan(cols["enhanced_altitude"][mask]), cols["altitude"][mask],
-                            cols["enhanced_altitude"][mask])
-        sample_frames.append(typed_frame("samples", {
-            "activity_id": np.full(n, activity_id, dtype=object),
-            "athlete_id": np.full(n, ctx.athlete_id, dtype=object),
-            "ts": pd.to_datetime(s_ts + FIT_EPOCH_S, unit="s", utc=True),
-            "elapsed_s": s_ts - start_fit,
-            "lat_deg": cols["lat"][mask], "lon_deg": cols["lon"][mask], "altitude_m": altitude,
-            "distance_m": cols["distance"][mask], "speed_m_s": speed,
-            "heart_rate_bpm": cols["heart_rate"][mask], "cadence_spm": cadence,
-            "power_w": cols["power"][mask], "temperature_c": cols["temperature"][mask],
-        }, n))
-        elapsed = sess.get(7)
-        hr = cols["heart_rate"][mask]
-        activity_rows.append({
-            "activity_id": activity_id, "athlete_id": ctx.athlete_id, "file_id": ctx.file_id,
-            "sport": sport, "sub_sport": sub_sport, "start_time": start,
-            "elapsed_s": elapsed / 1000.0 if elapsed is not None else (float(s_ts[-1] - start_fit) if n else 0.0),
-            "timer_s": sess[8] / 1000.0 if 8 in sess else None,
-            "distance_m": sess[9] / 100.0 if 9 in sess else (float(np.nanmax(cols["distance"][mask]))
-                                                              if n and (~np.isnan(cols["distance"][mask])).any()
-                                                              else None),
-            "avg_heart_rate_bpm": float(sess[16]) if 16 in sess else (float(np.nanmean(hr))
-                                                                       if n and (~np.isnan(hr)).any() else None),
-            "device": device, "name": ctx.name_override, "source_format": "fit",
-            "session_index": index, "n_samples": n,
-        })
-        lap_rows = [laps[k] for k in np.flatnonzero(lap_owner == index)]
-        if lap_rows:
-            lap_frames.append(_lap_frame(activity_id, lap_rows))
-        if sport_num == _SPORT_TRAINING and sub_num == _SUB_SPORT_STRENGTH:
-            strength_sessions.append(index)
+def _session_of(session_starts: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Index of the session each time belongs to: the latest session started at or before it; times
+    before every session belong to the first, so no record or lap is lost (FIT times, s)."""
+    if not len(times):
+        return np.array([], dtype=int)
+    order = np.argsort(session_starts, kind="stable")
+    return order[np.clip(np.searchsorted(session_starts[order], times, side="right") - 1, 0, None)]
 
+
+def _session_frames(index: int, sess: dict, cols: dict[str, np.ndarray], laps: list[dict], ctx: ReadContext,
+                    device: str | None) -> _SessionFrames:
+    """The rows of session ``index``, given the record columns and laps assigned to it."""
+    sport_num, sub_num = sess.get(SESSION_SPORT), sess.get(SESSION_SUB_SPORT)
+    sport = _enum_name("sport", sport_num) or UNKNOWN_SPORT
+    start_fit = sess[SESSION_START_TIME]
+    start = pd.Timestamp(_unix_s(start_fit), unit="s", tz="UTC")
+    activity_id = activity_id_for(ctx.athlete_id, start, index)
+    activity = {
+        "activity_id": activity_id, "athlete_id": ctx.athlete_id, "file_id": ctx.file_id,
+        "sport": sport, "sub_sport": _enum_name("sub_sport", sub_num), "start_time": start,
+        **_session_totals(sess, cols, start_fit),
+        "device": device, "name": ctx.name_override, "source_format": "fit",
+        "session_index": index, "n_samples": len(cols["ts"]),
+    }
+    return _SessionFrames(
+        activity=activity,
+        samples=_samples_frame(cols, sport, activity_id, ctx.athlete_id, start_fit),
+        laps=_lap_frame(activity_id, laps) if laps else None,
+        is_strength=sport_num == SPORT_TRAINING and sub_num == SUB_SPORT_STRENGTH_TRAINING,
+    )
+
+
+def _session_totals(sess: dict, cols: dict[str, np.ndarray], start_fit: float) -> dict[str, float | None]:
+    """Elapsed and timer time (s), distance (m) and average HR (bpm) of a session: the session message's
+    values, else (elapsed, distance, HR) what its records show."""
+    ts, distance, hr = cols["ts"], cols["distance"], cols["heart_rate"]
+    elapsed = sess.get(SESSION_TOTAL_ELAPSED_TIME)
+    return {
+        "elapsed_s": elapsed / 1000.0 if elapsed is not None else (float(ts[-1] - start_fit) if len(ts) else 0.0),
+        "timer_s": sess[SESSION_TOTAL_TIMER_TIME] / 1000.0 if SESSION_TOTAL_TIMER_TIME in sess else None,
+        "distance_m": (sess[SESSION_TOTAL_DISTANCE] / 100.0 if SESSION_TOTAL_DISTANCE in sess
+                       else _stat_or_none(np.nanmax, distance)),
+        "avg_heart_rate_bpm": (float(sess[SESSION_AVG_HEART_RATE]) if SESSION_AVG_HEART_RATE in sess
+                               else _stat_or_none(np.nanmean, hr)),
+    }
+
+
+def _stat_or_none(stat, values: np.ndarray) -> float | None:
+    """``stat`` (a NaN-ignoring reduction) of ``values``, or None when no value is present."""
+    return float(stat(values)) if (~np.isnan(values)).any() else None
+
+
+def _samples_frame(cols: dict[str, np.ndarray], sport: str, activity_id: str, athlete_id: str,
+                   start_fit: float) -> pd.DataFrame:
+    """A session's records as ``samples`` rows (``enhanced_*`` speed/altitude preferred)."""
+    n = len(cols["ts"])
+    cadence = cols["cadence"]
+    if sport == "running":  # running cadence is strides/min (+ 1/128 fractions): steps/min is twice that
+        cadence = (cadence + np.nan_to_num(cols["fractional_cadence"])) * 2.0
+    return typed_frame("samples", {
+        "activity_id": np.full(n, activity_id, dtype=object),
+        "athlete_id": np.full(n, athlete_id, dtype=object),
+        "ts": pd.to_datetime(cols["ts"] + FIT_EPOCH_S, unit="s", utc=True),
+        "elapsed_s": cols["ts"] - start_fit,
+        "lat_deg": cols["lat"], "lon_deg": cols["lon"],
+        "altitude_m": _enhanced_or_plain(cols, "altitude"),
+        "distance_m": cols["distance"], "speed_m_s": _enhanced_or_plain(cols, "speed"),
+        "heart_rate_bpm": cols["heart_rate"], "cadence_spm": cadence,
+        "power_w": cols["power"], "temperature_c": cols["temperature"],
+    }, n)
+
+
+def _enhanced_or_plain(cols: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """The ``enhanced_<name>`` column where present, else the plain ``<name>`` field."""
+    enhanced = cols[f"enhanced_{name}"]
+    return np.where(np.isnan(enhanced), cols[name], enhanced)
+
+
+def _parsed_file(data: bytes, ctx: ReadContext, warnings: list[str], sessions: list[_SessionFrames]
+                 ) -> ParsedFile:
+    """The :class:`ParsedFile` of all sessions, with the strength sets when a session is strength training."""
     parsed = ctx.parsed("fit", len(data), warnings=warnings)
-    parsed.activities = pd.DataFrame(activity_rows, columns=parsed.activities.columns)
+    parsed.activities = pd.DataFrame([s.activity for s in sessions], columns=parsed.activities.columns)
     parsed.activities["start_time"] = pd.to_datetime(parsed.activities["start_time"], utc=True)
-    parsed.samples = pd.concat(sample_frames, ignore_index=True) if sample_frames else parsed.samples
+    if sessions:
+        parsed.samples = pd.concat([s.samples for s in sessions], ignore_index=True)
+    lap_frames = [s.laps for s in sessions if s.laps is not None]
     if lap_frames:
         parsed.laps = pd.concat(lap_frames, ignore_index=True)
-    if strength_sessions:
+    if any(s.is_strength for s in sessions):
         _add_fit_strength(data, ctx, parsed)
-    n_samples = len(parsed.samples)
-    parsed.message = (f"{len(activity_rows)} activit{'y' if len(activity_rows) == 1 else 'ies'} "
-                      f"({', '.join(parsed.activities['sport'].astype(str))}), {n_samples} samples")
+    n = len(sessions)
+    parsed.message = (f"{n} activit{'y' if n == 1 else 'ies'} "
+                      f"({', '.join(parsed.activities['sport'].astype(str))}), {len(parsed.samples)} samples")
     return parsed
 
 
@@ -235,9 +332,12 @@ _FALLBACK_FIELDS = tuple(_RECORD_FIELDS)
 _FALLBACK_RECORD_DEF = MessageDefinition(
     global_num=MESG_RECORD, size_bytes=0, unpacker=None, field_nums=_FALLBACK_FIELDS,  # type: ignore[arg-type]
     invalid=(None,) * len(_FALLBACK_FIELDS), kinds=("n",) * len(_FALLBACK_FIELDS))
-_FIT_NAMES = {0: "position_lat", 1: "position_long", 2: "altitude", 78: "enhanced_altitude", 3: "heart_rate",
-              4: "cadence", 53: "fractional_cadence", 5: "distance", 6: "speed", 73: "enhanced_speed",
-              7: "power", 13: "temperature"}
+_FIT_NAMES = {
+    RECORD_POSITION_LAT: "position_lat", RECORD_POSITION_LONG: "position_long", RECORD_ALTITUDE: "altitude",
+    RECORD_ENHANCED_ALTITUDE: "enhanced_altitude", RECORD_HEART_RATE: "heart_rate", RECORD_CADENCE: "cadence",
+    RECORD_FRACTIONAL_CADENCE: "fractional_cadence", RECORD_DISTANCE: "distance", RECORD_SPEED: "speed",
+    RECORD_ENHANCED_SPEED: "enhanced_speed", RECORD_POWER: "power", RECORD_TEMPERATURE: "temperature",
+}
 
 
 def decode_with_fitparse(data: bytes) -> tuple[DecodedFit | None, str | None]:
@@ -249,41 +349,45 @@ def decode_with_fitparse(data: bytes) -> tuple[DecodedFit | None, str | None]:
     the fields the file wrote, as raw numbers or strings, keyed by field number, like the decoder's.
     Returns ``(None, reason)`` when fitparse cannot read the file either.
     """
-    import io
-
-    from fitparse import FitFile
-    from fitparse.records import FieldDefinition
-
     result = DecodedFit()
     try:
         for message in FitFile(io.BytesIO(data), check_crc=True).get_messages():
             num = message.mesg_num
             if num == MESG_RECORD:
-                ts = message.get_raw_value("timestamp")
-                values = []
-                for field_num in _FALLBACK_FIELDS:
-                    value = message.get_value(_FIT_NAMES[field_num])
-                    if not isinstance(value, (int, float)) or isinstance(value, bool):
-                        values.append(math.nan)
-                    elif field_num in (0, 1):
-                        values.append(float(value))
-                    else:
-                        _, scale, offset = _RECORD_FIELDS[field_num]
-                        values.append((value + offset) * scale)
-                result.records.append((_FALLBACK_RECORD_DEF, ts, tuple(values)))
+                result.records.append(_fallback_record(message))
             elif num in _KEEP:
-                msg: dict[int, object] = {}
-                for f in message.fields:
-                    if type(f.field_def) is FieldDefinition and isinstance(f.raw_value, (int, float, str)):
-                        msg[f.def_num] = f.raw_value
-                ts = message.get_raw_value("timestamp")
-                if ts is not None:
-                    msg[FIELD_TIMESTAMP] = ts
-                result.messages.setdefault(num, []).append(msg)
+                result.messages.setdefault(num, []).append(_fallback_message(message))
     except Exception as e:  # noqa: BLE001 - fitparse raises assorted errors on broken files
         return None, f"{type(e).__name__}: {e}"
     result.n_parts = 1
     return result, None
+
+
+def _fallback_record(message) -> tuple[MessageDefinition, int | None, tuple]:
+    """A fitparse ``record`` as the decoder's record tuple (values in raw units, NaN = absent)."""
+    values = []
+    for field_num in _FALLBACK_FIELDS:
+        value = message.get_value(_FIT_NAMES[field_num])
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            values.append(math.nan)
+        elif field_num in (RECORD_POSITION_LAT, RECORD_POSITION_LONG):  # semicircles: no scale in fitparse
+            values.append(float(value))
+        else:
+            _, scale, offset = _RECORD_FIELDS[field_num]
+            values.append((value + offset) * scale)
+    return _FALLBACK_RECORD_DEF, message.get_raw_value("timestamp"), tuple(values)
+
+
+def _fallback_message(message) -> dict[int, object]:
+    """A fitparse message as the decoder's dict: the file's own fields (no expanded components), raw."""
+    msg: dict[int, object] = {}
+    for f in message.fields:
+        if type(f.field_def) is FieldDefinition and isinstance(f.raw_value, (int, float, str)):
+            msg[f.def_num] = f.raw_value
+    ts = message.get_raw_value("timestamp")
+    if ts is not None:
+        msg[FIELD_TIMESTAMP] = ts
+    return msg
 
 
 def _sessions_or_synthetic(sessions: list[dict], ts: np.ndarray, sport_msgs: list[dict]) -> list[dict]:
@@ -291,35 +395,41 @@ def _sessions_or_synthetic(sessions: list[dict], ts: np.ndarray, sport_msgs: lis
     out = []
     for sess in sessions:
         sess = dict(sess)
-        if 2 not in sess:
-            if len(ts) == 0 and 253 not in sess:
+        if SESSION_START_TIME not in sess:
+            if len(ts) == 0 and FIELD_TIMESTAMP not in sess:
                 continue
-            sess[2] = float(ts.min()) if len(ts) else sess[253]
+            sess[SESSION_START_TIME] = float(ts.min()) if len(ts) else sess[FIELD_TIMESTAMP]
         out.append(sess)
     if not out:
         if len(ts) == 0:
             raise NothingToIngest("FIT file holds no timed records")
-        synthetic = {2: float(ts.min()), 7: (float(ts.max()) - float(ts.min())) * 1000.0}
-        if sport_msgs:
-            for key in (0, 1):
-                if key in sport_msgs[0]:
-                    synthetic[5 + key] = sport_msgs[0][key]
-        out.append(synthetic)
+        out.append(_synthetic_session(ts, sport_msgs))
     return out
+
+
+def _synthetic_session(ts: np.ndarray, sport_msgs: list[dict]) -> dict:
+    """A session spanning the records, with the sport of the file's first ``sport`` message if any."""
+    synthetic = {SESSION_START_TIME: float(ts.min()),
+                 SESSION_TOTAL_ELAPSED_TIME: (float(ts.max()) - float(ts.min())) * 1000.0}
+    if sport_msgs:
+        for sport_field, session_field in ((SPORT_SPORT, SESSION_SPORT), (SPORT_SUB_SPORT, SESSION_SUB_SPORT)):
+            if sport_field in sport_msgs[0]:
+                synthetic[session_field] = sport_msgs[0][sport_field]
+    return synthetic
 
 
 def _lap_frame(activity_id: str, laps: list[dict]) -> pd.DataFrame:
     rows = []
     for i, lap in enumerate(laps):
-        start = lap.get(2, lap.get(253))
-        speed = lap.get(110, lap.get(13))
+        start = lap.get(LAP_START_TIME, lap.get(FIELD_TIMESTAMP))
+        speed = lap.get(LAP_ENHANCED_AVG_SPEED, lap.get(LAP_AVG_SPEED))
         rows.append({
             "activity_id": activity_id, "lap_index": i,
             "start_time": pd.Timestamp(_unix_s(start), unit="s", tz="UTC") if start is not None else pd.NaT,
-            "elapsed_s": lap[7] / 1000.0 if 7 in lap else None,
-            "timer_s": lap[8] / 1000.0 if 8 in lap else None,
-            "distance_m": lap[9] / 100.0 if 9 in lap else None,
-            "avg_heart_rate_bpm": float(lap[15]) if 15 in lap else None,
+            "elapsed_s": lap[LAP_TOTAL_ELAPSED_TIME] / 1000.0 if LAP_TOTAL_ELAPSED_TIME in lap else None,
+            "timer_s": lap[LAP_TOTAL_TIMER_TIME] / 1000.0 if LAP_TOTAL_TIMER_TIME in lap else None,
+            "distance_m": lap[LAP_TOTAL_DISTANCE] / 100.0 if LAP_TOTAL_DISTANCE in lap else None,
+            "avg_heart_rate_bpm": float(lap[LAP_AVG_HEART_RATE]) if LAP_AVG_HEART_RATE in lap else None,
             "avg_speed_m_s": speed / 1000.0 if speed is not None else None,
         })
     frame = pd.DataFrame(rows, columns=typed_frame("laps", {}, 0).columns)
@@ -333,11 +443,6 @@ def _add_fit_strength(data: bytes, ctx: ReadContext, parsed: ParsedFile) -> None
     fitparse decodes these (small) files fully, because the strength engineer's
     ``strength_from_fit`` takes fitparse ``get_values()`` dicts of ``session`` and ``set`` messages.
     """
-    import io
-
-    from fitparse import FitFile
-    from fitparse.utils import FitParseError
-
     try:
         fit = FitFile(io.BytesIO(data), check_crc=False)
         session_values, set_values = [], []

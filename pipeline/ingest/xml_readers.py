@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Callable
 from xml.etree.ElementTree import Element, ParseError
 
 import gpxpy
@@ -39,6 +40,10 @@ _CAD_TAGS = {"cad", "cadence", "runcadence"}
 _POWER_TAGS = {"power", "watts", "pwr"}
 _TEMP_TAGS = {"atemp", "temp", "temperature", "wtemp"}
 _SPEED_TAGS = {"speed"}
+# Extension element (local name, lower case) -> point column.
+_EXTENSION_COLUMNS = {tag: column for column, tags in (
+    ("hr", _HR_TAGS), ("cadence", _CAD_TAGS), ("power", _POWER_TAGS), ("temp", _TEMP_TAGS), ("speed", _SPEED_TAGS),
+) for tag in tags}
 # A GPX track is a recording only when at least this share of its points carry a time.
 MIN_TIMED_FRACTION = 0.5
 
@@ -158,22 +163,19 @@ def _new_points() -> dict[str, list]:
 
 
 def _read_extensions(ext: Element | None, pt: dict[str, float]) -> None:
+    """Sensor values from an ``<extensions>`` element (any depth, any namespace) into point ``pt``."""
     if ext is None:
         return
     for e in ext.iter():
-        tag = _local(e.tag).lower()
-        if e.text is None or not e.text.strip():
-            continue
-        if tag in _HR_TAGS:
-            pt["hr"] = _float(e.text)
-        elif tag in _CAD_TAGS:
-            pt["cadence"] = _float(e.text)
-        elif tag in _POWER_TAGS:
-            pt["power"] = _float(e.text)
-        elif tag in _TEMP_TAGS:
-            pt["temp"] = _float(e.text)
-        elif tag in _SPEED_TAGS:
-            pt["speed"] = _float(e.text)
+        column = _EXTENSION_COLUMNS.get(_local(e.tag).lower())
+        if column is not None and e.text is not None and e.text.strip():
+            pt[column] = _float(e.text)
+
+
+def _append_point(points: dict[str, list], pt: dict[str, object]) -> None:
+    """Add one point to the point columns; a value the point lacks is NaN (its time: as given)."""
+    for k, v in points.items():
+        v.append(pt.get(k, math.nan) if k != "time" else pt["time"])
 
 
 def _finish(ctx: ReadContext, fmt: str, size: int, rows: list[dict], frames: list[pd.DataFrame],
@@ -225,28 +227,12 @@ def read_gpx(data: bytes, ctx: ReadContext) -> ParsedFile:
         ReadError: unsafe or malformed XML, not GPX, or GPX that gpxpy refuses (e.g. an invalid time).
         NothingToIngest: no track points, or no timestamps (a route or drawn track, not a recording).
     """
-    root = _parse_xml(data, "gpx", forbid_dtd=True)
-    if _local(root.tag) != "gpx":
-        raise ReadError(f"GPX: root element is <{_local(root.tag)}>, not <gpx>")
-    try:
-        gpx = gpxpy.parse(_xml_text(data))
-    except gpxpy.gpx.GPXException as e:
-        raise ReadError(f"GPX: {e}") from e
-    device = gpx.creator
+    gpx = _parse_gpx(data)
     rows, frames, warnings = [], [], []
     n_points_total = 0
     untimed_warnings: list[str] = []
     for trk_index, track in enumerate(gpx.tracks):
-        points = _new_points()
-        for segment in track.segments:
-            for point in segment.points:
-                pt = {"time": _utc(point.time), "lat": _none_nan(point.latitude),
-                      "lon": _none_nan(point.longitude), "ele": _none_nan(point.elevation),
-                      "speed": _none_nan(point.speed)}
-                for ext in point.extensions:
-                    _read_extensions(ext, pt)
-                for k, v in points.items():
-                    v.append(pt.get(k, math.nan) if k != "time" else pt["time"])
+        points = _gpx_track_points(track)
         n = len(points["time"])
         n_points_total += n
         n_timed = sum(t is not None for t in points["time"])
@@ -258,18 +244,84 @@ def read_gpx(data: bytes, ctx: ReadContext) -> ParsedFile:
             continue
         sport = ctx.sport_override or sport_from_word(track.type)
         row, frame, warn = _activity(ctx, "gpx", len(rows), points, sport, None,
-                                     track.name.strip() if track.name else None, device)
+                                     track.name.strip() if track.name else None, gpx.creator)
         rows.append(row)
         frames.append(frame)
         warnings.extend(warn)
     warnings.extend(untimed_warnings)
     if not rows:
-        if n_points_total:
-            raise NothingToIngest(f"GPX track of {n_points_total} points has no usable timestamps "
-                                  "(a route or drawn track, not a recorded activity)")
-        raise NothingToIngest("GPX holds a route only, no recorded track" if gpx.routes
-                              else "GPX holds no track points")
+        raise _no_gpx_recording(gpx, n_points_total)
     return _finish(ctx, "gpx", len(data), rows, frames, [], warnings)
+
+
+def _parse_gpx(data: bytes) -> gpxpy.gpx.GPX:
+    """The document read by gpxpy, after the defusedxml safety parse has accepted it as ``<gpx>``."""
+    root = _parse_xml(data, "gpx", forbid_dtd=True)
+    if _local(root.tag) != "gpx":
+        raise ReadError(f"GPX: root element is <{_local(root.tag)}>, not <gpx>")
+    try:
+        return gpxpy.parse(_xml_text(data))
+    except gpxpy.gpx.GPXException as e:
+        raise ReadError(f"GPX: {e}") from e
+
+
+def _gpx_track_points(track: gpxpy.gpx.GPXTrack) -> dict[str, list]:
+    """Point columns of a track, its segments joined: times (UTC), position, elevation, speed, extensions."""
+    points = _new_points()
+    for segment in track.segments:
+        for point in segment.points:
+            pt = {"time": _utc(point.time), "lat": _none_nan(point.latitude),
+                  "lon": _none_nan(point.longitude), "ele": _none_nan(point.elevation),
+                  "speed": _none_nan(point.speed)}
+            for ext in point.extensions:
+                _read_extensions(ext, pt)
+            _append_point(points, pt)
+    return points
+
+
+def _no_gpx_recording(gpx: gpxpy.gpx.GPX, n_points_total: int) -> NothingToIngest:
+    """Why a GPX file gave no activity: untimed points, a route only, or nothing at all."""
+    if n_points_total:
+        return NothingToIngest(f"GPX track of {n_points_total} points has no usable timestamps "
+                               "(a route or drawn track, not a recorded activity)")
+    return NothingToIngest("GPX holds a route only, no recorded track" if gpx.routes
+                           else "GPX holds no track points")
+
+
+def _stripped_text(elem: Element) -> str | None:
+    return elem.text.strip() if elem.text else None
+
+
+def _text_float(elem: Element) -> float:
+    return _float(elem.text)
+
+
+def _child_float(name: str) -> Callable[[Element], float]:
+    """Converter: the number in the element's first child called ``name`` (NaN when absent)."""
+    return lambda elem: _float(_child_text(elem, name))
+
+
+# <Trackpoint> child (local name) -> (point column, converter of that element) for each value it holds:
+#   <Trackpoint><Time>2024-05-01T06:15:02Z</Time>
+#     <Position><LatitudeDegrees>52.1</LatitudeDegrees><LongitudeDegrees>4.3</LongitudeDegrees></Position>
+#     <AltitudeMeters>3.2</AltitudeMeters><DistanceMeters>12.5</DistanceMeters>
+#     <HeartRateBpm><Value>142</Value></HeartRateBpm><Cadence>84</Cadence>
+#     <Extensions><TPX><Speed>3.1</Speed><RunCadence>84</RunCadence></TPX></Extensions></Trackpoint>
+# <Extensions> is read like GPX extensions (_read_extensions). A later element overrides an earlier one.
+_TCX_TRACKPOINT_FIELDS: dict[str, tuple[tuple[str, Callable[[Element], object]], ...]] = {
+    "Time": (("time", _stripped_text),),
+    "Position": (("lat", _child_float("LatitudeDegrees")), ("lon", _child_float("LongitudeDegrees"))),
+    "AltitudeMeters": (("ele", _text_float),),
+    "DistanceMeters": (("distance", _text_float),),
+    "HeartRateBpm": (("hr", _child_float("Value")),),
+    "Cadence": (("cadence", _text_float),),
+}
+# <Lap> child (local name) -> (lap column, converter); the first such child counts.
+_TCX_LAP_FIELDS: dict[str, tuple[str, Callable[[Element], float]]] = {
+    "TotalTimeSeconds": ("elapsed_s", _text_float),
+    "DistanceMeters": ("distance_m", _text_float),
+    "AverageHeartRateBpm": ("avg_heart_rate_bpm", _child_float("Value")),
+}
 
 
 def read_tcx(data: bytes, ctx: ReadContext) -> ParsedFile:
@@ -283,39 +335,8 @@ def read_tcx(data: bytes, ctx: ReadContext) -> ParsedFile:
     if _local(root.tag) != "TrainingCenterDatabase":
         raise ReadError(f"TCX: root element is <{_local(root.tag)}>, not <TrainingCenterDatabase>")
     rows, frames, lap_frames, warnings = [], [], [], []
-    activities = [a for a in root.iter() if _local(a.tag) == "Activity"]
-    for act in activities:
-        points = _new_points()
-        lap_rows = []
-        for lap in (c for c in act if _local(c.tag) == "Lap"):
-            avg_hr = _child(lap, "AverageHeartRateBpm")
-            lap_rows.append({
-                "start_time": lap.get("StartTime"),
-                "elapsed_s": _float(_child_text(lap, "TotalTimeSeconds")),
-                "distance_m": _float(_child_text(lap, "DistanceMeters")),
-                "avg_heart_rate_bpm": _float(_child_text(avg_hr, "Value")) if avg_hr is not None else math.nan,
-            })
-            for tp in (e for e in lap.iter() if _local(e.tag) == "Trackpoint"):
-                pt = {"time": None}
-                for c in tp:
-                    tag = _local(c.tag)
-                    if tag == "Time":
-                        pt["time"] = c.text.strip() if c.text else None
-                    elif tag == "Position":
-                        pt["lat"] = _float(_child_text(c, "LatitudeDegrees"))
-                        pt["lon"] = _float(_child_text(c, "LongitudeDegrees"))
-                    elif tag == "AltitudeMeters":
-                        pt["ele"] = _float(c.text)
-                    elif tag == "DistanceMeters":
-                        pt["distance"] = _float(c.text)
-                    elif tag == "HeartRateBpm":
-                        pt["hr"] = _float(_child_text(c, "Value"))
-                    elif tag == "Cadence":
-                        pt["cadence"] = _float(c.text)
-                    elif tag == "Extensions":
-                        _read_extensions(c, pt)
-                for k, v in points.items():
-                    v.append(pt.get(k, math.nan) if k != "time" else pt["time"])
+    for act in [a for a in root.iter() if _local(a.tag) == "Activity"]:
+        points, lap_rows = _tcx_points_and_laps(act)
         if not points["time"] or all(t is None for t in points["time"]):
             continue
         sport = ctx.sport_override or sport_from_word(act.get("Sport"))
@@ -327,13 +348,50 @@ def read_tcx(data: bytes, ctx: ReadContext) -> ParsedFile:
         frames.append(frame)
         warnings.extend(warn)
         if lap_rows:
-            laps = pd.DataFrame(lap_rows)
-            laps.insert(0, "activity_id", row["activity_id"])
-            laps.insert(1, "lap_index", range(len(laps)))
-            laps["start_time"] = _to_utc(list(laps["start_time"]))
-            laps["timer_s"] = np.nan
-            laps["avg_speed_m_s"] = laps["distance_m"] / laps["elapsed_s"].where(laps["elapsed_s"] > 0)
-            lap_frames.append(laps[typed_frame("laps", {}, 0).columns])
+            lap_frames.append(_tcx_lap_frame(row["activity_id"], lap_rows))
     if not rows:
         raise NothingToIngest("TCX holds no activity with timed trackpoints")
     return _finish(ctx, "tcx", len(data), rows, frames, lap_frames, warnings)
+
+
+def _tcx_points_and_laps(act: Element) -> tuple[dict[str, list], list[dict]]:
+    """An ``<Activity>``'s point columns (every lap's trackpoints in order) and one row per ``<Lap>``."""
+    points = _new_points()
+    lap_rows = []
+    for lap in (c for c in act if _local(c.tag) == "Lap"):
+        lap_rows.append(_tcx_lap_row(lap))
+        for tp in (e for e in lap.iter() if _local(e.tag) == "Trackpoint"):
+            _append_point(points, _tcx_trackpoint(tp))
+    return points, lap_rows
+
+
+def _tcx_trackpoint(tp: Element) -> dict[str, object]:
+    """One ``<Trackpoint>`` as a point (see :data:`_TCX_TRACKPOINT_FIELDS`); time None when absent."""
+    pt: dict[str, object] = {"time": None}
+    for c in tp:
+        tag = _local(c.tag)
+        if tag == "Extensions":
+            _read_extensions(c, pt)
+        for column, convert in _TCX_TRACKPOINT_FIELDS.get(tag, ()):
+            pt[column] = convert(c)
+    return pt
+
+
+def _tcx_lap_row(lap: Element) -> dict[str, object]:
+    """One ``<Lap>``: its StartTime attribute and the values of :data:`_TCX_LAP_FIELDS` (NaN when absent)."""
+    row: dict[str, object] = {"start_time": lap.get("StartTime")}
+    for name, (column, convert) in _TCX_LAP_FIELDS.items():
+        child = _child(lap, name)
+        row[column] = convert(child) if child is not None else math.nan
+    return row
+
+
+def _tcx_lap_frame(activity_id: str, lap_rows: list[dict]) -> pd.DataFrame:
+    """``laps`` rows of one activity; average speed = distance / elapsed time (no timer time in TCX)."""
+    laps = pd.DataFrame(lap_rows)
+    laps.insert(0, "activity_id", activity_id)
+    laps.insert(1, "lap_index", range(len(laps)))
+    laps["start_time"] = _to_utc(list(laps["start_time"]))
+    laps["timer_s"] = np.nan
+    laps["avg_speed_m_s"] = laps["distance_m"] / laps["elapsed_s"].where(laps["elapsed_s"] > 0)
+    return laps[typed_frame("laps", {}, 0).columns]

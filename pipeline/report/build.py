@@ -3,10 +3,12 @@
 Recipe (:func:`build_reports`):
 
 1. open the warehouse read-only and read each athlete's rows (:mod:`pipeline.report.data`);
-2. per athlete, draw the figures that have data (:mod:`pipeline.report.figures`), write each as PNG
-   beside the page and inline the same bytes as a base64 ``data:`` URI, so the page is one
-   self-contained file that opens offline, on a phone or as an e-mail attachment;
-3. put the words together (:mod:`pipeline.report.story`) and render the Jinja2 templates (autoescaped);
+2. per athlete, draw the figures that have data (:func:`draw_athlete_figures`, the figures listed in
+   :data:`ATHLETE_FIGURES`, drawn by :mod:`pipeline.report.figures`), write each as PNG beside the page
+   and inline the same bytes as a base64 ``data:`` URI, so the page is one self-contained file that
+   opens offline, on a phone or as an e-mail attachment;
+3. put the words together (:func:`athlete_page_context`, no I/O; :mod:`pipeline.report.story`) and
+   render the Jinja2 templates (autoescaped);
 4. render the squad page with the forest plot of every athlete's block effects.
 """
 
@@ -14,8 +16,10 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -23,7 +27,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from pipeline.errors import PipelineError
 from pipeline.report import figures as fg
 from pipeline.report import story
-from pipeline.report.data import AthleteReportData, latest_analysis_error, list_athletes, load_athlete_tables
+from pipeline.report.data import (AthleteReportData, latest_analysis_error, list_athletes, load_athlete_tables,
+                                  load_squad_tables)
+from pipeline.report.squad_section import squad_section
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC
 from pipeline.warehouse.db import connect
 from pipeline.workspace import Workspace, validate_athlete_id
@@ -115,62 +121,123 @@ def _focus_block(tables: AthleteReportData) -> str | None:
     return tables.blocks.iloc[-1]["block_id"] if len(tables.blocks) else None
 
 
-def athlete_page_context(tables: AthleteReportData, out_dir: Path) -> dict:
-    """Draw the athlete's figures into ``out_dir`` and gather everything the template shows."""
-    runs = tables.runs
-    included = tables.included_runs
-    figures: dict[str, RenderedFigure] = {}
-    focus = _focus_block(tables)
+@dataclass(frozen=True)
+class _Focus:
+    """The block the page's detailed sections are about, with its headline-metric effects.
+
+    ``effects``: its block_effects rows of the headline metric (any method), also ``by_method`` (indexed
+    by method). ``quoted``: the row whose dates and run counts the page quotes, the headline method's,
+    else whichever method exists (None without effects). ``start``: the block's first day (None: no block).
+    """
+
+    block_id: str | None
+    effects: pd.DataFrame
+    by_method: pd.DataFrame
+    quoted: pd.Series | None
+    start: pd.Timestamp | None
+
+
+def _focus(tables: AthleteReportData) -> _Focus:
+    """The :class:`_Focus` of an athlete (see :func:`_focus_block` for which block that is)."""
+    block_id = _focus_block(tables)
     eff = tables.effects
     headline_rows = eff[eff["metric"] == HEADLINE_METRIC]
-    focus_effects = headline_rows[headline_rows["block_id"] == focus]
-    # Dates and run counts quoted on the page are the headline method's, else whichever method exists.
-    by_method = focus_effects.set_index("method")
-    w = (by_method.loc[HEADLINE_METHOD] if HEADLINE_METHOD in by_method.index
-         else focus_effects.iloc[0] if len(focus_effects) else None)
-    focus_block = tables.blocks[tables.blocks["block_id"] == focus]
-    block_start = focus_block.iloc[0]["start_date"] if len(focus_block) else None
+    effects = headline_rows[headline_rows["block_id"] == block_id]
+    by_method = effects.set_index("method")
+    quoted = (by_method.loc[HEADLINE_METHOD] if HEADLINE_METHOD in by_method.index
+              else effects.iloc[0] if len(effects) else None)
+    block = tables.blocks[tables.blocks["block_id"] == block_id]
+    start = block.iloc[0]["start_date"] if len(block) else None
+    return _Focus(block_id, effects, by_method, quoted, start)
 
-    if len(included):
-        figures["timeline"] = _render_figure(
-            fg.economy_timeline_plot(included, tables.strength_sessions, tables.blocks, headline_rows),
-            out_dir, "economy_timeline",
-            "Economy index per run over time with rolling median, strength sessions, blocks and windows")
-    if len(included) and len(focus_effects) and w is not None:
-        swc = focus_effects["swc_pct"].dropna()
-        figures["comparison"] = _render_figure(
-            fg.block_comparison_plot(included, focus_effects, swc.iloc[0] if len(swc) else None),
-            out_dir, "baseline_vs_response", "Economy in baseline and response windows and estimated change")
+
+def _timeline_figure(tables: AthleteReportData, focus: _Focus) -> fg.Figure | None:
+    included = tables.included_runs
+    if not len(included):
+        return None
+    windows = tables.effects[tables.effects["metric"] == HEADLINE_METRIC]
+    return fg.economy_timeline_plot(included, tables.strength_sessions, tables.blocks, windows)
+
+
+def _comparison_figure(tables: AthleteReportData, focus: _Focus) -> fg.Figure | None:
+    included = tables.included_runs
+    if not (len(included) and len(focus.effects) and focus.quoted is not None):
+        return None
+    swc = focus.effects["swc_pct"].dropna()
+    return fg.block_comparison_plot(included, focus.effects, swc.iloc[0] if len(swc) else None)
+
+
+def _hr_speed_figure(tables: AthleteReportData, focus: _Focus) -> fg.Figure | None:
+    runs = tables.runs
     hr_runs = runs[runs["heart_rate_bpm"].notna() & runs["gap_speed_m_s"].notna()]
-    if len(hr_runs):
-        periods = story.run_periods(hr_runs["start_time"], block_start,
-                                    None if w is None else w["response_start"],
-                                    None if w is None else w["response_end"])
-        figures["hr_speed"] = _render_figure(fg.hr_speed_plot(hr_runs, periods), out_dir, "hr_vs_speed",
-                                             "Heart rate against grade-adjusted speed per run, by period")
-    if len(tables.weekly):
-        figures["weekly"] = _render_figure(fg.weekly_volume_plot(tables.weekly, tables.blocks), out_dir,
-                                           "weekly_volume", "Weekly running km and strength sessions")
-    raw_runs = included[included["m_per_beat"].notna()]
-    if len(raw_runs) >= 3:
-        # The % scale is relative to the few weeks before the block (the window method's baseline).
-        ref_row = by_method.loc["window"] if "window" in by_method.index else w
-        reference = (None if ref_row is None or pd.isna(ref_row["baseline_start"])
-                     else (ref_row["baseline_start"], ref_row["baseline_end"]))
-        figures["raw_vs_economy"] = _render_figure(
-            fg.raw_vs_economy_plot(raw_runs, reference), out_dir, "raw_vs_economy",
-            "Raw pace per heartbeat beside the economy index, and running speed")
+    if not len(hr_runs):
+        return None
+    w = focus.quoted
+    periods = story.run_periods(hr_runs["start_time"], focus.start,
+                                None if w is None else w["response_start"],
+                                None if w is None else w["response_end"])
+    return fg.hr_speed_plot(hr_runs, periods)
 
+
+def _weekly_figure(tables: AthleteReportData, focus: _Focus) -> fg.Figure | None:
+    return fg.weekly_volume_plot(tables.weekly, tables.blocks) if len(tables.weekly) else None
+
+
+def _raw_vs_economy_figure(tables: AthleteReportData, focus: _Focus) -> fg.Figure | None:
+    included = tables.included_runs
+    raw_runs = included[included["m_per_beat"].notna()]
+    if len(raw_runs) < 3:
+        return None
+    # The % scale is relative to the few weeks before the block (the window method's baseline).
+    ref_row = focus.by_method.loc["window"] if "window" in focus.by_method.index else focus.quoted
+    reference = (None if ref_row is None or pd.isna(ref_row["baseline_start"])
+                 else (ref_row["baseline_start"], ref_row["baseline_end"]))
+    return fg.raw_vs_economy_plot(raw_runs, reference)
+
+
+class AthleteFigure(NamedTuple):
+    """One figure of the athlete page: ``figures[key]`` in the template, ``<filename>.png`` beside the
+    page, its alt text, and ``draw(tables, focus)`` -> a Figure, or None when there is nothing to draw."""
+
+    key: str
+    filename: str
+    alt: str
+    draw: Callable[[AthleteReportData, _Focus], fg.Figure | None]
+
+
+# The athlete page's figures, in page order. A new figure: a drawing function in figures.py, a row here,
+# and its place in templates/athlete.html.j2.
+ATHLETE_FIGURES = (
+    AthleteFigure("timeline", "economy_timeline",
+                  "Economy index per run over time with rolling median, strength sessions, blocks and windows",
+                  _timeline_figure),
+    AthleteFigure("comparison", "baseline_vs_response",
+                  "Economy in baseline and response windows and estimated change", _comparison_figure),
+    AthleteFigure("hr_speed", "hr_vs_speed", "Heart rate against grade-adjusted speed per run, by period",
+                  _hr_speed_figure),
+    AthleteFigure("weekly", "weekly_volume", "Weekly running km and strength sessions", _weekly_figure),
+    AthleteFigure("raw_vs_economy", "raw_vs_economy",
+                  "Raw pace per heartbeat beside the economy index, and running speed", _raw_vs_economy_figure),
+)
+
+
+def draw_athlete_figures(tables: AthleteReportData, out_dir: Path) -> dict[str, RenderedFigure]:
+    """Draw the athlete's figures that have data, write each as PNG into ``out_dir``; keyed as the page uses."""
+    focus = _focus(tables)
+    figures: dict[str, RenderedFigure] = {}
+    for spec in ATHLETE_FIGURES:
+        fig = spec.draw(tables, focus)
+        if fig is not None:
+            figures[spec.key] = _render_figure(fig, out_dir, spec.filename, spec.alt)
+    return figures
+
+
+def athlete_page_context(tables: AthleteReportData, figures: dict[str, RenderedFigure]) -> dict:
+    """Everything the athlete template shows, from the tables and the already-rendered figures (no I/O)."""
+    runs = tables.runs
+    focus = _focus(tables)
     files = tables.source_files
-    status_counts = files["status"].value_counts().to_dict() if len(files) else {}
-    placebo = story.placebo_summary(tables, focus)
-    blocks = [{"label": b["label"] if isinstance(b["label"], str) and b["label"] else b["block_id"],
-               "start": b["start_date"], "end": b["end_date"],
-               "sessions": fg._int(b["sessions"]),
-               "per_week": "n/a" if pd.isna(b["sessions_per_week"]) else f"{b['sessions_per_week']:.1f}",
-               "source": b["source"] if isinstance(b["source"], str) else "",
-               "focus": b["block_id"] == focus}
-              for _, b in tables.blocks.iterrows()]
+    placebo = tables.placebo
     return {
         "athlete_id": tables.athlete_id,
         "name": tables.display_name,
@@ -178,26 +245,43 @@ def athlete_page_context(tables: AthleteReportData, out_dir: Path) -> dict:
         "verdict": story.short_verdict(tables),
         "figures": figures,
         "n_runs": len(runs),
-        "n_included": len(included),
+        "n_included": len(tables.included_runs),
         "has_hr": tables.has_hr,
         "n_sessions": len(tables.strength_sessions),
-        "blocks": blocks,
-        "windows": [{"method": METHOD_NAMES.get(m, m),
-                     "baseline_start": r["baseline_start"], "baseline_end": r["baseline_end"],
-                     "response_start": r["response_start"], "response_end": r["response_end"],
-                     "n_baseline": fg._int(r["n_baseline"]), "n_response": fg._int(r["n_response"])}
-                    for m, r in by_method.sort_index().iterrows()] if focus is not None else [],
-        "effect_rows": _effect_table_rows(eff[eff["block_id"] == focus]) if focus is not None else [],
+        "blocks": _block_rows(tables.blocks, focus.block_id),
+        "windows": _window_rows(focus.by_method) if focus.block_id is not None else [],
+        "effect_rows": (_effect_table_rows(tables.effects[tables.effects["block_id"] == focus.block_id])
+                        if focus.block_id is not None else []),
         "exclusions": story.exclusion_counts(runs).to_dict("records"),
-        "failed_files": files[files["status"] == "error"].fillna("").to_dict("records"),
-        "status_counts": status_counts,
-        "placebo": placebo,
-        "placebo_rows": tables.placebo[(tables.placebo["block_id"] == focus)
-                                       & (tables.placebo["metric"] == HEADLINE_METRIC)
-                                       & (tables.placebo["method"] == HEADLINE_METHOD)].to_dict("records"),
+        "failed_files": files.loc[files["status"] == "error", ["path", "format", "status", "message"]]
+                        .fillna("").to_dict("records"),
+        "status_counts": files["status"].value_counts().to_dict() if len(files) else {},
+        "placebo": story.placebo_summary(tables, focus.block_id),
+        "placebo_rows": placebo[(placebo["block_id"] == focus.block_id) & (placebo["metric"] == HEADLINE_METRIC)
+                                & (placebo["method"] == HEADLINE_METHOD)].to_dict("records"),
         "has_temperature": bool(runs["temperature_c"].notna().any()) if len(runs) else False,
         "analysis_error": tables.analysis_error,
     }
+
+
+def _block_rows(blocks: pd.DataFrame, focus: str | None) -> list[dict]:
+    """The strength blocks table: label (else id), dates, sessions, sessions/week, source, is it the focus."""
+    return [{"label": b["label"] if isinstance(b["label"], str) and b["label"] else b["block_id"],
+             "start": b["start_date"], "end": b["end_date"],
+             "sessions": fg._int(b["sessions"]),
+             "per_week": "n/a" if pd.isna(b["sessions_per_week"]) else f"{b['sessions_per_week']:.1f}",
+             "source": b["source"] if isinstance(b["source"], str) else "",
+             "focus": b["block_id"] == focus}
+            for _, b in blocks.iterrows()]
+
+
+def _window_rows(by_method: pd.DataFrame) -> list[dict]:
+    """Baseline and response windows of the focus block, one row per method."""
+    return [{"method": METHOD_NAMES.get(m, m),
+             "baseline_start": r["baseline_start"], "baseline_end": r["baseline_end"],
+             "response_start": r["response_start"], "response_end": r["response_end"],
+             "n_baseline": fg._int(r["n_baseline"]), "n_response": fg._int(r["n_response"])}
+            for m, r in by_method.sort_index().iterrows()]
 
 
 def write_athlete_page(tables: AthleteReportData, reports_dir: Path, env: Environment | None = None) -> Path:
@@ -205,7 +289,7 @@ def write_athlete_page(tables: AthleteReportData, reports_dir: Path, env: Enviro
     env = env or _environment()
     out_dir = reports_dir / validate_athlete_id(tables.athlete_id)
     out_dir.mkdir(parents=True, exist_ok=True)
-    context = athlete_page_context(tables, out_dir)
+    context = athlete_page_context(tables, draw_athlete_figures(tables, out_dir))
     # Figures that no longer have data must not linger beside the page and contradict it.
     written = {f.filename for f in context["figures"].values()}
     for old in out_dir.glob("*.png"):
@@ -253,7 +337,8 @@ def forest_rows(all_tables: list[AthleteReportData]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env: Environment | None = None) -> Path:
+def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env: Environment | None = None,
+                     squad_tables: dict | None = None) -> Path:
     env = env or _environment()
     reports_dir.mkdir(parents=True, exist_ok=True)
     effects = forest_rows(all_tables)
@@ -263,7 +348,10 @@ def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env
                                 "Forest plot of each athlete's block effect on running economy with 95 % CI")
     elif (reports_dir / FOREST_PNG).exists():
         (reports_dir / FOREST_PNG).unlink()
-    html = env.get_template("squad.html.j2").render(rows=squad_rows(all_tables, reports_dir), forest=forest)
+    squad = squad_section(squad_tables, {t.athlete_id: t.display_name for t in all_tables}, reports_dir) \
+        if squad_tables is not None else None
+    html = env.get_template("squad.html.j2").render(rows=squad_rows(all_tables, reports_dir), forest=forest,
+                                                    squad=squad)
     page = reports_dir / PAGE_NAME
     _write_bytes(page, html.encode("utf-8"))
     return page
@@ -313,9 +401,10 @@ def build_reports(ws: Workspace, athlete_id: str | None = None) -> Path:
                 failures.append((a, _one_line(e)))
                 if athlete_id is None or a == athlete_id:
                     _write_error_page(a, _one_line(e), latest_analysis_error(con, a), ws.reports_dir, env)
+        squad_tables = load_squad_tables(con)
     finally:
         con.close()
-    index = write_squad_page(all_tables, ws.reports_dir, env)
+    index = write_squad_page(all_tables, ws.reports_dir, env, squad_tables)
     if failures:
         named = "; ".join(f"{a} ({message})" for a, message in failures)
         raise PipelineError(f"the report page of {len(failures)} athlete(s) could not be built: {named}; every "

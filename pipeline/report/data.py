@@ -97,60 +97,67 @@ def list_athletes(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows if r[0] is not None]
 
 
+@dataclass(frozen=True)
+class _TableRead:
+    """How one :class:`AthleteReportData` frame is read: ``sql`` (one ``?``: the athlete) on ``table``, the
+    ``columns`` it must have even when empty, and the time columns returned as tz-naive UTC."""
+
+    table: str
+    sql: str
+    columns: list[str]
+    times: tuple[str, ...] = ()
+
+
+# AthleteReportData field -> how it is read.
+_ATHLETE_READS = {
+    "runs": _TableRead(
+        "run_metrics", "SELECT * FROM run_metrics WHERE athlete_id = ? ORDER BY start_time", RUN_COLUMNS,
+        ("start_time",)),
+    "weekly": _TableRead(
+        "weekly", "SELECT * FROM weekly WHERE athlete_id = ? ORDER BY week_start",
+        columns("weekly"), ("week_start",)),
+    "blocks": _TableRead(
+        "strength_blocks", "SELECT * FROM strength_blocks WHERE athlete_id = ? ORDER BY start_date, block_id",
+        columns("strength_blocks"), ("start_date", "end_date")),
+    "effects": _TableRead(
+        "block_effects", "SELECT * FROM block_effects WHERE athlete_id = ? ORDER BY block_id, metric, method",
+        EFFECT_COLUMNS, ("baseline_start", "baseline_end", "response_start", "response_end")),
+    "placebo": _TableRead(
+        "placebo_checks", "SELECT * FROM placebo_checks WHERE athlete_id = ? ORDER BY block_id, fake_start",
+        columns("placebo_checks"), ("fake_start",)),
+    "strength_sessions": _TableRead(
+        "strength_sessions",
+        "SELECT * FROM strength_sessions WHERE athlete_id = ? ORDER BY start_time",
+        columns("strength_sessions"), ("start_time",)),
+    "source_files": _TableRead(
+        "source_files",
+        "SELECT * FROM source_files WHERE athlete_id = ? ORDER BY path", columns("source_files")),
+}
+
+
 def load_athlete_tables(con: duckdb.DuckDBPyConnection, athlete_id: str) -> AthleteReportData:
     """Read one athlete's rows from every table the page uses."""
-    p = [athlete_id]
-    names = _query(con, "athletes", "SELECT display_name FROM athletes WHERE athlete_id = ?", p)
-    display_name = athlete_id
+    frames = {name: _read_athlete_table(con, read, athlete_id) for name, read in _ATHLETE_READS.items()}
+    return AthleteReportData(athlete_id=athlete_id, display_name=_display_name(con, athlete_id), **frames,
+                             analysis_error=latest_analysis_error(con, athlete_id))
+
+
+def _read_athlete_table(con: duckdb.DuckDBPyConnection, read: _TableRead, athlete_id: str) -> pd.DataFrame:
+    frame = _with_columns(_query(con, read.table, read.sql, [athlete_id]), read.columns)
+    for col in read.times:
+        frame[col] = _naive_utc(frame[col])
+    return frame
+
+
+def _display_name(con: duckdb.DuckDBPyConnection, athlete_id: str) -> str:
+    """The athlete's display name from ``athletes``, else the id."""
+    names = _query(con, "athletes", "SELECT display_name FROM athletes WHERE athlete_id = ?", [athlete_id])
     if len(names) and isinstance(names.iloc[0, 0], str) and names.iloc[0, 0].strip():
-        display_name = names.iloc[0, 0].strip()
+        return names.iloc[0, 0].strip()
+    return athlete_id
 
-    runs = _with_columns(
-        _query(con, "run_metrics", "SELECT * FROM run_metrics WHERE athlete_id = ? ORDER BY start_time", p),
-        RUN_COLUMNS)
-    runs["start_time"] = _naive_utc(runs["start_time"])
 
-    weekly = _with_columns(
-        _query(con, "weekly", "SELECT * FROM weekly WHERE athlete_id = ? ORDER BY week_start", p),
-        ["week_start", "runs", "run_km", "strength_sessions", "economy_m_per_beat"])
-    weekly["week_start"] = _naive_utc(weekly["week_start"])
-
-    blocks = _with_columns(
-        _query(con, "strength_blocks",
-               "SELECT * FROM strength_blocks WHERE athlete_id = ? ORDER BY start_date, block_id", p),
-        ["block_id", "start_date", "end_date", "sessions", "sessions_per_week", "volume_kg", "source",
-         "label"])
-    for col in ("start_date", "end_date"):
-        blocks[col] = _naive_utc(blocks[col])
-
-    effects = _with_columns(
-        _query(con, "block_effects",
-               "SELECT * FROM block_effects WHERE athlete_id = ? ORDER BY block_id, metric, method", p),
-        EFFECT_COLUMNS)
-    for col in ("baseline_start", "baseline_end", "response_start", "response_end"):
-        effects[col] = _naive_utc(effects[col])
-
-    placebo = _with_columns(
-        _query(con, "placebo_checks",
-               "SELECT * FROM placebo_checks WHERE athlete_id = ? ORDER BY block_id, fake_start", p),
-        ["block_id", "metric", "method", "fake_start", "change_pct", "ci_low_pct", "ci_high_pct", "verdict"])
-    placebo["fake_start"] = _naive_utc(placebo["fake_start"])
-
-    sessions = _with_columns(
-        _query(con, "strength_sessions",
-               "SELECT session_id, start_time, title FROM strength_sessions WHERE athlete_id = ? "
-               "ORDER BY start_time", p),
-        ["session_id", "start_time", "title"])
-    sessions["start_time"] = _naive_utc(sessions["start_time"])
-
-    files = _with_columns(
-        _query(con, "source_files",
-               "SELECT path, format, status, message FROM source_files WHERE athlete_id = ? ORDER BY path", p),
-        ["path", "format", "status", "message"])
-
-    return AthleteReportData(athlete_id=athlete_id, display_name=display_name, runs=runs, weekly=weekly,
-                             blocks=blocks, effects=effects, placebo=placebo, strength_sessions=sessions,
-                             source_files=files, analysis_error=latest_analysis_error(con, athlete_id))
+SQUAD_TABLES = ("squad_blocks", "squad_pooled", "squad_did", "squad_dose_response")
 
 
 def latest_analysis_error(con: duckdb.DuckDBPyConnection, athlete_id: str) -> str | None:
@@ -160,3 +167,8 @@ def latest_analysis_error(con: duckdb.DuckDBPyConnection, athlete_id: str) -> st
     if len(rows) and rows.iloc[0]["status"] == "error":
         return str(rows.iloc[0]["message"] or "the analysis failed")
     return None
+
+
+def load_squad_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
+    """The squad tables (empty frames with the contract columns when absent or not computed yet)."""
+    return {t: _with_columns(_query(con, t, f"SELECT * FROM {t}", []), columns(t)) for t in SQUAD_TABLES}

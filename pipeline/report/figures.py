@@ -96,37 +96,61 @@ def economy_timeline_plot(runs: pd.DataFrame, sessions: pd.DataFrame, blocks: pd
     med = rolling_median(runs["start_time"], runs["economy_m_per_beat"])
     ax.plot(med.index, med.to_numpy(), color=OKABE_ITO["black"], linewidth=2, label="rolling median (21 days)",
             zorder=4)
-    # Leave headroom above the points for the window bars and room below for the session ticks.
-    lo, hi = np.nanmin(runs["economy_m_per_beat"]), np.nanmax(runs["economy_m_per_beat"])
+    _leave_room_for_marks(ax, runs["economy_m_per_beat"])
+    its_baseline = _draw_window_bars(ax, windows)
+    if len(sessions):
+        ax.plot(sessions["start_time"], np.full(len(sessions), 0.03),
+                transform=blended_transform_factory(ax.transData, ax.transAxes), linestyle="none",
+                marker="|", markersize=11, markeredgewidth=1.4, color=OKABE_ITO["vermillion"], zorder=5)
+    ax.legend(handles=_timeline_legend_handles(ax, sessions, blocks, windows, its_baseline), loc="upper left",
+              bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    ax.set_ylabel("economy index (m per heartbeat\nat reference speed)")
+    ax.set_title("Running economy over time (higher = more economical)", loc="left", fontsize=11)
+    _date_axis(ax)
+    return fig
+
+
+def _leave_room_for_marks(ax, values: pd.Series) -> None:
+    """y limits with headroom above the points for the window bars and room below for the session ticks."""
+    lo, hi = np.nanmin(values), np.nanmax(values)
     pad = max(hi - lo, 0.02 * max(abs(hi), 1e-9))
     ax.set_ylim(lo - 0.22 * pad, hi + 0.3 * pad)
+
+
+def _window_bar(ax, start, end, colour: str, y: float, width: float, label: str | None = None) -> None:
+    """A horizontal bar from ``start`` to the end of day ``end`` at axes height ``y`` (0-1), labelled above."""
+    if pd.isna(start) or pd.isna(end):
+        return
     trans = blended_transform_factory(ax.transData, ax.transAxes)
-    day = pd.Timedelta(days=1)
+    ax.plot([start, end + pd.Timedelta(days=1)], [y, y], transform=trans, color=colour, linewidth=width,
+            solid_capstyle="butt", zorder=5)
+    if label:
+        ax.text(start + (end - start) / 2, 0.985, label, transform=trans, ha="center", va="top",
+                fontsize=8, color="#333333")
 
-    def bar(start, end, colour, y, width, label=None):
-        if pd.isna(start) or pd.isna(end):
-            return
-        ax.plot([start, end + day], [y, y], transform=trans, color=colour, linewidth=width,
-                solid_capstyle="butt", zorder=5)
-        if label:
-            ax.text(start + (end - start) / 2, 0.985, label, transform=trans, ha="center", va="top",
-                    fontsize=8, color="#333333")
 
-    # The window method compares with the few weeks before the block (thick bar); the ITS fits its
-    # pre-block trend on the whole record before the block (thin line), so both are drawn when they differ.
+def _draw_window_bars(ax, windows: pd.DataFrame) -> bool:
+    """Baseline and response windows of every block; True when an ITS pre-block trend line was drawn.
+
+    The window method compares with the few weeks before the block (thick bar); the ITS fits its
+    pre-block trend on the whole record before the block (thin line), so both are drawn when they differ.
+    """
     its_baseline = False
     for _, w in windows.drop_duplicates(["block_id", "method"]).iterrows():
         has_window_row = bool(((windows["block_id"] == w["block_id"]) & (windows["method"] == "window")).any())
         if w["method"] == "its" and has_window_row:
-            bar(w["baseline_start"], w["baseline_end"], BASELINE_COLOUR, 0.915, 2)
+            _window_bar(ax, w["baseline_start"], w["baseline_end"], BASELINE_COLOUR, 0.915, 2)
             its_baseline = True
         else:
-            bar(w["baseline_start"], w["baseline_end"], BASELINE_COLOUR, 0.955, 6, "baseline")
+            _window_bar(ax, w["baseline_start"], w["baseline_end"], BASELINE_COLOUR, 0.955, 6, "baseline")
     for _, w in windows.drop_duplicates(["block_id", "response_start", "response_end"]).iterrows():
-        bar(w["response_start"], w["response_end"], RESPONSE_COLOUR, 0.955, 6, "response")
-    if len(sessions):
-        ax.plot(sessions["start_time"], np.full(len(sessions), 0.03), transform=trans, linestyle="none",
-                marker="|", markersize=11, markeredgewidth=1.4, color=OKABE_ITO["vermillion"], zorder=5)
+        _window_bar(ax, w["response_start"], w["response_end"], RESPONSE_COLOUR, 0.955, 6, "response")
+    return its_baseline
+
+
+def _timeline_legend_handles(ax, sessions: pd.DataFrame, blocks: pd.DataFrame, windows: pd.DataFrame,
+                             its_baseline: bool) -> list:
+    """The plotted series' handles plus proxies for the marks that are drawn without a label."""
     handles, _ = ax.get_legend_handles_labels()
     if len(sessions):
         handles.append(Line2D([], [], linestyle="none", marker="|", markersize=11, markeredgewidth=1.4,
@@ -138,11 +162,7 @@ def economy_timeline_plot(runs: pd.DataFrame, sessions: pd.DataFrame, blocks: pd
         handles.append(Line2D([], [], color=RESPONSE_COLOUR, linewidth=6, label="response window"))
     if its_baseline:
         handles.append(Line2D([], [], color=BASELINE_COLOUR, linewidth=2, label="pre-block trend fitted (ITS)"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
-    ax.set_ylabel("economy index (m per heartbeat\nat reference speed)")
-    ax.set_title("Running economy over time (higher = more economical)", loc="left", fontsize=11)
-    _date_axis(ax)
-    return fig
+    return handles
 
 
 def _draw_effect(ax, y: float, effect: pd.Series, *, fontsize: float, capsize: float, markersize: float,
@@ -360,4 +380,73 @@ def block_effects_forest_plot(effects: pd.DataFrame) -> Figure:
     handles += [Line2D([], [], marker="o", linestyle="none", color=c, label=v)
                 for v, c in VERDICT_COLOURS.items() if v in set(rows["verdict"])]
     ax.legend(handles=handles, fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return fig
+
+
+def _diamond(ax, y: float, est: float, lo: float, hi: float, colour: str, label: str) -> None:
+    """A pooled estimate as the classic forest-plot diamond: centre at the estimate, tips at the CI."""
+    ax.fill([lo, est, hi, est], [y, y - 0.35, y, y + 0.35], color=colour, alpha=0.85, linewidth=0, label=label)
+
+
+def squad_forest_plot(blocks: pd.DataFrame, pooled: pd.DataFrame) -> Figure:
+    """Forest plot of the squad: each block's pooled estimate (% change in economy, 95 % CI, marker size by
+    its weight) and, below, the pooled diamonds: every block (random effects) and, where teammates without
+    a block were available, the difference in differences. The prediction interval of the pooled effect is
+    the thin line through its diamond.
+
+    ``blocks``: squad_blocks rows plus ``row_label``; ``pooled``: squad_pooled rows of one meta_method.
+    """
+    rows = blocks.reset_index(drop=True)
+    n_pooled = len(pooled)
+    fig = Figure(figsize=(9, 1.6 + 0.42 * (len(rows) + n_pooled)), layout="constrained")
+    ax = fig.add_subplot()
+    _style(ax)
+    ax.axvline(0, color="black", linewidth=0.8)
+    weights = rows["weight_pct"].fillna(100 / max(len(rows), 1)).to_numpy(dtype=float)
+    for y, r in rows.iterrows():
+        ax.plot([r["ci_low_pct"], r["ci_high_pct"]], [y, y], color=OKABE_ITO["blue"], linewidth=1.6)
+        ax.plot(r["change_pct"], y, "s", color=OKABE_ITO["blue"], markersize=4 + 0.5 * np.sqrt(weights[y] * 4))
+    labels = list(rows["row_label"])
+    names = {"block_effect": ("pooled: all blocks", OKABE_ITO["black"]),
+             "did": ("pooled: vs teammates without a block", OKABE_ITO["vermillion"])}
+    for j, (_, p) in enumerate(pooled.iterrows()):
+        y = len(rows) + 0.5 + j
+        name, colour = names.get(p["target"], (p["target"], OKABE_ITO["grey"]))
+        if not pd.isna(p["pi_low_pct"]):
+            ax.plot([p["pi_low_pct"], p["pi_high_pct"]], [y, y], color=colour, linewidth=0.9)
+        _diamond(ax, y, p["estimate_pct"], p["ci_low_pct"], p["ci_high_pct"], colour, name)
+        labels.append(f"{name} (k={int(p['k'])})")
+    ax.set_yticks(list(range(len(rows))) + [len(rows) + 0.5 + j for j in range(n_pooled)], labels)
+    ax.set_ylim(len(rows) + n_pooled, -0.7)
+    ax.set_xlabel("change in running economy, % (95 % CI; > 0 = more economical)")
+    ax.set_title("Squad: each block and the pooled effect (diamond; thin line = prediction interval)",
+                 loc="left", fontsize=11)
+    return fig
+
+
+def dose_response_plot(blocks: pd.DataFrame, fit: pd.Series | None, moderator: str = "sessions_per_week",
+                       xlabel: str = "strength sessions per week") -> Figure:
+    """Each block's change in economy (%, 95 % CI) against its dose, with the meta-regression's fitted line.
+
+    ``blocks``: squad_blocks rows; ``fit``: the squad_dose_response row of ``moderator`` (None: no line).
+    The line is intercept + slope x (dose - mean dose) on the log scale, drawn back in percent.
+    """
+    fig = Figure(figsize=(7.5, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    _style(ax)
+    d = blocks[blocks[moderator].notna()]
+    ax.errorbar(d[moderator], d["change_pct"], yerr=[d["change_pct"] - d["ci_low_pct"], d["ci_high_pct"] - d["change_pct"]],
+                fmt="o", color=OKABE_ITO["blue"], alpha=0.8, capsize=3, label="block (95 % CI)")
+    ax.axhline(0, color="black", linewidth=0.8)
+    if fit is not None and len(d):
+        xs = np.linspace(d[moderator].min(), d[moderator].max(), 30)
+        line = np.expm1(np.log1p(fit["intercept_pct"] / 100) + fit["slope_pct_per_unit"] / 100
+                        * (xs - fit["moderator_mean"])) * 100
+        ax.plot(xs, line, color=OKABE_ITO["vermillion"], linewidth=2,
+                label=f"meta-regression: {fit['slope_pct_per_unit']:+.2f} points per unit "
+                      f"(95 % CI {fit['slope_ci_low']:+.2f} to {fit['slope_ci_high']:+.2f})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("change in economy, %")
+    ax.set_title("Dose-response across the squad", loc="left", fontsize=11)
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
     return fig

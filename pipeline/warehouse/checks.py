@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import duckdb
 
 from pipeline.warehouse.contract import (
-    ANALYSIS_STATUSES, BLOCK_SOURCES, EFFECT_METHODS, EFFECT_METRICS, FILE_STATUSES, SET_TYPES, VERDICTS,
-    WEATHER_SOURCES, WEATHER_STATUSES,
+    ANALYSIS_STATUSES, BLOCK_SOURCES, DOSE_MODERATORS, EFFECT_METHODS, EFFECT_METRICS, ESTIMATE_SOURCES,
+    FILE_STATUSES, META_METHODS, PARALLEL_TRENDS, POOLED_TARGETS, SET_TYPES, VERDICTS, WEATHER_SOURCES,
+    WEATHER_STATUSES,
 )
 from pipeline.warehouse.db import connect
 from pipeline.workspace import Workspace
@@ -137,6 +138,36 @@ TABLE_CHECKS: dict[str, dict] = {
         "conditions": {"errors_have_message": "status <> 'error' OR coalesce(message, '') <> ''",
                        "finishes_after_start": "finished_at IS NULL OR finished_at >= started_at"},
     },
+    "squad_blocks": {
+        "key": ["athlete_id", "block_id"],
+        "accepted": {"estimate_source": ESTIMATE_SOURCES},
+        "relationships": {("athlete_id", "block_id"): ("strength_blocks", ("athlete_id", "block_id"))},
+        "ranges": {"se_log": (0, None), "weight_pct": (0, 100)},
+        "conditions": {"ci_is_ordered": "ci_low_pct <= ci_high_pct"},
+    },
+    "squad_pooled": {
+        "key": ["target", "meta_method"],
+        "accepted": {"target": POOLED_TARGETS, "meta_method": META_METHODS,
+                     "estimate_source": ESTIMATE_SOURCES + ("mixed",)},
+        "ranges": {"k": (1, None), "tau2": (0, None), "i2_pct": (0, 100), "p_value": (0, 1)},
+        "conditions": {"ci_holds_estimate": "ci_low_pct <= estimate_pct AND estimate_pct <= ci_high_pct"},
+    },
+    "squad_did": {
+        "key": ["athlete_id", "block_id"],
+        "accepted": {"parallel_trends": PARALLEL_TRENDS},
+        "relationships": {("athlete_id", "block_id"): ("strength_blocks", ("athlete_id", "block_id"))},
+        "ranges": {"n_controls": (1, None), "p_value": (0, 1)},
+        "conditions": {"ci_is_ordered": "ci_low_pct <= ci_high_pct"},
+    },
+    "squad_did_placebo": {
+        "key": ["athlete_id", "block_id", "fake_start"],
+        "relationships": {("athlete_id", "block_id"): ("squad_did", ("athlete_id", "block_id"))},
+    },
+    "squad_dose_response": {
+        "key": ["moderator", "meta_method"],
+        "accepted": {"moderator": DOSE_MODERATORS, "meta_method": META_METHODS},
+        "ranges": {"k": (2, None), "slope_p_value": (0, 1)},
+    },
     "placebo_checks": {
         "key": ["athlete_id", "block_id", "metric", "method", "fake_start"],
         "accepted": {"metric": EFFECT_METRICS, "method": EFFECT_METHODS, "verdict": VERDICTS},
@@ -222,65 +253,123 @@ def _literal(value) -> str:
 
 
 def expand_checks(spec: dict[str, dict] | None = None) -> list[Check]:
-    """Named checks from the declarative :data:`TABLE_CHECKS` (or another spec of the same shape)."""
+    """Named checks from the declarative :data:`TABLE_CHECKS` (or another spec of the same shape).
+
+    Per table, in this order: unique key, not null, accepted values, relationships, consistent
+    columns, plausible ranges, row conditions (one function per kind, :data:`_CHECK_KINDS`).
+    """
     spec = TABLE_CHECKS if spec is None else spec
     checks: list[Check] = []
     for table, rules in spec.items():
-        key = tuple(rules.get("key", ()))
-        shown = key or tuple(rules.get("not_null", ()))[:1]
-        select = _cols(shown)
-        if key:
-            checks.append(Check(
-                f"unique_{table}_{'_'.join(key)}", table, f"{table} ({', '.join(key)}) is not unique",
-                f'SELECT {select} FROM "{table}" GROUP BY ALL HAVING count(*) > 1', key))
-        for column in (*key, *rules.get("not_null", ())):
-            checks.append(Check(
-                f"not_null_{table}_{column}", table, f"{table}.{column} is NULL",
-                f'SELECT {select} FROM "{table}" WHERE "{column}" IS NULL', shown))
-        for column, values in rules.get("accepted", {}).items():
-            accepted = ", ".join(_literal(v) for v in values)
-            checks.append(Check(
-                f"accepted_values_{table}_{column}", table,
-                f"{table}.{column} not in ({', '.join(values)})",
-                f'SELECT {select}, "{column}" FROM "{table}" '
-                f'WHERE "{column}" IS NOT NULL AND "{column}" NOT IN ({accepted})', (*shown, column)))
-        for columns, (parent, parent_columns) in rules.get("relationships", {}).items():
-            join = " AND ".join(f'child."{c}" = parent."{p}"' for c, p in zip(columns, parent_columns))
-            present = " AND ".join(f'child."{c}" IS NOT NULL' for c in columns)
-            shown_child = tuple(dict.fromkeys((*shown, *columns)))
-            child_select = ", ".join(f'child."{c}"' for c in shown_child)
-            checks.append(Check(
-                f"relationships_{table}_{'_'.join(columns)}__{parent}", table,
-                f"{table} ({', '.join(columns)}) has no matching {parent} ({', '.join(parent_columns)})",
-                f'SELECT DISTINCT {child_select} '
-                f'FROM "{table}" AS child WHERE {present} AND NOT EXISTS '
-                f'(SELECT 1 FROM "{parent}" AS parent WHERE {join})', shown_child))
-        for column, (parent, join_key) in rules.get("consistent", {}).items():
-            shown_child = tuple(dict.fromkeys((*shown, column)))
-            child_select = ", ".join(f'child."{c}"' for c in shown_child)
-            checks.append(Check(
-                f"consistent_{table}_{column}__{parent}", table,
-                f"{table}.{column} differs from its {parent} row's (joined on {join_key})",
-                f'SELECT DISTINCT {child_select} FROM "{table}" AS child JOIN "{parent}" AS parent '
-                f'ON child."{join_key}" = parent."{join_key}" '
-                f'WHERE child."{column}" IS DISTINCT FROM parent."{column}"', shown_child))
-        where = f' AND ({rules["where"]})' if rules.get("where") else ""
-        for column, (low, high) in rules.get("ranges", {}).items():
-            outside = " OR ".join(part for part in (
-                f'"{column}" < {low}' if low is not None else "",
-                f'"{column}" > {high}' if high is not None else "",
-            ) if part)
-            bounds = f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}"
-            described = f"{table}.{column} outside {bounds}" + (f" (where {rules['where']})" if where else "")
-            checks.append(Check(
-                f"range_{table}_{column}", table, described,
-                f'SELECT {select}, "{column}" FROM "{table}" '
-                f'WHERE "{column}" IS NOT NULL AND ({outside}){where}', (*shown, column)))
-        for name, condition in rules.get("conditions", {}).items():
-            checks.append(Check(
-                f"{table}_{name}", table, f"{table}: not ({condition})",
-                f'SELECT {select} FROM "{table}" WHERE NOT coalesce(({condition}), false)', shown))
+        t = _TableRules.of(table, rules)
+        for kind in _CHECK_KINDS:
+            checks.extend(kind(t))
     return checks
+
+
+@dataclass(frozen=True)
+class _TableRules:
+    """One table's entry of the spec, with the key columns and the columns each check shows as example."""
+
+    table: str
+    rules: dict
+    key: tuple[str, ...]
+    shown: tuple[str, ...]  # the key, else the first not-null column: identifies an offending row
+
+    @classmethod
+    def of(cls, table: str, rules: dict) -> _TableRules:
+        key = tuple(rules.get("key", ()))
+        return cls(table, rules, key, key or tuple(rules.get("not_null", ()))[:1])
+
+    @property
+    def select(self) -> str:
+        return _cols(self.shown)
+
+
+def _unique_checks(t: _TableRules) -> list[Check]:
+    if not t.key:
+        return []
+    return [Check(
+        f"unique_{t.table}_{'_'.join(t.key)}", t.table, f"{t.table} ({', '.join(t.key)}) is not unique",
+        f'SELECT {t.select} FROM "{t.table}" GROUP BY ALL HAVING count(*) > 1', t.key)]
+
+
+def _not_null_checks(t: _TableRules) -> list[Check]:
+    return [Check(
+        f"not_null_{t.table}_{column}", t.table, f"{t.table}.{column} is NULL",
+        f'SELECT {t.select} FROM "{t.table}" WHERE "{column}" IS NULL', t.shown)
+        for column in (*t.key, *t.rules.get("not_null", ()))]
+
+
+def _accepted_values_checks(t: _TableRules) -> list[Check]:
+    checks = []
+    for column, values in t.rules.get("accepted", {}).items():
+        accepted = ", ".join(_literal(v) for v in values)
+        checks.append(Check(
+            f"accepted_values_{t.table}_{column}", t.table,
+            f"{t.table}.{column} not in ({', '.join(values)})",
+            f'SELECT {t.select}, "{column}" FROM "{t.table}" '
+            f'WHERE "{column}" IS NOT NULL AND "{column}" NOT IN ({accepted})', (*t.shown, column)))
+    return checks
+
+
+def _relationship_checks(t: _TableRules) -> list[Check]:
+    checks = []
+    for columns, (parent, parent_columns) in t.rules.get("relationships", {}).items():
+        join = " AND ".join(f'child."{c}" = parent."{p}"' for c, p in zip(columns, parent_columns))
+        present = " AND ".join(f'child."{c}" IS NOT NULL' for c in columns)
+        shown_child = tuple(dict.fromkeys((*t.shown, *columns)))
+        child_select = ", ".join(f'child."{c}"' for c in shown_child)
+        checks.append(Check(
+            f"relationships_{t.table}_{'_'.join(columns)}__{parent}", t.table,
+            f"{t.table} ({', '.join(columns)}) has no matching {parent} ({', '.join(parent_columns)})",
+            f'SELECT DISTINCT {child_select} '
+            f'FROM "{t.table}" AS child WHERE {present} AND NOT EXISTS '
+            f'(SELECT 1 FROM "{parent}" AS parent WHERE {join})', shown_child))
+    return checks
+
+
+def _consistent_checks(t: _TableRules) -> list[Check]:
+    checks = []
+    for column, (parent, join_key) in t.rules.get("consistent", {}).items():
+        shown_child = tuple(dict.fromkeys((*t.shown, column)))
+        child_select = ", ".join(f'child."{c}"' for c in shown_child)
+        checks.append(Check(
+            f"consistent_{t.table}_{column}__{parent}", t.table,
+            f"{t.table}.{column} differs from its {parent} row's (joined on {join_key})",
+            f'SELECT DISTINCT {child_select} FROM "{t.table}" AS child JOIN "{parent}" AS parent '
+            f'ON child."{join_key}" = parent."{join_key}" '
+            f'WHERE child."{column}" IS DISTINCT FROM parent."{column}"', shown_child))
+    return checks
+
+
+def _range_checks(t: _TableRules) -> list[Check]:
+    """Values outside [low, high] (None: unbounded), only on the rows the table's ``where`` selects."""
+    where = f' AND ({t.rules["where"]})' if t.rules.get("where") else ""
+    checks = []
+    for column, (low, high) in t.rules.get("ranges", {}).items():
+        outside = " OR ".join(part for part in (
+            f'"{column}" < {low}' if low is not None else "",
+            f'"{column}" > {high}' if high is not None else "",
+        ) if part)
+        bounds = f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}"
+        described = f"{t.table}.{column} outside {bounds}" + (f" (where {t.rules['where']})" if where else "")
+        checks.append(Check(
+            f"range_{t.table}_{column}", t.table, described,
+            f'SELECT {t.select}, "{column}" FROM "{t.table}" '
+            f'WHERE "{column}" IS NOT NULL AND ({outside}){where}', (*t.shown, column)))
+    return checks
+
+
+def _condition_checks(t: _TableRules) -> list[Check]:
+    return [Check(
+        f"{t.table}_{name}", t.table, f"{t.table}: not ({condition})",
+        f'SELECT {t.select} FROM "{t.table}" WHERE NOT coalesce(({condition}), false)', t.shown)
+        for name, condition in t.rules.get("conditions", {}).items()]
+
+
+_CHECK_KINDS = (_unique_checks, _not_null_checks, _accepted_values_checks, _relationship_checks,
+                _consistent_checks, _range_checks, _condition_checks)
 
 
 def run_check(con: duckdb.DuckDBPyConnection, check: Check) -> CheckOutcome:
