@@ -189,9 +189,16 @@ def _record_archives(run: IngestRun, found: Discovery) -> None:
         _record(run, row)
 
 
-def _athlete_config(ws: Workspace, athlete_id: str) -> AthleteConfig:
+def _athlete_config(ws: Workspace, athlete_id: str, notes: list[str] | None = None) -> AthleteConfig:
+    """The athlete's settings; an invalid athlete.toml costs only that athlete its settings (defaults are
+    used for its files, ``notes`` gets the reason, and `pipeline analyze` reports the athlete as an error
+    until the file is fixed), never the other athletes their ingest."""
     if athlete_folder(ws.raw_dir, athlete_id).is_dir():
-        return load_athlete_config(ws.raw_dir, athlete_id)
+        try:
+            return load_athlete_config(ws.raw_dir, athlete_id)
+        except PipelineError as e:
+            if notes is not None:
+                notes.append(f"{athlete_id}: {e}; defaults used for its files until it is fixed")
     return AthleteConfig(athlete_id=athlete_id)
 
 
@@ -256,7 +263,7 @@ def _load_athletes(run: IngestRun) -> None:
     ws, con = run.ws, run.con
     with transaction(con):
         for athlete_id in run.summary.athletes:
-            cfg = _athlete_config(ws, athlete_id)
+            cfg = _athlete_config(ws, athlete_id, run.summary.notes)
             folder = athlete_folder(ws.raw_dir, athlete_id)
             # A folder mapped to another id (spaces, accents...) shows its own name unless athlete.toml says.
             name = cfg.display_name or (folder.name if folder.is_dir() and folder.name != athlete_id else None)

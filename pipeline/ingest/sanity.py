@@ -42,7 +42,7 @@ from pipeline.errors import PipelineError
 from pipeline.formulas import haversine_m
 from pipeline.ingest.common import activity_id_for
 from pipeline.ingest.parsed import ParsedFile
-from pipeline.settings import settings_from_section
+from pipeline.settings import Bounds, settings_from_section
 
 # Sports moved on foot: their speed ceiling is max_foot_speed_m_s (docs/ingest.md).
 FOOT_SPORTS = ("running", "walking", "hiking")
@@ -73,6 +73,11 @@ class SanityRules:
         """From the ``[ingest]`` section of pipeline.toml (:func:`pipeline.settings.settings_from_section`)."""
         return settings_from_section(cls, section, "ingest")
 
+    @classmethod
+    def setting_bounds(cls, key: str, whole: bool = False) -> Bounds:
+        """Allowed range of one ``[ingest]`` setting (:data:`INGEST_SETTING_BOUNDS`)."""
+        return INGEST_SETTING_BOUNDS[key]
+
     def validate(self) -> None:
         """Reject bounds that cannot work, naming the key."""
         def bad(key: str, why: str) -> PipelineError:
@@ -97,6 +102,25 @@ class SanityRules:
         now = pd.Timestamp.now(tz="UTC") if now is None else now
         return (pd.Timestamp(year=self.earliest_year, month=1, day=1, tz="UTC"),
                 now + pd.Timedelta(days=self.future_days))
+
+
+# Allowed values of the [ingest] settings: wide enough for any real device or sport, narrow enough that a
+# typo (max_activity_h = 1e300, an altitude range in feet x 1000) is refused with the range named.
+INGEST_SETTING_BOUNDS = {
+    "earliest_year": Bounds(1970, 2100, whole=True, unit="(year)"),
+    "future_days": Bounds(0, 30, low_open=True, unit="days"),
+    "max_bad_time_share": Bounds(0, 1, low_open=True),
+    "max_activity_h": Bounds(0, 14 * 24, low_open=True, unit="h"),
+    "max_foot_speed_m_s": Bounds(0, 15, low_open=True, unit="m/s"),
+    "max_speed_m_s": Bounds(0, 100, low_open=True, unit="m/s"),
+    "hr_range_bpm": Bounds(0, 300, unit="bpm"),
+    "altitude_range_m": Bounds(-1000, 10_000, unit="m"),
+    "cadence_range_spm": Bounds(0, 500, unit="steps/min"),
+    "power_range_w": Bounds(0, 5000, unit="W"),
+    "temperature_range_c": Bounds(-90, 90, unit="degC"),
+    "max_distance_m": Bounds(0, 10_000_000, low_open=True, unit="m"),
+    "distance_backstep_m": Bounds(0, 1000, unit="m"),
+}
 
 
 # ------------------------------------------------------------------------------------------ findings

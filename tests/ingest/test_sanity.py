@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import gzip
+import re
 
 import numpy as np
 import pandas as pd
@@ -210,13 +211,15 @@ def test_ingest_settings_come_from_pipeline_toml(workspace):
 @pytest.mark.parametrize("toml,needle", [
     ("[ingest]\nhr_range = [1, 2]\n", "pipeline.toml [ingest]: unknown key hr_range; valid keys: earliest_year"),
     ("[ingest]\nhr_range_bpm = [250, 25]\n", "hr_range_bpm must be [low, high] with low < high"),
-    ("[ingest]\nmax_activity_h = inf\n", "pipeline.toml [ingest]: max_activity_h must be a number"),
-    ("[ingest]\nmax_bad_time_share = 1.5\n", "max_bad_time_share must be between 0 and 1"),
+    ("[ingest]\nmax_activity_h = inf\n", "pipeline.toml [ingest]: max_activity_h = inf is not a finite number"),
+    ("[ingest]\nmax_bad_time_share = 1.5\n", "max_bad_time_share = 1.5 is out of range (must be above 0 and at most 1)"),
+    ("[ingest]\nmax_bad_time_share = 1\n", "max_bad_time_share must be between 0 and 1"),
+    ("[ingest]\naltitude_range_m = [-500, 30000]\n", "altitude_range_m[1] = 30000 is out of range"),
     ("ingest = 5\n", "pipeline.toml: [ingest] must be a table of settings"),
 ])
 def test_bad_ingest_settings_name_the_key(workspace, toml, needle):
     (workspace.root / "pipeline.toml").write_text(toml)
-    with pytest.raises(PipelineError, match=needle.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+    with pytest.raises(PipelineError, match=re.escape(needle)):
         ingest_paths(workspace, None, jobs=1, progress=False)
 
 
