@@ -1,5 +1,5 @@
 """``pipeline status``: what the warehouse holds, in the same one-screen layout as the ingest summary,
-then each athlete's strength work and blocks."""
+then each athlete's strength work and blocks, then the squad's pooled effects."""
 
 from __future__ import annotations
 
@@ -15,13 +15,36 @@ from pipeline.workspace import Workspace
 
 
 def render_status(ws: Workspace) -> str:
-    """Files by status, activities by sport, samples, athletes, errors with reasons, then strength, then
-    weather coverage."""
+    """Files by status, activities by sport, samples, athletes, errors with reasons, the latest analysis of
+    each athlete (failures with their reason), then strength, then weather coverage."""
     con = connect(ws, read_only=True)
     try:
-        return files_status(con) + "\n" + strength_status(con) + "\n" + weather_status(con)
+        return (files_status(con) + "\n" + analysis_status(con) + "\n" + strength_status(con) + "\n"
+                + squad_status(con) + "\n" + weather_status(con))
     finally:
         con.close()
+
+
+# The latest analyze outcome per athlete (analysis_runs keeps one row per athlete per analyze run).
+_LATEST_ANALYSIS_SQL = """
+    SELECT athlete_id, status, message, started_at FROM analysis_runs
+    QUALIFY row_number() OVER (PARTITION BY athlete_id ORDER BY started_at DESC) = 1
+    ORDER BY athlete_id"""
+
+
+def analysis_status(con: duckdb.DuckDBPyConnection) -> str:
+    """Lines for the latest analysis of each athlete: how many succeeded, and each failure with its reason."""
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'analysis_runs'").fetchone()
+    rows = con.execute(_LATEST_ANALYSIS_SQL).fetchall() if exists and exists[0] else []
+    if not rows:
+        return "analysis: not run yet (pipeline analyze)"
+    failed = [(a, m) for a, s, m, _ in rows if s == "error"]
+    last = max(r[3] for r in rows)
+    lines = [f"analysis: {len(rows) - len(failed)} athlete(s) analysed, {len(failed)} failed "
+             f"(last run {last:%Y-%m-%d %H:%M} UTC)"]
+    for athlete_id, message in failed:
+        lines.append(f"  analysis error: {athlete_id}: {message}")
+    return "\n".join(lines)
 
 
 def files_status(con: duckdb.DuckDBPyConnection) -> str:
@@ -36,7 +59,9 @@ def files_status(con: duckdb.DuckDBPyConnection) -> str:
     athletes = [r[0] for r in con.execute(
         "SELECT athlete_id FROM (SELECT athlete_id FROM activities UNION SELECT athlete_id FROM athletes) "
         "ORDER BY 1").fetchall()]
-    span = con.execute("SELECT min(start_time)::DATE, max(start_time)::DATE FROM activities").fetchone()
+    # As text: a warehouse from before the ingest sanity gate may hold years Python's date cannot.
+    span = con.execute("SELECT min(start_time)::DATE::VARCHAR, max(start_time)::DATE::VARCHAR "
+                       "FROM activities").fetchone()
     extra = [f"samples: {n_samples}", f"athletes: {', '.join(athletes) or '-'}"]
     if span[0] is not None:
         extra.append(f"activities from {span[0]} to {span[1]}")
@@ -49,7 +74,7 @@ _WORK_LIST = ", ".join(f"'{t}'" for t in WORK_SET_TYPES)
 _STATUS_SQL = f"""
 WITH sessions AS (
     SELECT athlete_id, count(*) AS n_sessions,
-           min(start_time)::DATE AS first_day, max(start_time)::DATE AS last_day,
+           min(start_time)::DATE::VARCHAR AS first_day, max(start_time)::DATE::VARCHAR AS last_day,
            string_agg(DISTINCT source_format, ', ' ORDER BY source_format) AS sources
     FROM strength_sessions GROUP BY athlete_id
 ), work_sets AS (
@@ -93,4 +118,33 @@ def strength_status(con: duckdb.DuckDBPyConnection) -> str:
             blocks.append(f"{n_detected} detected")
         text += f"; blocks: {', '.join(blocks)}"
         lines.append(text)
+    return "\n".join(lines)
+
+
+def squad_status(con: duckdb.DuckDBPyConnection) -> str:
+    """The squad's pooled effect, its teammate-controlled (DiD) version and the dose-response slope, e.g.
+    ``squad: pooled economy change +2.3 % (95 % CI +1.4 to +3.3, prediction -0.0 to +4.7), 8 blocks of 8
+    athletes, I^2 64 %, reml_hksj, raw estimates``; ``squad: nothing pooled yet`` before analyze has."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'squad_pooled'").fetchone()[0]:
+        return "squad: not analysed yet (run `pipeline analyze`)"   # a warehouse from before the squad tables
+    pooled = con.execute("SELECT target, meta_method, k, n_athletes, estimate_source, estimate_pct, ci_low_pct, "
+                         "ci_high_pct, pi_low_pct, pi_high_pct, i2_pct FROM squad_pooled "
+                         "WHERE meta_method = json_extract_string(settings_json, '$.meta_method') "
+                         "ORDER BY target").fetchall()
+    if not pooled:
+        return "squad: nothing pooled yet (needs 2 or more blocks with an estimate; run `pipeline analyze`)"
+    names = {"block_effect": "pooled economy change", "did": "vs teammates without a block (DiD)"}
+    lines = ["squad:"]
+    for target, method, k, n_ath, source, est, lo, hi, pil, pih, i2 in pooled:
+        pi = f", prediction {pil:+.1f} to {pih:+.1f}" if pil is not None else ""
+        lines.append(f"  {names.get(target, target)}: {est:+.1f} % (95 % CI {lo:+.1f} to {hi:+.1f}{pi}), "
+                     f"{k} blocks of {n_ath} athletes, I^2 {i2:.0f} %, {method}, {source} estimates")
+    trends = con.execute("SELECT parallel_trends, count(*) FROM squad_did GROUP BY 1 ORDER BY 1").fetchall()
+    if trends:
+        lines.append("  parallel-trends check (pre-period): " + ", ".join(f"{n} {t}" for t, n in trends))
+    for mod, slope, lo, hi, k in con.execute(
+            "SELECT moderator, slope_pct_per_unit, slope_ci_low, slope_ci_high, k FROM squad_dose_response "
+            "WHERE meta_method = 'reml_hksj' ORDER BY moderator").fetchall():
+        lines.append(f"  dose-response {mod}: {slope:+.2f} points per unit (95 % CI {lo:+.2f} to {hi:+.2f}), "
+                     f"{k} blocks")
     return "\n".join(lines)

@@ -221,3 +221,23 @@ def economy_fit(steady: pd.DataFrame, runs: pd.DataFrame, ref_speed_m_s: float,
         hr_at_ref_bpm=hr_ref, economy_m_per_beat=ref_speed_m_s * 60.0 / hr_ref)
     return EconomyModel(float(ref_speed_m_s), p.ref_elapsed_s, beta, delta, p.heat_method, int(len(s)), result,
                         heat, slope_used)
+
+
+def model_provenance(model: EconomyModel | None) -> dict[str, float | str | int | None]:
+    """The fitted model's values as ``analysis_runs`` columns (all None when no model could be fitted):
+    reference speed (m/s), elapsed time (s), the estimated heat threshold (degC) of the main heat fit (air
+    weather if any, else the device), HR-speed slope (bpm per m/s) and how
+    it was estimated, cardiac drift (bpm/h), heat coefficient and its SE (bpm per degC), bins fitted."""
+    if model is None:
+        return {k: None for k in ("ref_speed_m_s", "ref_elapsed_s", "ref_temperature_c", "hr_speed_slope_bpm_per_m_s",
+                                  "slope_method", "drift_bpm_per_h", "heat_bpm_per_c", "heat_se_bpm_per_c",
+                                  "heat_method", "model_samples")}
+    return {"ref_speed_m_s": model.ref_speed_m_s, "ref_elapsed_s": model.ref_elapsed_s,
+            "ref_temperature_c": _none_if_nan(model.heat_threshold_c), "hr_speed_slope_bpm_per_m_s": model.slope_bpm_per_m_s,
+            "slope_method": model.slope_method or None, "drift_bpm_per_h": model.drift_bpm_per_h,
+            "heat_bpm_per_c": _none_if_nan(model.heat_bpm_per_c), "heat_se_bpm_per_c": _none_if_nan(model.heat_se_bpm_per_c),
+            "heat_method": model.heat_method, "model_samples": model.n_samples}
+
+
+def _none_if_nan(x: float) -> float | None:
+    return float(x) if x is not None and np.isfinite(x) else None

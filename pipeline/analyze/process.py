@@ -33,14 +33,16 @@ from pipeline.analyze.effects import (
     utc,
 )
 from pipeline.analyze.params import AnalysisParams
-from pipeline.analyze.runs import STEADY_COLUMNS, RunResult, run_kind, run_process
+from pipeline.analyze.runs import (STEADY_COLUMNS, RunAnalysisError, RunResult, run_kind, run_process,
+                                   runs_outside_reference_speed)
 from pipeline.analyze.season import SeasonSpec, season_spec
 from pipeline.analyze.sensor import NO_CHANGE, device_labels, sensor_check, with_device_indicators
 from pipeline.analyze.verdict import BlockNotes, verdict_columns
 from pipeline.analyze.weekly import weekly_summary
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC, columns
 
-RUN_METRICS_COLUMNS = columns("run_metrics")
+# Every run_metrics column but the provenance link, which the store adds when it writes the rows.
+RUN_METRICS_COLUMNS = [c for c in columns("run_metrics") if c != "analysis_run_id"]
 # Kept in memory beside the warehouse columns (not written): the settled device reading, the heat
 # model's excess and key per run, the archive weather and the HR device label.
 RUN_EXTRA_COLUMNS = ["device_temperature_c", "heat_excess_c", "heat_model"]
@@ -48,9 +50,10 @@ WEATHER_COLUMNS = ("air_temperature_c", "dew_point_c", "relative_humidity_pct")
 HEADLINE = (HEADLINE_METRIC, HEADLINE_METHOD)
 # The estimates calibrated against negative controls (the economy index, both methods).
 CALIBRATED = ((HEADLINE_METRIC, HEADLINE_METHOD), (HEADLINE_METRIC, "window"))
-BLOCK_EFFECT_COLUMNS = columns("block_effects")
+# The provenance link is added by the store when it writes the rows (as for run_metrics).
+BLOCK_EFFECT_COLUMNS = [c for c in columns("block_effects") if c != "analysis_run_id"]
 CALIBRATION_COLUMNS = BLOCK_EFFECT_COLUMNS[len(EFFECT_COLUMNS):]     # calibrated, side by side with the raw
-PLACEBO_COLUMNS = columns("placebo_checks")
+PLACEBO_COLUMNS = [c for c in columns("placebo_checks") if c != "analysis_run_id"]
 
 
 @dataclass
@@ -87,7 +90,10 @@ def athlete_runs(activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataF
         if activity_id not in act.index:
             continue
         seen.add(activity_id)
-        results.append(run_process(frame, act.loc[activity_id].to_dict(), params))
+        try:
+            results.append(run_process(frame, act.loc[activity_id].to_dict(), params))
+        except Exception as e:  # name the activity: the caller reports it with its file
+            raise RunAnalysisError(activity_id, e) from e
     for activity_id, row in act.iterrows():
         if activity_id in seen:
             continue
@@ -207,6 +213,17 @@ def _controls(inc: pd.DataFrame, blocks: pd.DataFrame, ctx: EffectContext, athle
     return pd.concat(frames, ignore_index=True)[PLACEBO_COLUMNS], sets
 
 
+def exclude_runs(rows: pd.DataFrame, steady: pd.DataFrame, reasons: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mark the runs in ``reasons`` (activity_id -> reason) excluded and drop their steady samples (pure)."""
+    if not reasons:
+        return rows, steady
+    hit = rows["activity_id"].isin(list(reasons))
+    rows = rows.copy()
+    rows.loc[hit, "included"] = False
+    rows.loc[hit, "exclusion_reason"] = rows.loc[hit, "activity_id"].map(reasons)
+    return rows, steady[~steady["activity_id"].isin(list(reasons))].reset_index(drop=True)
+
+
 def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataFrame]],
                     strength_sessions: pd.DataFrame, strength_blocks: pd.DataFrame,
                     params: AnalysisParams | None = None, ref_speed_m_s: float | None = None) -> AthleteAnalysis:
@@ -233,9 +250,13 @@ def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable
         pd.DataFrame(columns=[*STEADY_COLUMNS, "activity_id"])
     # 2. The athlete-level HR model: shared slope and drift, per-run intercept, heat -> economy index.
     model = None
-    if rows["included"].any():
+    included = rows[rows["included"]]
+    if len(included):
+        v_ref = economy_ref_speed(included, ref_speed_m_s)
+        rows, steady = exclude_runs(rows, steady, runs_outside_reference_speed(steady, v_ref, p))
         included = rows[rows["included"]]
-        model = economy_fit(steady, included, economy_ref_speed(included, ref_speed_m_s), p)
+    if len(included):
+        model = economy_fit(steady, included, v_ref, p)
         rows = _apply_model(rows, model, p)
     rows = rows.sort_values(["start_time", "activity_id"]).reset_index(drop=True)
     # 3. Weekly volume, strength and median economy.

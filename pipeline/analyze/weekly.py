@@ -7,7 +7,8 @@ import pandas as pd
 
 from pipeline.warehouse.contract import columns
 
-WEEKLY_COLUMNS = columns("weekly")
+# Every weekly column but the provenance link, which the store adds when it writes the rows.
+WEEKLY_COLUMNS = [c for c in columns("weekly") if c != "analysis_run_id"]
 
 
 def _monday(ts: pd.Series) -> pd.Series:

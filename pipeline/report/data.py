@@ -2,7 +2,8 @@
 
 The report reads the analysis tables (``run_metrics``, ``weekly``, ``strength_blocks``,
 ``block_effects``, ``placebo_checks``) and, for context only, ``athletes`` (display names),
-``source_files`` (files that failed to ingest) and ``strength_sessions`` (session dates drawn as marks
+``source_files`` (files that failed to ingest), ``analysis_runs`` (an athlete whose analysis failed) and
+``strength_sessions`` (session dates drawn as marks
 on the timeline). Never ``samples`` and never ``data/raw``: the report must be rebuildable from the
 warehouse alone, and fast.
 
@@ -34,6 +35,7 @@ class AthleteReportData:
     placebo: pd.DataFrame            # placebo_checks rows
     strength_sessions: pd.DataFrame  # session_id, start_time (tz-naive UTC), title
     source_files: pd.DataFrame       # path, format, status, message (all files of this athlete)
+    analysis_error: str | None = None  # why the latest `pipeline analyze` could not analyse this athlete
 
     @property
     def included_runs(self) -> pd.DataFrame:
@@ -113,33 +115,31 @@ _ATHLETE_READS = {
         ("start_time",)),
     "weekly": _TableRead(
         "weekly", "SELECT * FROM weekly WHERE athlete_id = ? ORDER BY week_start",
-        ["week_start", "runs", "run_km", "strength_sessions", "economy_m_per_beat"], ("week_start",)),
+        columns("weekly"), ("week_start",)),
     "blocks": _TableRead(
         "strength_blocks", "SELECT * FROM strength_blocks WHERE athlete_id = ? ORDER BY start_date, block_id",
-        ["block_id", "start_date", "end_date", "sessions", "sessions_per_week", "volume_kg", "source", "label"],
-        ("start_date", "end_date")),
+        columns("strength_blocks"), ("start_date", "end_date")),
     "effects": _TableRead(
         "block_effects", "SELECT * FROM block_effects WHERE athlete_id = ? ORDER BY block_id, metric, method",
         EFFECT_COLUMNS, ("baseline_start", "baseline_end", "response_start", "response_end")),
     "placebo": _TableRead(
         "placebo_checks", "SELECT * FROM placebo_checks WHERE athlete_id = ? ORDER BY block_id, fake_start",
-        ["block_id", "metric", "method", "fake_start", "change_pct", "ci_low_pct", "ci_high_pct", "verdict"],
-        ("fake_start",)),
+        columns("placebo_checks"), ("fake_start",)),
     "strength_sessions": _TableRead(
         "strength_sessions",
-        "SELECT session_id, start_time, title FROM strength_sessions WHERE athlete_id = ? ORDER BY start_time",
-        ["session_id", "start_time", "title"], ("start_time",)),
+        "SELECT * FROM strength_sessions WHERE athlete_id = ? ORDER BY start_time",
+        columns("strength_sessions"), ("start_time",)),
     "source_files": _TableRead(
         "source_files",
-        "SELECT path, format, status, message FROM source_files WHERE athlete_id = ? ORDER BY path",
-        ["path", "format", "status", "message"]),
+        "SELECT * FROM source_files WHERE athlete_id = ? ORDER BY path", columns("source_files")),
 }
 
 
 def load_athlete_tables(con: duckdb.DuckDBPyConnection, athlete_id: str) -> AthleteReportData:
     """Read one athlete's rows from every table the page uses."""
     frames = {name: _read_athlete_table(con, read, athlete_id) for name, read in _ATHLETE_READS.items()}
-    return AthleteReportData(athlete_id=athlete_id, display_name=_display_name(con, athlete_id), **frames)
+    return AthleteReportData(athlete_id=athlete_id, display_name=_display_name(con, athlete_id), **frames,
+                             analysis_error=latest_analysis_error(con, athlete_id))
 
 
 def _read_athlete_table(con: duckdb.DuckDBPyConnection, read: _TableRead, athlete_id: str) -> pd.DataFrame:
@@ -155,3 +155,20 @@ def _display_name(con: duckdb.DuckDBPyConnection, athlete_id: str) -> str:
     if len(names) and isinstance(names.iloc[0, 0], str) and names.iloc[0, 0].strip():
         return names.iloc[0, 0].strip()
     return athlete_id
+
+
+SQUAD_TABLES = ("squad_blocks", "squad_pooled", "squad_did", "squad_dose_response")
+
+
+def latest_analysis_error(con: duckdb.DuckDBPyConnection, athlete_id: str) -> str | None:
+    """The message of the athlete's latest ``analysis_runs`` row when its status is 'error', else None."""
+    rows = _query(con, "analysis_runs", "SELECT status, message FROM analysis_runs WHERE athlete_id = ? "
+                  "ORDER BY started_at DESC LIMIT 1", [athlete_id])
+    if len(rows) and rows.iloc[0]["status"] == "error":
+        return str(rows.iloc[0]["message"] or "the analysis failed")
+    return None
+
+
+def load_squad_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
+    """The squad tables (empty frames with the contract columns when absent or not computed yet)."""
+    return {t: _with_columns(_query(con, t, f"SELECT * FROM {t}", []), columns(t)) for t in SQUAD_TABLES}

@@ -381,3 +381,72 @@ def block_effects_forest_plot(effects: pd.DataFrame) -> Figure:
                 for v, c in VERDICT_COLOURS.items() if v in set(rows["verdict"])]
     ax.legend(handles=handles, fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
+
+
+def _diamond(ax, y: float, est: float, lo: float, hi: float, colour: str, label: str) -> None:
+    """A pooled estimate as the classic forest-plot diamond: centre at the estimate, tips at the CI."""
+    ax.fill([lo, est, hi, est], [y, y - 0.35, y, y + 0.35], color=colour, alpha=0.85, linewidth=0, label=label)
+
+
+def squad_forest_plot(blocks: pd.DataFrame, pooled: pd.DataFrame) -> Figure:
+    """Forest plot of the squad: each block's pooled estimate (% change in economy, 95 % CI, marker size by
+    its weight) and, below, the pooled diamonds: every block (random effects) and, where teammates without
+    a block were available, the difference in differences. The prediction interval of the pooled effect is
+    the thin line through its diamond.
+
+    ``blocks``: squad_blocks rows plus ``row_label``; ``pooled``: squad_pooled rows of one meta_method.
+    """
+    rows = blocks.reset_index(drop=True)
+    n_pooled = len(pooled)
+    fig = Figure(figsize=(9, 1.6 + 0.42 * (len(rows) + n_pooled)), layout="constrained")
+    ax = fig.add_subplot()
+    _style(ax)
+    ax.axvline(0, color="black", linewidth=0.8)
+    weights = rows["weight_pct"].fillna(100 / max(len(rows), 1)).to_numpy(dtype=float)
+    for y, r in rows.iterrows():
+        ax.plot([r["ci_low_pct"], r["ci_high_pct"]], [y, y], color=OKABE_ITO["blue"], linewidth=1.6)
+        ax.plot(r["change_pct"], y, "s", color=OKABE_ITO["blue"], markersize=4 + 0.5 * np.sqrt(weights[y] * 4))
+    labels = list(rows["row_label"])
+    names = {"block_effect": ("pooled: all blocks", OKABE_ITO["black"]),
+             "did": ("pooled: vs teammates without a block", OKABE_ITO["vermillion"])}
+    for j, (_, p) in enumerate(pooled.iterrows()):
+        y = len(rows) + 0.5 + j
+        name, colour = names.get(p["target"], (p["target"], OKABE_ITO["grey"]))
+        if not pd.isna(p["pi_low_pct"]):
+            ax.plot([p["pi_low_pct"], p["pi_high_pct"]], [y, y], color=colour, linewidth=0.9)
+        _diamond(ax, y, p["estimate_pct"], p["ci_low_pct"], p["ci_high_pct"], colour, name)
+        labels.append(f"{name} (k={int(p['k'])})")
+    ax.set_yticks(list(range(len(rows))) + [len(rows) + 0.5 + j for j in range(n_pooled)], labels)
+    ax.set_ylim(len(rows) + n_pooled, -0.7)
+    ax.set_xlabel("change in running economy, % (95 % CI; > 0 = more economical)")
+    ax.set_title("Squad: each block and the pooled effect (diamond; thin line = prediction interval)",
+                 loc="left", fontsize=11)
+    return fig
+
+
+def dose_response_plot(blocks: pd.DataFrame, fit: pd.Series | None, moderator: str = "sessions_per_week",
+                       xlabel: str = "strength sessions per week") -> Figure:
+    """Each block's change in economy (%, 95 % CI) against its dose, with the meta-regression's fitted line.
+
+    ``blocks``: squad_blocks rows; ``fit``: the squad_dose_response row of ``moderator`` (None: no line).
+    The line is intercept + slope x (dose - mean dose) on the log scale, drawn back in percent.
+    """
+    fig = Figure(figsize=(7.5, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    _style(ax)
+    d = blocks[blocks[moderator].notna()]
+    ax.errorbar(d[moderator], d["change_pct"], yerr=[d["change_pct"] - d["ci_low_pct"], d["ci_high_pct"] - d["change_pct"]],
+                fmt="o", color=OKABE_ITO["blue"], alpha=0.8, capsize=3, label="block (95 % CI)")
+    ax.axhline(0, color="black", linewidth=0.8)
+    if fit is not None and len(d):
+        xs = np.linspace(d[moderator].min(), d[moderator].max(), 30)
+        line = np.expm1(np.log1p(fit["intercept_pct"] / 100) + fit["slope_pct_per_unit"] / 100
+                        * (xs - fit["moderator_mean"])) * 100
+        ax.plot(xs, line, color=OKABE_ITO["vermillion"], linewidth=2,
+                label=f"meta-regression: {fit['slope_pct_per_unit']:+.2f} points per unit "
+                      f"(95 % CI {fit['slope_ci_low']:+.2f} to {fit['slope_ci_high']:+.2f})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("change in economy, %")
+    ax.set_title("Dose-response across the squad", loc="left", fontsize=11)
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    return fig

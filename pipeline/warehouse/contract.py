@@ -49,6 +49,16 @@ HEADLINE_METRIC = "economy_m_per_beat"
 HEADLINE_METHOD = "its"
 # analysis_runs.status
 ANALYSIS_STATUSES = ("ok", "error")
+# Squad-level analysis (pipeline/analyze/squad.py): how block estimates are pooled, which estimate of a
+# block was pooled (the calibrated one when issue-12 calibration has filled it, else the raw one), what was
+# pooled, the moderators of the dose-response meta-regression and the parallel-trends check's outcomes.
+META_METHODS = ("reml_hksj", "dersimonian_laird")
+ESTIMATE_SOURCES = ("calibrated", "raw")
+POOLED_TARGETS = ("block_effect", "did")
+DOSE_MODERATORS = ("sessions_per_week", "volume_kg_per_week", "block_weeks", "run_km_change_pct")
+PARALLEL_TRENDS = ("ok", "violated", "not checked")
+# runs_tidy.period: where a run lies relative to a strength block (windows of the window method)
+RUN_PERIODS = ("baseline", "ramp", "response", "other")
 # weather.source (the archives the weather stage can read, and 'simulated' for rows a simulator or a test
 # writes with its own planted air) and weather.status: ok (values stored) or no_data (the archive answered
 # without values for the run's hours, or refused the request); a run with either is never fetched again.
@@ -102,6 +112,10 @@ _ACTIVITY = "Activity this row belongs to (activities.activity_id)."
 _SESSION = "Strength session this row belongs to (strength_sessions.session_id)."
 _FILE = "sha256 (hex) of the source file's bytes (source_files.file_id)."
 _BLOCK = "Block id, unique per athlete (strength_blocks.block_id)."
+_RUN_ID = ("The analysis that wrote this row (analysis_runs.analysis_run_id): its settings, pipeline version "
+           "and fitted model values.")
+_DID_CONTROLS = ("Teammates without a strength block over the same calendar weeks (no block of theirs within "
+                 "its_pre_start .. response_end + the response window), each with enough runs in both windows.")
 
 RELATIONS: dict[str, Relation] = {
     'pipeline_meta': Relation(
@@ -155,6 +169,12 @@ RELATIONS: dict[str, Relation] = {
             Column('n_samples', 'BIGINT', 'Samples loaded from the file.'),
             Column('duplicate_of', 'VARCHAR',
                    'For status duplicate: the activity_id or session_id the file duplicates.'),
+            Column('shadowed_by', 'VARCHAR[]',
+                   "Activity and session ids, from other files of the same athlete, that hold data this file "
+                   'also has and that were kept instead of its own (duplicates, identical copies, partly '
+                   'duplicated files). When any of them is gone, the next ingest reads this file again, so '
+                   'its data is not lost. Empty when nothing was shadowed; NULL for rows written before '
+                   'schema version 3 that had nothing to record.'),
         ),
         primary_key=('path',),
     ),
@@ -340,6 +360,7 @@ RELATIONS: dict[str, Relation] = {
                    '(warm-ups excluded).'),
             Column('source', 'VARCHAR', 'detected (from session dates) or declared (blocks.csv).'),
             Column('label', 'VARCHAR', 'Label from blocks.csv, or a generated one for detected blocks.'),
+            Column('analysis_run_id', 'VARCHAR', _RUN_ID),
         ),
         primary_key=('athlete_id', 'block_id'),
     ),
@@ -391,6 +412,12 @@ RELATIONS: dict[str, Relation] = {
             Column('heat_adjustment_bpm', 'DOUBLE',
                    'Beats per minute removed from hr_at_ref_bpm for heat: gamma x max(0, temperature - '
                    'threshold), both estimated from the athlete\'s runs.'),
+            Column('climb_m_per_km', 'DOUBLE',
+                   'Ascent per km over the steady samples (positive altitude changes of the smoothed profile used '
+                   'for the grade); 0 on treadmills.'),
+            Column('mean_abs_grade_pct', 'DOUBLE',
+                   'Mean absolute grade over the steady samples, percent (time-weighted).'),
+            Column('analysis_run_id', 'VARCHAR', _RUN_ID),
         ),
         primary_key=('activity_id',),
     ),
@@ -404,6 +431,7 @@ RELATIONS: dict[str, Relation] = {
             Column('run_km', 'DOUBLE', 'Running distance in the week.'),
             Column('strength_sessions', 'INTEGER', 'Strength sessions in the week.'),
             Column('economy_m_per_beat', 'DOUBLE', "Median economy index over the week's included runs."),
+            Column('analysis_run_id', 'VARCHAR', _RUN_ID),
         ),
         primary_key=('athlete_id', 'week_start'),
     ),
@@ -499,6 +527,7 @@ RELATIONS: dict[str, Relation] = {
             Column('volume_change_pct', 'DOUBLE',
                    'Running km per week from block start to the response window\'s end against the pre-block '
                    'period, percent.'),
+            Column('analysis_run_id', 'VARCHAR', _RUN_ID),
         ),
         primary_key=('athlete_id', 'block_id', 'metric', 'method'),
     ),
@@ -530,6 +559,7 @@ RELATIONS: dict[str, Relation] = {
             Column('n_effective_controls', 'DOUBLE',
                    'What this athlete\'s correlated controls (this metric and method) are worth as '
                    'independent ones.'),
+            Column('analysis_run_id', 'VARCHAR', _RUN_ID),
         ),
         primary_key=('athlete_id', 'block_id', 'metric', 'method', 'fake_start'),
     ),
@@ -550,8 +580,162 @@ RELATIONS: dict[str, Relation] = {
             Column('settings_json', 'VARCHAR',
                    'Every analysis and block-detection setting used ([analysis] and [blocks] of pipeline.toml, '
                    'defaults included), as JSON.'),
+            Column('n_runs', 'INTEGER', 'Running activities analysed for the athlete.'),
+            Column('n_included', 'INTEGER', 'Of those, runs included in the economy model.'),
+            Column('ref_speed_m_s', 'DOUBLE', 'Fitted model: reference speed v_ref of the economy index.'),
+            Column('ref_elapsed_s', 'DOUBLE', 'Fitted model: elapsed time every run is referred to (cardiac drift).'),
+            Column('ref_temperature_c', 'DOUBLE', 'Fitted model: heat threshold, settled device temperature.'),
+            Column('hr_speed_slope_bpm_per_m_s', 'DOUBLE',
+                   'Fitted model: HR rise per m/s of grade-adjusted speed (shared by all runs, within-run).'),
+            Column('slope_method', 'VARCHAR', 'How the slope was estimated (adjacent_bins_iv or within).'),
+            Column('drift_bpm_per_h', 'DOUBLE', 'Fitted model: cardiac drift, HR rise per hour of elapsed time.'),
+            Column('heat_bpm_per_c', 'DOUBLE',
+                   'Fitted model: heat coefficient, bpm per degC of heat excess (0 when not adjusted).'),
+            Column('heat_se_bpm_per_c', 'DOUBLE', 'Standard error of heat_bpm_per_c (block jackknife; 0 for fixed).'),
+            Column('heat_method', 'VARCHAR', 'detrended, fixed or none.'),
+            Column('model_samples', 'INTEGER', 'Steady-sample bins the HR model was fitted on.'),
         ),
         primary_key=('analysis_run_id',),
+    ),
+    'squad_blocks': Relation(
+        'squad_blocks', 'analysis',
+        "One row per athlete x strength block with a headline estimate (economy_m_per_beat, its): the estimate the "
+        'squad analysis pools (calibrated when present, else raw, and which), its standard error, its weight in '
+        'the pooled estimate and the block\'s dose (the moderators of the dose-response meta-regression).',
+        (
+            Column('athlete_id', 'VARCHAR', _ATHLETE),
+            Column('block_id', 'VARCHAR', _BLOCK),
+            Column('block_start', 'DATE', 'First day of the block (strength_blocks.start_date).'),
+            Column('estimate_source', 'VARCHAR',
+                   'calibrated (block_effects calibrated_change_pct, its CI and calibrated_se_pct: empirical '
+                   'calibration against negative controls) or raw (change_pct and its CI).'),
+            Column('change_pct', 'DOUBLE', 'The pooled estimate of this block: change in economy, percent (> 0 more '
+                   'economical).'),
+            Column('ci_low_pct', 'DOUBLE', 'Lower bound of its 95 % CI.'),
+            Column('ci_high_pct', 'DOUBLE', 'Upper bound of its 95 % CI.'),
+            Column('log_change', 'DOUBLE', 'The estimate on the log scale, ln(1 + change_pct/100): what is pooled.'),
+            Column('se_log', 'DOUBLE',
+                   'Standard error on the log scale: se_pct/100 when calibration gives one, else the CI width on the '
+                   'log scale / (2 x 1.96).'),
+            Column('weight_pct', 'DOUBLE',
+                   'Share of this block in the pooled random-effects estimate (reml_hksj), percent of the total.'),
+            Column('sessions_per_week', 'DOUBLE', 'Dose: strength sessions per week over the block.'),
+            Column('volume_kg_per_week', 'DOUBLE', 'Dose: volume load (kg x reps, working sets) per week of block.'),
+            Column('block_weeks', 'DOUBLE', 'Dose: block length, weeks (end_date - start_date + 1 day) / 7.'),
+            Column('run_km_change_pct', 'DOUBLE',
+                   'Running volume during the block (mean weekly km from block start to the end of the response '
+                   'window) against the baseline weeks before it, percent.'),
+            Column('analysis_run_id', 'VARCHAR', _RUN_ID),
+        ),
+        primary_key=('athlete_id', 'block_id'),
+    ),
+    'squad_pooled': Relation(
+        'squad_pooled', 'analysis',
+        'Squad-level pooled effects: a random-effects meta-analysis of the blocks in squad_blocks (target '
+        'block_effect) and of the difference-in-differences estimates in squad_did (target did), by each meta-'
+        'analysis method. One row per target x method.',
+        (
+            Column('target', 'VARCHAR',
+                   'block_effect (each block\'s headline estimate, squad_blocks) or did (each block\'s estimate '
+                   'minus its teammate controls\', squad_did).'),
+            Column('meta_method', 'VARCHAR',
+                   'reml_hksj (REML tau^2, Hartung-Knapp-Sidik-Jonkman CI with t(k-1), its variance never below '
+                   'the unscaled one (Knapp & Hartung 2003 floor); the default) or dersimonian_laird '
+                   '(DerSimonian-Laird tau^2, normal-theory CI).'),
+            Column('k', 'INTEGER', 'Blocks pooled.'),
+            Column('n_athletes', 'INTEGER', 'Athletes they belong to.'),
+            Column('estimate_source', 'VARCHAR', 'calibrated, raw, or mixed (some blocks calibrated, some raw); '
+                   'did rows are raw (the teammates are the control for shared systematic error).'),
+            Column('estimate_pct', 'DOUBLE', 'Pooled change in economy, percent (> 0 more economical).'),
+            Column('ci_low_pct', 'DOUBLE', 'Lower bound of the 95 % CI of the pooled mean.'),
+            Column('ci_high_pct', 'DOUBLE', 'Upper bound of the 95 % CI of the pooled mean.'),
+            Column('pi_low_pct', 'DOUBLE',
+                   'Lower bound of the 95 % prediction interval: where the effect of a new athlete\'s block is '
+                   'expected (Higgins et al. 2009, t(k-2)); NULL below 3 blocks.'),
+            Column('pi_high_pct', 'DOUBLE', 'Upper bound of the 95 % prediction interval.'),
+            Column('p_value', 'DOUBLE', 'Two-sided p-value of the pooled mean.'),
+            Column('tau2', 'DOUBLE', 'Between-block variance of the true effects, log scale.'),
+            Column('tau_pct', 'DOUBLE', 'Between-block SD of the true effects, approximately percent (100 x tau).'),
+            Column('i2_pct', 'DOUBLE',
+                   'I^2: share of the total variance due to between-block heterogeneity, percent (from tau^2 and '
+                   'the typical within-block variance, as metafor reports it).'),
+            Column('q', 'DOUBLE', "Cochran's Q."),
+            Column('q_p_value', 'DOUBLE', 'p-value of Q (chi-square, k-1 df): homogeneity test.'),
+            Column('computed_at', 'TIMESTAMPTZ', 'When the squad analysis ran (UTC).'),
+            Column('settings_json', 'VARCHAR', 'The squad settings used, as JSON.'),
+        ),
+        primary_key=('target', 'meta_method'),
+    ),
+    'squad_did': Relation(
+        'squad_did', 'analysis',
+        'Teammates as controls: per athlete block, a difference-in-differences estimate: the athlete\'s change '
+        'beyond its own pre-block trend (block_effects economy_m_per_beat/its) minus the same estimate for teammates'
+        ' without a block over the same calendar windows, so the season, the weather and the calendar cancel. '
+        'Assumes parallel trends (checked at fake starts in the pre-period: squad_did_placebo).',
+        (
+            Column('athlete_id', 'VARCHAR', _ATHLETE),
+            Column('block_id', 'VARCHAR', _BLOCK),
+            Column('its_pre_start', 'DATE', 'First day of the pre-block period whose trend is extrapolated.'),
+            Column('block_start', 'DATE', 'Block start: end of the pre-period.'),
+            Column('response_start', 'DATE', 'First day of the response window.'),
+            Column('response_end', 'DATE', 'Day after the response window.'),
+            Column('n_controls', 'INTEGER', 'Controls used. ' + _DID_CONTROLS),
+            Column('controls', 'VARCHAR', 'Their athlete ids, comma-separated.'),
+            Column('athlete_change_pct', 'DOUBLE', "The athlete's change beyond trend, percent."),
+            Column('controls_change_pct', 'DOUBLE',
+                   "The controls' change beyond trend over the same windows, percent (random-effects mean)."),
+            Column('did_change_pct', 'DOUBLE',
+                   'Difference in differences, percent: (1 + athlete) / (1 + controls) - 1 (difference on the log '
+                   'scale); > 0 more economical than the teammates.'),
+            Column('ci_low_pct', 'DOUBLE', 'Lower bound of its 95 % CI (athlete and controls SEs in quadrature).'),
+            Column('ci_high_pct', 'DOUBLE', 'Upper bound of its 95 % CI.'),
+            Column('p_value', 'DOUBLE', 'Two-sided p-value of the difference.'),
+            Column('n_pre_checks', 'INTEGER', 'Fake starts in the pre-period where the same estimate was computed.'),
+            Column('n_pre_checks_nonzero', 'INTEGER', 'Of those, estimates whose 95 % CI excludes 0.'),
+            Column('parallel_trends', 'VARCHAR',
+                   'ok (no more fake starts whose CI excludes 0 than chance allows: the 95th percentile of '
+                   'Binomial(n, 0.05), i.e. at most 1 of up to 7), violated, or not checked (no fake start fits in '
+                   'the pre-period).'),
+            Column('analysis_run_id', 'VARCHAR', _RUN_ID),
+        ),
+        primary_key=('athlete_id', 'block_id'),
+    ),
+    'squad_did_placebo': Relation(
+        'squad_did_placebo', 'analysis',
+        'The parallel-trends check of squad_did: the same difference-in-differences estimate at fake block starts in '
+        'the pre-period (only runs before the real block), where it should find nothing.',
+        (
+            Column('athlete_id', 'VARCHAR', _ATHLETE),
+            Column('block_id', 'VARCHAR', _BLOCK),
+            Column('fake_start', 'DATE', 'The fake block start.'),
+            Column('n_controls', 'INTEGER', 'Controls with an estimate at this fake start.'),
+            Column('did_change_pct', 'DOUBLE', 'Difference in differences at the fake start, percent.'),
+            Column('ci_low_pct', 'DOUBLE', 'Lower bound of its 95 % CI.'),
+            Column('ci_high_pct', 'DOUBLE', 'Upper bound of its 95 % CI.'),
+            Column('analysis_run_id', 'VARCHAR', _RUN_ID),
+        ),
+        primary_key=('athlete_id', 'block_id', 'fake_start'),
+    ),
+    'squad_dose_response': Relation(
+        'squad_dose_response', 'analysis',
+        'Dose-response: a random-effects meta-regression of the blocks\' estimates (squad_blocks) on one moderator '
+        'at a time (few blocks cannot carry several): change_pct ~ intercept + slope x moderator.',
+        (
+            Column('moderator', 'VARCHAR',
+                   'sessions_per_week, volume_kg_per_week, block_weeks or run_km_change_pct (squad_blocks columns).'),
+            Column('meta_method', 'VARCHAR', 'reml_hksj or dersimonian_laird, as in squad_pooled.'),
+            Column('k', 'INTEGER', 'Blocks with the moderator.'),
+            Column('moderator_mean', 'DOUBLE', 'Mean of the moderator over those blocks (the intercept is there).'),
+            Column('intercept_pct', 'DOUBLE', 'Fitted change at the moderator\'s mean, percent.'),
+            Column('slope_pct_per_unit', 'DOUBLE',
+                   'Change in the effect per unit of the moderator, percentage points (log scale x 100).'),
+            Column('slope_ci_low', 'DOUBLE', 'Lower bound of the 95 % CI of the slope.'),
+            Column('slope_ci_high', 'DOUBLE', 'Upper bound of the 95 % CI of the slope.'),
+            Column('slope_p_value', 'DOUBLE', 'Two-sided p-value of the slope.'),
+            Column('tau2', 'DOUBLE', 'Residual between-block variance, log scale.'),
+            Column('computed_at', 'TIMESTAMPTZ', 'When the squad analysis ran (UTC).'),
+        ),
+        primary_key=('moderator', 'meta_method'),
     ),
     'runs': Relation(
         'runs', 'view',
@@ -585,6 +769,47 @@ RELATIONS: dict[str, Relation] = {
                    'run_metrics.heat_temperature_c.'),
             Column('heat_adjustment_bpm', '',
                    'run_metrics.heat_adjustment_bpm.'),
+        ),
+    ),
+    'runs_tidy': Relation(
+        'runs_tidy', 'view',
+        'Stable view for modelling: one row per running activity with its block and period label (baseline, ramp, '
+        'response, other), included flag and reason, every metric and the covariates (temperature and its source, '
+        'grade, duration, drift, device). Defined in pipeline/warehouse/views.sql.',
+        (
+            Column('activity_id', '', _ACTIVITY),
+            Column('athlete_id', '', _ATHLETE),
+            Column('run_date', '', 'Date of the run (UTC).'),
+            Column('start_time', '', 'Start of the run (UTC).'),
+            Column('block_id', '', 'The block whose window the run lies in (NULL for period other).'),
+            Column('period', '',
+                   'baseline (the window method\'s weeks before block start), ramp (block start to the response '
+                   'window, adaptations building), response (the response window) or other. A run in windows of two '
+                   'blocks takes response over baseline over ramp, then the later block.'),
+            Column('weeks_from_block_start', '', 'Weeks from that block\'s start (negative before it); NULL for other.'),
+            Column('included', '', 'run_metrics.included.'),
+            Column('exclusion_reason', '', 'run_metrics.exclusion_reason.'),
+            Column('economy_m_per_beat', '', 'Headline economy index (m per beat at the reference speed).'),
+            Column('hr_at_ref_bpm', '', 'HR at the reference speed (bpm).'),
+            Column('m_per_beat', '', 'Raw pace per heartbeat (m per beat).'),
+            Column('gap_m_per_beat', '', 'Grade-adjusted pace per heartbeat (m per beat).'),
+            Column('decoupling_pct', '', 'Aerobic decoupling (drift of pace per beat, first vs second half), %.'),
+            Column('speed_m_s', '', 'Mean steady speed.'),
+            Column('gap_speed_m_s', '', 'Mean steady grade-adjusted speed.'),
+            Column('heart_rate_bpm', '', 'Mean steady heart rate.'),
+            Column('steady_s', '', 'Steady seconds used.'),
+            Column('duration_s', '', 'Elapsed duration of the run.'),
+            Column('distance_km', '', 'Distance of the run.'),
+            Column('temperature_c', '', 'Mean device temperature over the steady samples.'),
+            Column('heat_temperature_c', '', 'Temperature the heat model uses (run_metrics.heat_temperature_c).'),
+            Column('temperature_source', '', 'run_metrics.temperature_source (air | device | imputed | none).'),
+            Column('heat_adjustment_bpm', '', 'run_metrics.heat_adjustment_bpm (bpm removed for heat).'),
+            Column('climb_m_per_km', '', 'Ascent per km over the steady samples.'),
+            Column('mean_abs_grade_pct', '', 'Mean absolute grade over the steady samples, %.'),
+            Column('sub_sport', '', 'Sub-sport (trail, treadmill, ...).'),
+            Column('device', '', 'activities.device.'),
+            Column('source_format', '', 'activities.source_format (fit, gpx, tcx).'),
+            Column('analysis_run_id', '', 'run_metrics.analysis_run_id (provenance).'),
         ),
     ),
     'block_summary': Relation(

@@ -21,7 +21,9 @@ TABLES = ("run_metrics", "weekly", "strength_blocks", "block_effects", "placebo_
 def _snapshot(ws) -> dict[str, pd.DataFrame]:
     con = connect(ws, read_only=True)
     try:
-        return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").df().reset_index(drop=True) for t in TABLES}
+        # analysis_run_id differs by design between two analyses (it names the analysis); the rest must not.
+        return {t: con.execute(f"SELECT * EXCLUDE (analysis_run_id) FROM {t} ORDER BY ALL").df().reset_index(drop=True)
+                for t in TABLES}
     finally:
         con.close()
 
@@ -74,6 +76,17 @@ def test_demo_athlete_end_to_end_and_idempotent(workspace):
     settings = json.loads(runs[-1][3])
     assert settings["analysis"]["swc_pct"] == 1.0 and settings["blocks"]["max_gap_days"] == 10
     assert runs[-1][2] == pipeline.__version__
+    # Provenance: every analysis row links to the latest analysis, which holds the fitted model's values.
+    con = connect(workspace, read_only=True)
+    latest = con.execute("SELECT analysis_run_id, n_runs, n_included, ref_speed_m_s, hr_speed_slope_bpm_per_m_s, "
+                         "drift_bpm_per_h, heat_bpm_per_c, heat_se_bpm_per_c, heat_method, slope_method "
+                         "FROM analysis_runs ORDER BY started_at DESC LIMIT 1").fetchone()
+    links = {t: con.execute(f"SELECT DISTINCT analysis_run_id FROM {t}").fetchall() for t in TABLES}
+    con.close()
+    assert all(v == [(latest[0],)] for v in links.values()), links
+    assert latest[1] == len(athlete.activities) and latest[2] == int(rm["included"].sum())
+    assert 2.5 < latest[3] < 3.2 and 18 < latest[4] < 26      # simulator: HR slope 22 bpm per m/s
+    assert 2 < latest[5] < 7 and latest[8] == "detrended" and latest[9] == "adjacent_bins_iv"  # drift 4.5 bpm/h
 
 
 def test_empty_workspace_and_unknown_athlete(workspace):

@@ -140,6 +140,7 @@ def test_strength_status(con):
     assert strength_status(con) == (
         "strength:\n  a: 2 strength sessions, 5 working sets, 2025-01-06..2025-01-08 (strong_csv); "
         "blocks: 1 declared")
-    con.execute("INSERT INTO strength_blocks VALUES ('a', 'B2025-01-01', '2025-01-01', '2025-02-28', 2, 0.2, "
+    con.execute("INSERT INTO strength_blocks (athlete_id, block_id, start_date, end_date, sessions, "
+                "sessions_per_week, volume_kg, source, label) VALUES ('a', 'B2025-01-01', '2025-01-01', '2025-02-28', 2, 0.2, "
                 "0, 'declared', 'Winter')")
     assert strength_status(con).endswith("blocks: 1 declared, 0 detected")
