@@ -72,6 +72,8 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import pandas as pd
 from scipy import stats
+from pymare import Dataset
+from pymare.estimators import DerSimonianLaird, VarianceBasedLikelihoodEstimator
 
 from pipeline.analyze.effects import WEEK, BlockWindows, EffectContext, block_windows, effect_its
 from pipeline.analyze.params import AnalysisParams, settings_from_section
@@ -141,9 +143,6 @@ class MetaResult:
 
 def _pymare_fit(y: np.ndarray, v: np.ndarray, X: np.ndarray | None, method: str, hksj: bool | None = None):
     """Fit y ~ X (intercept added) with PyMARE; returns its MetaRegressionResults."""
-    from pymare import Dataset
-    from pymare.estimators import DerSimonianLaird, VarianceBasedLikelihoodEstimator
-
     if method not in META_METHODS:
         raise ValueError(f"unknown meta-analysis method {method!r}; valid: {', '.join(META_METHODS)}")
     use_hk = (method == "reml_hksj") if hksj is None else hksj
