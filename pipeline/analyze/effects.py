@@ -176,6 +176,7 @@ class CoefFit:
     df: float
     params: np.ndarray | None
     weights: np.ndarray | None     # the estimate is weights @ y (GLS with the fitted rho, or OLS)
+    cov: np.ndarray | None = None  # covariance of all params (prediction bands, e.g. the ITS trend's)
 
     def widened(self, extra_se: float, alpha: float) -> CoefFit:
         """The same estimate with an independent extra standard error added in quadrature to each side of
@@ -187,7 +188,7 @@ class CoefFit:
         hi = self.est + float(np.hypot(self.hi - self.est, q * extra_se))
         se = (hi - lo) / (2 * q)
         p = float(2 * stats.t.sf(abs(self.est) / se, self.df)) if se > 0 and np.isfinite(self.df) else self.p
-        return CoefFit(self.est, lo, hi, p, self.df, self.params, self.weights)
+        return CoefFit(self.est, lo, hi, p, self.df, self.params, self.weights, self.cov)
 
 
 NO_FIT = CoefFit(np.nan, np.nan, np.nan, np.nan, np.nan, None, None)
@@ -215,14 +216,14 @@ def _coef_ci(X: np.ndarray, y: np.ndarray, j: int, params: AnalysisParams) -> Co
         lo, hi = res.conf_int(alpha=alpha)[j]
         rho = float(np.atleast_1d(res.model.rho)[0])
         return CoefFit(float(res.params[j]), float(lo), float(hi), float(res.pvalues[j]), float(res.df_resid),
-                       np.asarray(res.params), _ar1_weights(X, rho, j))
+                       np.asarray(res.params), _ar1_weights(X, rho, j), np.asarray(res.cov_params()))
     ols_weights = np.linalg.pinv(X)[j]
     if params.ci_method == "newey_west1987":
         res = sm.OLS(y, X).fit(cov_type="HAC", cov_kwds={"maxlags": _hac_lags(n, params), "use_correction": True},
                                use_t=True)
         lo, hi = res.conf_int(alpha=alpha)[j]
         return CoefFit(float(res.params[j]), float(lo), float(hi), float(res.pvalues[j]), float(res.df_resid),
-                       np.asarray(res.params), ols_weights)
+                       np.asarray(res.params), ols_weights, np.asarray(res.cov_params()))
     if params.ci_method == "kunsch1989":
         beta, *_ = np.linalg.lstsq(X, y, rcond=None)
         fitted = X @ beta
@@ -232,16 +233,17 @@ def _coef_ci(X: np.ndarray, y: np.ndarray, j: int, params: AnalysisParams) -> Co
         L = max(1, min(params.bootstrap_block_runs, n))
         n_blocks = int(np.ceil(n / L))
         pinv = np.linalg.pinv(X)
-        draws = np.empty(params.bootstrap_reps)
+        all_draws = np.empty((params.bootstrap_reps, k))
         for r in range(params.bootstrap_reps):
             starts = rng.integers(0, n, n_blocks)
             idx = ((starts[:, None] + np.arange(L)[None, :]) % n).ravel()[:n]  # circular blocks
-            draws[r] = (pinv @ (fitted + resid[idx]))[j]
+            all_draws[r] = pinv @ (fitted + resid[idx])
+        draws = all_draws[:, j]
         est = float(beta[j])
         lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
         se = float(np.std(draws, ddof=1))
         p = float(2 * stats.t.sf(abs(est) / se, n - k)) if se > 0 else np.nan
-        return CoefFit(est, float(lo), float(hi), p, float(n - k), beta, ols_weights)
+        return CoefFit(est, float(lo), float(hi), p, float(n - k), beta, ols_weights, np.cov(all_draws.T))
     raise ValueError(f"unknown CI method {params.ci_method!r}; valid: {', '.join(CI_METHODS)}")
 
 
@@ -326,6 +328,54 @@ def effect_window(runs: pd.DataFrame, windows: BlockWindows, metric: str,
                   effect_verdict(change, cl, ch, nb, nr, p.swc_pct, p.min_runs))
 
 
+@dataclass(frozen=True)
+class ITSFit:
+    """The interrupted-time-series regression of one metric around one block start, as fitted.
+
+    ``fit``: the runs in the fit (pre-block period, then response window; ``_y`` on the model scale),
+    ``t_weeks``: their time in weeks from block start, ``t_c``: the mean time of the response-window runs,
+    ``n_pre``/``n_resp``: runs per part, ``coef``: the block coefficient ``c`` (column 2 of the design
+    ``[1, t, D, D*(t - t_c), covariates...]``) with every parameter and their covariance.
+    """
+
+    spec: MetricSpec
+    fit: pd.DataFrame
+    t_weeks: np.ndarray
+    t_c: float
+    n_pre: int
+    n_resp: int
+    coef: CoefFit
+
+
+def its_fit(runs: pd.DataFrame, windows: BlockWindows, metric: str, params: AnalysisParams | None = None,
+            covariates: tuple[str, ...] | None = None, heat_se_bpm_per_c: float = 0.0) -> ITSFit:
+    """Fit the ITS model of ``metric`` (see :func:`effect_its`); ``coef`` is ``NO_FIT`` with too few runs
+    (< 3 before the block or < 2 in the response window)."""
+    p = params or AnalysisParams()
+    if "heat_excess_c" not in runs and ("temperature_c" in runs or "heat_temperature_c" in runs):
+        runs = runs.assign(heat_excess_c=heat_excess_c(heat_temperature(runs), p.ref_temperature_c))
+    d, spec = _prepare(runs, metric)
+    pre = d[(d["start_time"] >= windows.its_pre_start) & (d["start_time"] < windows.block_start)]
+    resp = d[(d["start_time"] >= windows.response_start) & (d["start_time"] < windows.response_end)]
+    nb, nr = len(pre), len(resp)
+    fit = pd.concat([pre, resp])
+    t = ((fit["start_time"] - windows.block_start) / WEEK).to_numpy(dtype=float)
+    if nb < 3 or nr < 2:
+        return ITSFit(spec, fit, t, float("nan"), nb, nr, NO_FIT)
+    D = np.r_[np.zeros(nb), np.ones(nr)]
+    t_c = float(t[nb:].mean())
+    cols = [np.ones(nb + nr), t, D, D * (t - t_c)]
+    for cov in (ITS_COVARIATES[metric] if covariates is None else covariates):
+        if cov in fit:
+            x = pd.to_numeric(fit[cov], errors="coerce").to_numpy(dtype=float)
+            if np.isfinite(x).all() and np.std(x) > 0:
+                cols.append(x - x.mean())
+    X = np.column_stack(cols)
+    coef = _coef_ci(X, fit["_y"].to_numpy(), 2, p)
+    coef = coef.widened(_heat_extra_se(fit, metric, coef, heat_se_bpm_per_c, p), 1 - p.ci_level)
+    return ITSFit(spec, fit, t, t_c, nb, nr, coef)
+
+
 def effect_its(runs: pd.DataFrame, windows: BlockWindows, metric: str, params: AnalysisParams | None = None,
                covariates: tuple[str, ...] | None = None, heat_se_bpm_per_c: float = 0.0) -> Effect:
     """Interrupted-time-series change of ``metric`` beyond the pre-block trend (see module docstring).
@@ -334,41 +384,23 @@ def effect_its(runs: pd.DataFrame, windows: BlockWindows, metric: str, params: A
     the fit has them and they vary; default: :data:`ITS_COVARIATES` for the metric.
     ``baseline_value`` is the pre-block trend extrapolated to the response window (the counterfactual),
     ``response_value`` the fitted response level there. ``heat_se_bpm_per_c``: as in :func:`effect_window`.
+    The fit itself is :func:`its_fit` (also behind the trend curve of :mod:`pipeline.analyze.trends`).
     """
     p = params or AnalysisParams()
-    if "heat_excess_c" not in runs and ("temperature_c" in runs or "heat_temperature_c" in runs):
-        runs = runs.assign(heat_excess_c=heat_excess_c(heat_temperature(runs), p.ref_temperature_c))
-    d, spec = _prepare(runs, metric)
-    pre = d[(d["start_time"] >= windows.its_pre_start) & (d["start_time"] < windows.block_start)]
-    resp = d[(d["start_time"] >= windows.response_start) & (d["start_time"] < windows.response_end)]
-    nb, nr = len(pre), len(resp)
-    est = lo = hi = pv = np.nan
+    its = its_fit(runs, windows, metric, p, covariates, heat_se_bpm_per_c)
+    spec, coef, nb, nr = its.spec, its.coef, its.n_pre, its.n_resp
     bval = rval = np.nan
-    if nb >= 3 and nr >= 2:
-        fit = pd.concat([pre, resp])
-        t = ((fit["start_time"] - windows.block_start) / WEEK).to_numpy(dtype=float)
-        D = np.r_[np.zeros(nb), np.ones(nr)]
-        t_c = float(t[nb:].mean())
-        cols = [np.ones(nb + nr), t, D, D * (t - t_c)]
-        for cov in (ITS_COVARIATES[metric] if covariates is None else covariates):
-            if cov in fit:
-                x = pd.to_numeric(fit[cov], errors="coerce").to_numpy(dtype=float)
-                if np.isfinite(x).all() and np.std(x) > 0:
-                    cols.append(x - x.mean())
-        X = np.column_stack(cols)
-        coef = _coef_ci(X, fit["_y"].to_numpy(), 2, p)
-        coef = coef.widened(_heat_extra_se(fit, metric, coef, heat_se_bpm_per_c, p), 1 - p.ci_level)
-        est, lo, hi, pv, beta = coef.est, coef.lo, coef.hi, coef.p, coef.params
-        if beta is not None and np.isfinite(est):
-            counterfactual = beta[0] + beta[1] * t_c  # covariates at their mean (centred)
-            bval, rval = _back(spec, counterfactual), _back(spec, counterfactual + beta[2])
-    change, cl, ch = _to_pct(spec, est, lo, hi)
+    beta = coef.params
+    if beta is not None and np.isfinite(coef.est):
+        counterfactual = beta[0] + beta[1] * its.t_c  # covariates at their mean (centred)
+        bval, rval = _back(spec, counterfactual), _back(spec, counterfactual + beta[2])
+    change, cl, ch = _to_pct(spec, coef.est, coef.lo, coef.hi)
     return Effect(metric, "its", windows.its_pre_start, windows.block_start, windows.response_start,
-                  windows.response_end, nb, nr, bval, rval, change, cl, ch, pv, p.swc_pct,
+                  windows.response_end, nb, nr, bval, rval, change, cl, ch, coef.p, p.swc_pct,
                   effect_verdict(change, cl, ch, nb, nr, p.swc_pct, p.min_runs))
 
 
-def _block_limits(blocks: pd.DataFrame, params: AnalysisParams) -> list[tuple[pd.Series, pd.Timestamp | None]]:
+def block_limits(blocks: pd.DataFrame, params: AnalysisParams) -> list[tuple[pd.Series, pd.Timestamp | None]]:
     """Each block with the date before which its windows may not reach (previous block's response end)."""
     ordered = blocks.assign(_start=[_utc(x) for x in blocks["start_date"]]).sort_values("_start")
     out, prev = [], None
@@ -390,7 +422,7 @@ def block_effects(runs: pd.DataFrame, blocks: pd.DataFrame, params: AnalysisPara
     """
     p = params or AnalysisParams()
     rows = []
-    for b, not_before in _block_limits(blocks, p):
+    for b, not_before in block_limits(blocks, p):
         w = block_windows(b["_start"], p, not_before)
         for metric in metrics:
             for eff in (effect_window(runs, w, metric, p, heat_se_bpm_per_c=heat_se_bpm_per_c),
@@ -427,7 +459,7 @@ def placebo_checks(runs: pd.DataFrame, blocks: pd.DataFrame, params: AnalysisPar
     first = pd.to_datetime(runs["start_time"], utc=True).min()
     first = first.normalize() - pd.Timedelta(days=first.weekday())   # record counted in (Monday) weeks
     rows = []
-    for b, not_before in _block_limits(blocks, p):
+    for b, not_before in block_limits(blocks, p):
         floor = first if not_before is None else max(first, not_before)
         fake = b["_start"] - p.response_end_weeks * WEEK
         while fake - p.placebo_min_pre_weeks * WEEK >= floor:

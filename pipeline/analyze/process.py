@@ -18,6 +18,7 @@ from pipeline.analyze.economy import EconomyModel, economy_fit, economy_ref_spee
 from pipeline.analyze.effects import block_effects, placebo_checks
 from pipeline.analyze.params import AnalysisParams
 from pipeline.analyze.runs import STEADY_COLUMNS, RunResult, run_kind, run_process
+from pipeline.analyze.trends import block_trends
 from pipeline.analyze.weekly import weekly_summary
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC, columns
 
@@ -40,6 +41,7 @@ class AthleteAnalysis:
     placebo_checks: pd.DataFrame
     model: EconomyModel | None
     not_runs: Counter = field(default_factory=Counter)   # other sports seen (never analysed)
+    block_trends: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=columns("block_trends")))
 
     @property
     def headline(self) -> pd.DataFrame:
@@ -110,4 +112,6 @@ def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable
     heat_se = model.heat_se_bpm_per_c if model is not None and np.isfinite(model.heat_se_bpm_per_c) else 0.0
     effects = block_effects(inc, blocks, p, heat_se_bpm_per_c=heat_se)
     placebo = placebo_checks(inc, blocks, p, heat_se_bpm_per_c=heat_se)
-    return AthleteAnalysis(athlete_id, rows, weekly, blocks, effects, placebo, model, not_runs)
+    # 5. The headline's counterfactual as a curve (the same ITS fit), for the report's timeline.
+    trends = block_trends(inc, blocks, p, heat_se_bpm_per_c=heat_se)
+    return AthleteAnalysis(athlete_id, rows, weekly, blocks, effects, placebo, model, not_runs, trends)
