@@ -25,8 +25,12 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from pipeline.errors import PipelineError
+import pipeline
+from pipeline.report import charts, interactive
 from pipeline.report import figures as fg
 from pipeline.report import story
+from pipeline.report.headline import headline_box, pace_text
+from pipeline.report.vega import EMBED_OPTIONS, script_safe_json, vega_bundle
 from pipeline.report.data import AthleteReportData, list_athletes, load_athlete_tables, load_squad_tables
 from pipeline.report.squad_section import squad_section
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC
@@ -259,7 +263,90 @@ def athlete_page_context(tables: AthleteReportData, figures: dict[str, RenderedF
         "placebo_rows": placebo[(placebo["block_id"] == focus.block_id) & (placebo["metric"] == HEADLINE_METRIC)
                                 & (placebo["method"] == HEADLINE_METHOD)].to_dict("records"),
         "has_temperature": bool(runs["temperature_c"].notna().any()) if len(runs) else False,
+        "box": headline_box(tables),
+        "failed_analysis": tables.failed_analysis,
+        "weather_note": weather_note(tables),
+        "footer": page_footer(tables),
+        **interactive_context(tables, focus),
     }
+
+
+def interactive_context(tables: AthleteReportData, focus: _Focus) -> dict:
+    """The page's charts (Vega-Lite specs by element id, only those with data) and the per-run table rows."""
+    w = focus.quoted
+    periods = (story.run_periods(tables.runs["start_time"], focus.start, None if w is None else w["response_start"],
+                                 None if w is None else w["response_end"]) if len(tables.runs) else None)
+    runs = interactive.run_hover_frame(tables, periods)
+    trend = tables.trends[(tables.trends["block_id"] == focus.block_id)
+                          & (tables.trends["metric"] == HEADLINE_METRIC)] if len(tables.trends) else tables.trends
+    its = focus.by_method.loc[HEADLINE_METHOD] if HEADLINE_METHOD in focus.by_method.index else None
+    box = headline_box(tables)
+    colour = fg.VERDICT_COLOURS.get(box.verdict if box else "", fg.OKABE_ITO["grey"])
+    specs = {"chart-timeline": charts.timeline_chart(runs, trend, tables.blocks, tables.strength_sessions,
+                                                     interactive.gap_marker(trend, its), colour)}
+    if len(runs) and runs["economy"].notna().any():
+        domain = (runs["t"].min() - pd.Timedelta(days=3), runs["t"].max() + pd.Timedelta(days=3))
+        specs["chart-temperature"] = charts.temperature_chart(runs, tables.blocks, domain)
+    if focus.block_id is not None:
+        specs["chart-estimates"] = charts.estimates_chart(interactive.method_rows(tables, focus.block_id),
+                                                          _first(focus.effects["swc_pct"]))
+    specs["chart-blocks"] = charts.blocks_chart(interactive.block_rows(tables))
+    specs["chart-weekly"] = charts.weekly_chart(tables.weekly, tables.blocks)
+    specs["chart-intensity"] = charts.intensity_chart(runs, tables.blocks, lambda v: pace_text(v, tables.units))
+    specs["chart-hr-speed"] = charts.hr_speed_chart(runs, tables.units)
+    specs["chart-decoupling"] = charts.decoupling_chart(runs, tables.blocks)
+    ref_row = focus.by_method.loc["window"] if "window" in focus.by_method.index else focus.quoted
+    reference = (None if ref_row is None or pd.isna(ref_row["baseline_start"])
+                 else (ref_row["baseline_start"], ref_row["baseline_end"]))
+    specs["chart-relative"] = charts.relative_chart(runs, reference)
+    specs = {k: v for k, v in specs.items() if v is not None}
+    return {"charts": specs, "charts_json": script_safe_json(specs), "embed_json": script_safe_json(EMBED_OPTIONS),
+            "run_rows": run_table_rows(runs), "has_trend": bool(len(trend))}
+
+
+def _first(values: pd.Series):
+    values = values.dropna()
+    return float(values.iloc[0]) if len(values) else None
+
+
+def run_table_rows(runs: pd.DataFrame) -> list[dict]:
+    """The per-run table: one row per run, newest first, with sortable values beside the shown texts."""
+    rows = []
+    for _, r in runs.sort_values("t", ascending=False).iterrows():
+        rows.append({"date": r["t"].strftime("%Y-%m-%d"), "when": r["when"], "period": r["table_period"],
+                     "block": r["block_id"] or "", "distance": r["distance"], "pace": r["pace"], "hr": r["hr"],
+                     "economy": "" if pd.isna(r["economy"]) else f"{r['economy']:.3f}",
+                     "decoupling": "" if pd.isna(r["decoupling_pct"]) else f"{r['decoupling_pct']:.1f}",
+                     "temperature": r["temperature"], "included": r["status"] == "included",
+                     "reason": "" if r["status"] == "included" else r["status"].removeprefix("excluded: ")})
+    return rows
+
+
+def weather_note(tables: AthleteReportData) -> str:
+    """Which runs had archive weather (air temperature) and where the others' temperature came from."""
+    runs = tables.runs
+    if runs.empty:
+        return ""
+    with_air = int(runs["activity_id"].isin(tables.weather["activity_id"]).sum()) if len(tables.weather) else 0
+    device = int((~runs["activity_id"].isin(tables.weather.get("activity_id", pd.Series(dtype=object)))
+                  & runs["temperature_c"].notna()).sum())
+    none = len(runs) - with_air - device
+    return (f"Temperature: {with_air} of {len(runs)} runs have the air temperature from the weather archive "
+            f"(Open-Meteo), {device} only the watch's own sensor (it reads warmer than the air), {none} none.")
+
+
+def page_footer(tables: AthleteReportData | None) -> dict:
+    """generated on / data up to / pipeline version / settings, for every page's footer."""
+    footer = {"generated": story.format_day(pd.Timestamp.now(tz="UTC").tz_localize(None)),
+              "version": pipeline.__version__, "data_until": None, "settings": None, "analysed": None}
+    if tables is not None and len(tables.runs):
+        footer["data_until"] = story.format_day(tables.runs["start_time"].max())
+    run = tables.analysis if tables is not None else None
+    if run is not None:
+        footer["version"] = run["pipeline_version"] or footer["version"]
+        footer["settings"] = run["settings_json"]
+        footer["analysed"] = story.format_day(run["finished_at"])
+    return footer
 
 
 def _block_rows(blocks: pd.DataFrame, focus: str | None) -> list[dict]:
@@ -282,8 +369,10 @@ def _window_rows(by_method: pd.DataFrame) -> list[dict]:
             for m, r in by_method.sort_index().iterrows()]
 
 
-def write_athlete_page(tables: AthleteReportData, reports_dir: Path, env: Environment | None = None) -> Path:
-    """Write ``reports/<athlete>/index.html`` and its PNGs; returns the page's path."""
+def write_athlete_page(tables: AthleteReportData, reports_dir: Path, env: Environment | None = None,
+                       vega_cache: Path | None = None) -> Path:
+    """Write ``reports/<athlete>/index.html`` and its PNGs; returns the page's path. ``vega_cache``: where the
+    charts' JavaScript bundle is cached (:func:`pipeline.report.vega.vega_bundle`)."""
     env = env or _environment()
     out_dir = reports_dir / validate_athlete_id(tables.athlete_id)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -293,7 +382,8 @@ def write_athlete_page(tables: AthleteReportData, reports_dir: Path, env: Enviro
     for old in out_dir.glob("*.png"):
         if old.name not in written:
             old.unlink()
-    html = env.get_template("athlete.html.j2").render(**context)
+    html = env.get_template("athlete.html.j2").render(**context,
+                                                      vega_js=vega_bundle(vega_cache) if context["charts"] else "")
     page = out_dir / PAGE_NAME
     _write_bytes(page, html.encode("utf-8"))
     return page
@@ -348,8 +438,11 @@ def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env
         (reports_dir / FOREST_PNG).unlink()
     squad = squad_section(squad_tables, {t.athlete_id: t.display_name for t in all_tables}, reports_dir) \
         if squad_tables is not None else None
+    footer = page_footer(None)
+    ends = [t.runs["start_time"].max() for t in all_tables if len(t.runs)]
+    footer["data_until"] = story.format_day(max(ends)) if ends else None
     html = env.get_template("squad.html.j2").render(rows=squad_rows(all_tables, reports_dir), forest=forest,
-                                                    squad=squad)
+                                                    squad=squad, footer=footer)
     page = reports_dir / PAGE_NAME
     _write_bytes(page, html.encode("utf-8"))
     return page
@@ -373,5 +466,5 @@ def build_reports(ws: Workspace, athlete_id: str | None = None) -> Path:
     env = _environment()
     for tables in all_tables:
         if athlete_id is None or tables.athlete_id == athlete_id:
-            write_athlete_page(tables, ws.reports_dir, env)
+            write_athlete_page(tables, ws.reports_dir, env, ws.processed_dir)
     return write_squad_page(all_tables, ws.reports_dir, env, squad_tables)
