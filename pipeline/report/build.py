@@ -58,6 +58,7 @@ class RenderedFigure:
     filename: str
     data_uri: str
     alt: str
+    min_font_px: float = 0.0   # smallest text in PNG pixels (see figures.min_font_px)
 
 
 def _environment() -> Environment:
@@ -75,7 +76,7 @@ def _render_figure(fig, out_dir: Path, key: str, alt: str) -> RenderedFigure:
     filename = f"{key}.png"
     _write_bytes(out_dir / filename, png)
     uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    return RenderedFigure(key=key, filename=filename, data_uri=uri, alt=alt)
+    return RenderedFigure(key=key, filename=filename, data_uri=uri, alt=alt, min_font_px=fg.min_font_px(fig))
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
@@ -159,7 +160,11 @@ def _timeline_figure(tables: AthleteReportData, focus: _Focus) -> fg.Figure | No
     if not len(included):
         return None
     windows = tables.effects[tables.effects["metric"] == HEADLINE_METRIC]
-    return fg.economy_timeline_plot(included, tables.strength_sessions, tables.blocks, windows)
+    trend = tables.trends[(tables.trends["block_id"] == focus.block_id)
+                          & (tables.trends["metric"] == HEADLINE_METRIC)] if len(tables.trends) else None
+    box = headline_box(tables)
+    colour = fg.VERDICT_COLOURS.get(box.verdict if box else "", fg.OKABE_ITO["grey"])
+    return fg.economy_timeline_plot(included, tables.strength_sessions, tables.blocks, windows, trend, colour)
 
 
 def _comparison_figure(tables: AthleteReportData, focus: _Focus) -> fg.Figure | None:
@@ -228,11 +233,29 @@ def draw_athlete_figures(tables: AthleteReportData, out_dir: Path) -> dict[str, 
     """Draw the athlete's figures that have data, write each as PNG into ``out_dir``; keyed as the page uses."""
     focus = _focus(tables)
     figures: dict[str, RenderedFigure] = {}
+    footer = share_line(tables)
     for spec in ATHLETE_FIGURES:
         fig = spec.draw(tables, focus)
         if fig is not None:
+            fg.add_share_footer(fig, footer)
             figures[spec.key] = _render_figure(fig, out_dir, spec.filename, spec.alt)
     return figures
+
+
+def share_line(tables: AthleteReportData) -> str:
+    """What a shared PNG says under it: the athlete, the block, the verdict, the data range, the version."""
+    parts = [tables.display_name]
+    box = headline_box(tables)
+    effect = story.headline_effect(tables)
+    if effect is not None and effect.block_start is not None:
+        parts.append(f"strength block from {story.format_day(effect.block_start)}")
+    if box is not None:
+        parts.append(f"verdict: {box.verdict} ({box.change} %, 95 % CI {box.ci} %)")
+    if len(tables.runs):
+        parts.append(f"runs {story.format_day(tables.runs['start_time'].min())} to "
+                     f"{story.format_day(tables.runs['start_time'].max())}")
+    parts.append(f"pipeline {pipeline.__version__}")
+    return " · ".join(parts)
 
 
 def athlete_page_context(tables: AthleteReportData, figures: dict[str, RenderedFigure]) -> dict:

@@ -21,7 +21,8 @@ def _figure(fig, reports_dir: Path, filename: str, alt: str) -> dict:
     tmp = reports_dir / f".{filename}.tmp"
     tmp.write_bytes(png)
     os.replace(tmp, reports_dir / filename)
-    return {"filename": filename, "alt": alt, "data_uri": "data:image/png;base64," + base64.b64encode(png).decode()}
+    return {"filename": filename, "alt": alt, "data_uri": "data:image/png;base64," + base64.b64encode(png).decode(),
+            "min_font_px": fg.min_font_px(fig)}
 
 
 def _method(pooled: pd.DataFrame) -> str | None:
