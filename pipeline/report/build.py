@@ -169,7 +169,8 @@ def _timeline_figure(tables: AthleteReportData, focus: _Focus) -> fg.Figure | No
 
 def _comparison_figure(tables: AthleteReportData, focus: _Focus) -> fg.Figure | None:
     included = tables.included_runs
-    if not (len(included) and len(focus.effects) and focus.quoted is not None):
+    if not (len(included) and len(focus.effects) and focus.quoted is not None
+            and focus.effects["change_pct"].notna().any()):
         return None
     swc = focus.effects["swc_pct"].dropna()
     return fg.block_comparison_plot(included, focus.effects, swc.iloc[0] if len(swc) else None)

@@ -52,8 +52,6 @@ def run_hover_frame(tables: AthleteReportData, focus_periods: pd.Series | None) 
     charts plot (t, economy, temperature_c and its source, ...) and ``hover``, one line of all of them (the
     marks' accessible description)."""
     runs, units = tables.runs, tables.units
-    if runs.empty:
-        return pd.DataFrame(columns=["t", "economy", "hover"])
     air = tables.weather.set_index("activity_id")["air_temperature_c"] if len(tables.weather) else pd.Series(dtype=float)
     air_c = runs["activity_id"].map(air).astype(float)
     source = np.where(air_c.notna(), "air", np.where(runs["temperature_c"].notna(), "device", None))
@@ -61,7 +59,8 @@ def run_hover_frame(tables: AthleteReportData, focus_periods: pd.Series | None) 
     included = runs["included"].fillna(False).astype(bool) & runs["economy_m_per_beat"].notna()
     period, block = table_periods(tables)
     out = pd.DataFrame({
-        "activity_id": runs["activity_id"], "t": runs["start_time"], "when": runs["start_time"].map(_when),
+        "activity_id": runs["activity_id"], "t": runs["start_time"],
+        "when": [_when(x) for x in runs["start_time"]],
         "distance": [distance_text(k, units) for k in runs["distance_km"]],
         "pace": [pace_text(v, units) for v in runs["speed_m_s"]],
         "hr": [f"{h:.0f} bpm" if not pd.isna(h) else "n/a" for h in runs["heart_rate_bpm"]],
@@ -77,6 +76,7 @@ def run_hover_frame(tables: AthleteReportData, focus_periods: pd.Series | None) 
         "period": focus_periods if focus_periods is not None else "before block",
         "table_period": period, "block_id": block,
     })
+    out["when"] = out["when"].astype(object)
     out["hover"] = (out["when"] + " · " + out["distance"] + " · " + out["pace"] + " · " + out["hr"] + " · "
                     + out["temperature"] + " · " + out["status"])
     return out.reset_index(drop=True)
