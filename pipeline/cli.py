@@ -71,6 +71,17 @@ def _fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def _fail_if_analysis_failed(summary) -> None:
+    """Exit 1 after the work for everyone else is done and shown, when some athlete (or the squad analysis)
+    could not be analysed."""
+    if summary.failures:
+        names = ", ".join(f.athlete_id for f in summary.failures)
+        _fail(f"{len(summary.failures)} athlete(s) could not be analysed ({names}); the others' results were "
+              "stored. The reasons are above and in `pipeline status`.")
+    if summary.squad_error:
+        _fail(f"the squad analysis failed ({summary.squad_error}); every athlete's own results were stored")
+
+
 def _ws(ctx: click.Context) -> Workspace:
     return ctx.obj["workspace"]
 
@@ -146,6 +157,7 @@ def analyze(ctx, athlete_id):
 
         summary = analyze_workspace(ws, athlete_id=athlete_id)
     click.echo(summary.render())
+    _fail_if_analysis_failed(summary)
 
 
 @cli.command()
@@ -173,10 +185,31 @@ def run(ctx, jobs, quiet):
         from pipeline.weather.run import weather_workspace
 
         click.echo(ingest_paths(ws, None, jobs=jobs, progress=not quiet).render())
-        click.echo(weather_workspace(ws).render())
-        click.echo(analyze_workspace(ws).render())
-        index = build_reports(ws)
+        weather_failed = _run_weather(ws, weather_workspace)
+        analysed = analyze_workspace(ws)
+        click.echo(analysed.render())
+        index = build_reports(ws)      # every athlete's page, the failed ones with their error
     click.echo(f"Report: {index}")
+    _fail_if_analysis_failed(analysed)
+    if weather_failed:
+        _fail(f"the weather stage failed ({weather_failed}); everything else was done")
+
+
+def _run_weather(ws: Workspace, weather_workspace) -> str | None:
+    """The weather step of ``pipeline run``: an enrichment, so an unexpected failure in it (say, a run dated
+    in a year the archive client cannot compute with) is one line, and ingest's data still get analysed and
+    reported; the command then exits 1. Settings errors (a PipelineError) stop the command as everywhere."""
+    try:
+        click.echo(weather_workspace(ws).render())
+        return None
+    except PipelineError:
+        raise
+    except Exception as e:  # noqa: BLE001 - isolation boundary: named, then the other stages go on
+        if os.environ.get("PIPELINE_DEBUG"):
+            raise
+        reason = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+        click.echo(f"Weather: not fetched: {reason}; the analysis goes on without it")
+        return reason
 
 
 @cli.command()
@@ -215,7 +248,12 @@ def demo(ctx, seed, if_empty, squad, season_pct):
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
 @click.pass_context
 def sql(ctx, query, as_csv):
-    """Run a read-only SQL QUERY on the warehouse and print the result."""
+    """Run SQL QUERY on the warehouse and print the result.
+
+    Read-only for the warehouse, and nothing outside it: writes (INSERT, UPDATE, CREATE...) are refused,
+    and so are COPY ... TO, reading other files (read_csv, read_parquet, glob), ATTACH, EXPORT DATABASE
+    and INSTALL/LOAD of extensions. To change the warehouse use `pipeline shell --write`.
+    """
     from pipeline.warehouse.query import run_sql
 
     click.echo(run_sql(_ws(ctx), query, as_csv=as_csv))

@@ -17,7 +17,8 @@ import pandas as pd
 from pipeline.analyze.economy import EconomyModel, economy_fit, economy_ref_speed
 from pipeline.analyze.effects import block_effects, placebo_checks
 from pipeline.analyze.params import AnalysisParams
-from pipeline.analyze.runs import STEADY_COLUMNS, RunResult, run_kind, run_process
+from pipeline.analyze.runs import (STEADY_COLUMNS, RunAnalysisError, RunResult, run_kind, run_process,
+                                   runs_outside_reference_speed)
 from pipeline.analyze.trends import block_trends
 from pipeline.analyze.weekly import weekly_summary
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC, columns
@@ -58,7 +59,10 @@ def athlete_runs(activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataF
         if activity_id not in act.index:
             continue
         seen.add(activity_id)
-        results.append(run_process(frame, act.loc[activity_id].to_dict(), params))
+        try:
+            results.append(run_process(frame, act.loc[activity_id].to_dict(), params))
+        except Exception as e:  # name the activity: the caller reports it with its file
+            raise RunAnalysisError(activity_id, e) from e
     for activity_id, row in act.iterrows():
         if activity_id in seen:
             continue
@@ -68,6 +72,17 @@ def athlete_runs(activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataF
         else:
             not_runs[kind.removeprefix("not a run: ").removeprefix("not analysed: ")] += 1
     return results, not_runs
+
+
+def exclude_runs(rows: pd.DataFrame, steady: pd.DataFrame, reasons: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mark the runs in ``reasons`` (activity_id -> reason) excluded and drop their steady samples (pure)."""
+    if not reasons:
+        return rows, steady
+    hit = rows["activity_id"].isin(list(reasons))
+    rows = rows.copy()
+    rows.loc[hit, "included"] = False
+    rows.loc[hit, "exclusion_reason"] = rows.loc[hit, "activity_id"].map(reasons)
+    return rows, steady[~steady["activity_id"].isin(list(reasons))].reset_index(drop=True)
 
 
 def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataFrame]],
@@ -97,6 +112,9 @@ def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable
     model = None
     if len(included):
         v_ref = economy_ref_speed(included, ref_speed_m_s)
+        rows, steady = exclude_runs(rows, steady, runs_outside_reference_speed(steady, v_ref, p))
+        included = rows[rows["included"]]
+    if len(included):
         model = economy_fit(steady, included, v_ref, p)
         idx = model.runs.set_index("activity_id")
         for col in ("hr_at_ref_bpm", "economy_m_per_beat"):

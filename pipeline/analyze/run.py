@@ -2,22 +2,29 @@
 then replace the analysed athletes' rows of the analysis tables in one transaction.
 
 1. which athletes (:func:`pipeline.analyze.store.athlete_ids`);
-2. per athlete: its inputs (:func:`~pipeline.analyze.store.load_athlete_inputs`), its strength blocks
+2. per athlete, in isolation (:func:`analyze_one`): its athlete.toml checked, its inputs
+   (:func:`~pipeline.analyze.store.load_athlete_inputs`, after
+   :func:`~pipeline.analyze.store.check_computable_times`), its strength blocks
    (:func:`pipeline.analyze.blocks.strength_blocks_for_athlete`; declared win), then
-   :func:`pipeline.analyze.process.athlete_process` over its running samples, streamed a batch at a time;
-3. write ``run_metrics``, ``weekly``, ``strength_blocks``, ``block_effects`` and ``placebo_checks``, and
-   one ``analysis_runs`` row per athlete (when, pipeline version, settings, fitted model values) that every
-   row links to (:func:`~pipeline.analyze.store.replace_analysis_rows`);
+   :func:`pipeline.analyze.process.athlete_process` over its running samples, streamed a batch at a time.
+   ANY failure becomes that athlete's error (the reason naming the settings file and key, or the activity
+   and file(s) involved: :func:`~pipeline.analyze.store.describe_failure`), never the others';
+3. write ``run_metrics``, ``weekly``, ``strength_blocks``, ``block_effects`` and ``placebo_checks`` for the
+   athletes that succeeded (a failed athlete's old rows are removed: they no longer describe its data), and
+   one ``analysis_runs`` row per athlete (when, status, message, pipeline version, settings, fitted model
+   values) that every row links to (:func:`~pipeline.analyze.store.replace_analysis_rows`);
 4. the squad: pooled effects, teammates as controls, dose-response over every athlete in the warehouse
-   (:func:`pipeline.analyze.squad_store.analyze_squad`);
-5. return the one-screen summary (:mod:`pipeline.analyze.summary`).
+   (:func:`pipeline.analyze.squad_store.analyze_squad`); a failure there is reported, not raised, since the
+   athletes' own results are already stored;
+5. return the one-screen summary (:mod:`pipeline.analyze.summary`), failures included; the CLI exits 1
+   when there are any.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, fields
 
 import duckdb
 import pandas as pd
@@ -29,15 +36,18 @@ from pipeline.analyze.economy import model_provenance
 from pipeline.analyze.params import AnalysisParams
 from pipeline.analyze.process import AthleteAnalysis, athlete_process
 from pipeline.analyze.squad_store import analyze_squad
-from pipeline.analyze.store import athlete_ids, load_athlete_inputs, replace_analysis_rows, samples_by_activity
-from pipeline.analyze.summary import AnalyzeSummary, athlete_summary
+from pipeline.analyze.store import (athlete_ids, check_computable_times, describe_failure, load_athlete_inputs,
+                                    replace_analysis_rows, samples_by_activity)
+from pipeline.analyze.summary import AnalyzeSummary, AthleteFailure, athlete_summary
+from pipeline.errors import PipelineError
 from pipeline.warehouse.db import connect
-from pipeline.workspace import Workspace
+from pipeline.workspace import Workspace, load_athlete_config
 
 
 def analyze_athlete(con: duckdb.DuckDBPyConnection, athlete_id: str, params: AnalysisParams,
                     block_params: BlockParams) -> AthleteAnalysis:
     """Load one athlete's staging rows and run :func:`athlete_process` (reads only)."""
+    check_computable_times(con, athlete_id)
     inputs = load_athlete_inputs(con, athlete_id)
     blocks = strength_blocks_for_athlete(athlete_id, inputs.strength_sessions, inputs.strength_sets,
                                          inputs.declared_blocks, block_params)
@@ -45,38 +55,89 @@ def analyze_athlete(con: duckdb.DuckDBPyConnection, athlete_id: str, params: Ana
                            inputs.strength_sessions, blocks, params, inputs.ref_speed_m_s)
 
 
-def _analysis_run(analysis: AthleteAnalysis, started: pd.Timestamp, params: AnalysisParams,
-                  block_params: BlockParams) -> dict:
-    """The ``analysis_runs`` row of one athlete's (successful) analysis, with the fitted model's values."""
+@dataclass
+class AthleteOutcome:
+    """One athlete in one analyze run: its analysis, or the reason it has none."""
+
+    athlete_id: str
+    started_at: pd.Timestamp
+    finished_at: pd.Timestamp
+    analysis: AthleteAnalysis | None = None
+    error: str | None = None
+
+
+def analyze_one(con: duckdb.DuckDBPyConnection, ws: Workspace, athlete_id: str, params: AnalysisParams,
+                block_params: BlockParams) -> AthleteOutcome:
+    """Analyse one athlete, turning ANY failure into an outcome with a reason instead of an exception, so
+    one athlete's bad data or settings never cost another athlete their results."""
+    started = pd.Timestamp.now(tz="UTC")
+    try:
+        if (ws.raw_dir / athlete_id).is_dir():
+            load_athlete_config(ws.raw_dir, athlete_id)      # a bad athlete.toml is this athlete's error
+        analysis = analyze_athlete(con, athlete_id, params, block_params)
+        return AthleteOutcome(athlete_id, started, pd.Timestamp.now(tz="UTC"), analysis=analysis)
+    except PipelineError as e:
+        return AthleteOutcome(athlete_id, started, pd.Timestamp.now(tz="UTC"), error=str(e))
+    except Exception as e:  # noqa: BLE001 - isolation boundary: the reason is stored and shown, never lost
+        return AthleteOutcome(athlete_id, started, pd.Timestamp.now(tz="UTC"),
+                              error=describe_failure(con, athlete_id, e))
+
+
+def _analysis_run(outcome: AthleteOutcome, params: AnalysisParams, block_params: BlockParams) -> dict:
+    """The ``analysis_runs`` row of one athlete's analysis: ok with the fitted model's values, or error with
+    its reason (model columns NULL)."""
     settings = {"analysis": asdict(params), "blocks": asdict(block_params)}
-    rm = analysis.run_metrics
-    return {"analysis_run_id": uuid.uuid4().hex, "athlete_id": analysis.athlete_id, "started_at": started,
-            "finished_at": pd.Timestamp.now(tz="UTC"), "status": "ok", "message": None,
+    rm = outcome.analysis.run_metrics if outcome.analysis is not None else None
+    return {"analysis_run_id": uuid.uuid4().hex, "athlete_id": outcome.athlete_id,
+            "started_at": outcome.started_at, "finished_at": outcome.finished_at,
+            "status": "ok" if outcome.error is None else "error", "message": outcome.error,
             "pipeline_version": pipeline.__version__, "settings_json": json.dumps(settings, sort_keys=True),
-            "n_runs": len(rm), "n_included": int(rm["included"].sum()) if len(rm) else 0,
-            **model_provenance(analysis.model)}
+            "n_runs": None if rm is None else len(rm),
+            "n_included": None if rm is None else (int(rm["included"].sum()) if len(rm) else 0),
+            **model_provenance(outcome.analysis.model if outcome.analysis is not None else None)}
+
+
+def _non_default_settings(params: AnalysisParams) -> str | None:
+    """'min_steady_s = 7200.0, ...' for the settings that differ from the defaults (for the summary's hint)."""
+    changed = [f"{f.name} = {getattr(params, f.name)!r}" for f in fields(params)
+               if getattr(params, f.name) != getattr(AnalysisParams(), f.name)]
+    return ", ".join(changed) or None
+
+
+def _analyze_squad(con: duckdb.DuckDBPyConnection, config: dict, params: AnalysisParams) -> str | None:
+    """Step 4, isolated: the athletes' results are stored by now, so a failure of the squad analysis is a
+    reason in the summary (and exit 1), not an exception that would cost the report. Settings errors (a
+    PipelineError) stop the command as everywhere."""
+    try:
+        analyze_squad(con, config, params)
+        return None
+    except PipelineError:
+        raise
+    except Exception as e:  # noqa: BLE001 - isolation boundary: named in the summary, the CLI exits 1
+        return " ".join(f"{type(e).__name__}: {e}".split())[:300]
 
 
 def analyze_workspace(ws: Workspace, athlete_id: str | None = None) -> AnalyzeSummary:
     """Compute the analysis tables from the staging tables for every athlete (or one).
 
     Parameters come from pipeline.toml: ``[analysis]`` (:class:`AnalysisParams`) and ``[blocks]``
-    (:class:`BlockParams`). The caller holds the workspace lock.
+    (:class:`BlockParams`); invalid ones stop the command (they concern every athlete). Each athlete is
+    analysed in isolation (:func:`analyze_one`); the summary lists the failures. The caller holds the
+    workspace lock.
     """
     config = ws.pipeline_config()
-    params = AnalysisParams.from_config(config.get("analysis", {}))
+    params = AnalysisParams.from_config(config.get("analysis"))
     block_params = BlockParams.from_config(config)
     con = connect(ws)
     try:
         ids = athlete_ids(con, athlete_id)                                              # 1
-        analyses, runs = [], []
-        for a in ids:                                                                   # 2
-            started = pd.Timestamp.now(tz="UTC")
-            analyses.append(analyze_athlete(con, a, params, block_params))
-            runs.append(_analysis_run(analyses[-1], started, params, block_params))
-        replace_analysis_rows(con, None if athlete_id is None else ids, analyses,     # 3
-                              pd.DataFrame(runs))
-        analyze_squad(con, config, params)                                              # 4
+        outcomes = [analyze_one(con, ws, a, params, block_params) for a in ids]         # 2
+        replace_analysis_rows(con, None if athlete_id is None else ids,                 # 3
+                              [o.analysis for o in outcomes if o.analysis is not None],
+                              pd.DataFrame([_analysis_run(o, params, block_params) for o in outcomes]))
+        squad_error = _analyze_squad(con, config, params)                               # 4
     finally:
         con.close()
-    return AnalyzeSummary([athlete_summary(t) for t in analyses])                      # 5
+    return AnalyzeSummary([athlete_summary(o.analysis) for o in outcomes if o.analysis is not None],   # 5
+                          [AthleteFailure(o.athlete_id, o.error or "failed") for o in outcomes if o.analysis is None],
+                          _non_default_settings(params), squad_error)

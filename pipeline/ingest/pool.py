@@ -12,19 +12,29 @@ import sys
 from collections import deque
 from collections.abc import Iterator
 
-from pipeline.ingest.dispatch import WorkItem, read_work_item
+from pipeline.ingest.archives import ArchiveLimits
+from pipeline.ingest.dispatch import WorkItem, close_open_archives, read_work_item
 from pipeline.ingest.parsed import ParsedFile
+from pipeline.ingest.sanity import SanityRules
 from pipeline.ingest.summary import IngestSummary
 from pipeline.workspace import AthleteConfig
 
 INFLIGHT_PER_JOB = 4
+# Small files travel to workers in chunks (one task per file cost ~4 ms of round trip, 8x the parse of a
+# tiny archive member): at most this many files or this many bytes (size hints) per task; a file of
+# unknown size travels alone.
+CHUNK_MAX_FILES = 64
+CHUNK_MAX_BYTES = 4 << 20
 
 _worker_athletes: dict[str, AthleteConfig] = {}
+_worker_settings: tuple[ArchiveLimits | None, SanityRules | None] = (None, None)
 
 
-def _init_worker(athletes: dict[str, AthleteConfig]) -> None:
-    global _worker_athletes
+def _init_worker(athletes: dict[str, AthleteConfig], limits: ArchiveLimits | None,
+                 rules: SanityRules | None) -> None:
+    global _worker_athletes, _worker_settings
     _worker_athletes = athletes
+    _worker_settings = (limits, rules)
 
 
 def peak_rss_mb() -> float | None:
@@ -37,35 +47,57 @@ def peak_rss_mb() -> float | None:
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
-def _parse_in_worker(item: WorkItem) -> tuple[ParsedFile, float | None]:
-    return read_work_item(item, _worker_athletes.get(item.athlete_id)), peak_rss_mb()
+def _parse_in_worker(chunk: list[WorkItem]) -> tuple[list[ParsedFile], float | None]:
+    limits, rules = _worker_settings
+    return [read_work_item(item, _worker_athletes.get(item.athlete_id), limits, rules) for item in chunk], \
+        peak_rss_mb()
+
+
+def chunks(items: list[WorkItem]) -> Iterator[list[WorkItem]]:
+    """Consecutive items grouped by :data:`CHUNK_MAX_FILES` / :data:`CHUNK_MAX_BYTES` (order kept)."""
+    chunk: list[WorkItem] = []
+    size = 0
+    for item in items:
+        item_size = item.size_hint if item.size_hint is not None else CHUNK_MAX_BYTES
+        if chunk and (len(chunk) >= CHUNK_MAX_FILES or size + item_size > CHUNK_MAX_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += item_size
+    if chunk:
+        yield chunk
 
 
 def parsed_stream(items: list[WorkItem], athletes: dict[str, AthleteConfig], jobs: int,
-                  summary: IngestSummary | None = None) -> Iterator[ParsedFile]:
-    """Yield ParsedFile results in item order; at most ``jobs * 4`` in flight (bounded memory).
+                  summary: IngestSummary | None = None, limits: ArchiveLimits | None = None,
+                  rules: SanityRules | None = None) -> Iterator[ParsedFile]:
+    """Yield ParsedFile results in item order; at most ``jobs * 4`` chunks in flight (bounded memory).
 
     Each worker reports its peak RSS with every result; the largest goes to ``summary.worker_peak_rss_mb``.
+    ``limits``/``rules``: archive limits and sanity-gate bounds (defaults when None).
     """
     if jobs <= 1 or len(items) <= 1:
-        for item in items:
-            yield read_work_item(item, athletes.get(item.athlete_id))
+        try:
+            for item in items:
+                yield read_work_item(item, athletes.get(item.athlete_id), limits, rules)
+        finally:
+            close_open_archives()
         return
     # forkserver: workers never inherit the open DuckDB connection or its threads.
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["pipeline.ingest.dispatch"])
-    with ctx.Pool(jobs, initializer=_init_worker, initargs=(athletes,)) as pool:
+    with ctx.Pool(jobs, initializer=_init_worker, initargs=(athletes, limits, rules)) as pool:
         pending: deque = deque()
-        it = iter(items)
-        for item in it:
-            pending.append(pool.apply_async(_parse_in_worker, (item,)))
+        it = chunks(items)
+        for chunk in it:
+            pending.append(pool.apply_async(_parse_in_worker, (chunk,)))
             if len(pending) >= jobs * INFLIGHT_PER_JOB:
                 break
         while pending:
-            result, peak_mb = pending.popleft().get()
+            results, peak_mb = pending.popleft().get()
             if summary is not None and peak_mb is not None:
                 summary.worker_peak_rss_mb = max(summary.worker_peak_rss_mb or 0.0, peak_mb)
             nxt = next(it, None)
             if nxt is not None:
                 pending.append(pool.apply_async(_parse_in_worker, (nxt,)))
-            yield result
+            yield from results

@@ -31,7 +31,8 @@ from pipeline.report import figures as fg
 from pipeline.report import story
 from pipeline.report.headline import headline_box, pace_text
 from pipeline.report.vega import EMBED_OPTIONS, script_safe_json, vega_bundle
-from pipeline.report.data import AthleteReportData, list_athletes, load_athlete_tables, load_squad_tables
+from pipeline.report.data import (AthleteReportData, latest_analysis_error, list_athletes, load_athlete_tables,
+                                  load_squad_tables)
 from pipeline.report.squad_section import squad_section
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC
 from pipeline.warehouse.db import connect
@@ -288,7 +289,7 @@ def athlete_page_context(tables: AthleteReportData, figures: dict[str, RenderedF
                                 & (placebo["method"] == HEADLINE_METHOD)].to_dict("records"),
         "has_temperature": bool(runs["temperature_c"].notna().any()) if len(runs) else False,
         "box": headline_box(tables),
-        "failed_analysis": tables.failed_analysis,
+        "analysis_error": tables.analysis_error,
         "weather_note": weather_note(tables),
         "footer": page_footer(tables),
         **interactive_context(tables, focus),
@@ -426,7 +427,7 @@ def squad_rows(all_tables: list[AthleteReportData], reports_dir: Path) -> list[d
             "runs_included": len(t.included_runs),
             "runs": len(t.runs),
             "blocks": len(t.blocks),
-            "verdict": story.short_verdict(t),
+            "verdict": "not analysed" if t.analysis_error else story.short_verdict(t),
             "estimate": None if r is None else story.format_signed_1dp(r["change_pct"]),
             "ci": None if r is None else f"{story.format_1dp(r['ci_low_pct'])} to {story.format_1dp(r['ci_high_pct'])}",
         })
@@ -472,23 +473,78 @@ def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env
     return page
 
 
+def remove_stale_pages(reports_dir: Path, athletes: list[str]) -> list[str]:
+    """Delete ``reports/<folder>/`` of athletes the warehouse no longer holds (their data folder is gone).
+
+    Only folders this step wrote are touched: a folder holding an ``index.html`` and nothing but pages and
+    figures (``*.html``, ``*.png``); anything else found there is left alone. Returns the folders removed.
+    """
+    removed = []
+    if not reports_dir.is_dir():
+        return removed
+    for folder in sorted(p for p in reports_dir.iterdir() if p.is_dir() and p.name not in athletes):
+        files = list(folder.iterdir())
+        ours = all(f.is_file() and f.suffix in (".html", ".png", ".tmp") for f in files)
+        if ours and (folder / PAGE_NAME).is_file():
+            for f in files:
+                f.unlink()
+            folder.rmdir()
+            removed.append(folder.name)
+    return removed
+
+
+def _write_error_page(athlete_id: str, message: str, analysis_error: str | None, reports_dir: Path,
+                      env: Environment) -> None:
+    """A page saying why an athlete's report could not be built, so the squad page's link is not dead."""
+    out_dir = reports_dir / validate_athlete_id(athlete_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("*.png"):
+        old.unlink()
+    html = env.get_template("athlete_error.html.j2").render(athlete_id=athlete_id, message=message,
+                                                            analysis_error=analysis_error)
+    _write_bytes(out_dir / PAGE_NAME, html.encode("utf-8"))
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error) if isinstance(error, PipelineError) else f"{type(error).__name__}: {error}"
+    return " ".join(text.split())[:300]
+
+
 def build_reports(ws: Workspace, athlete_id: str | None = None) -> Path:
     """Write every athlete's page (or only ``athlete_id``'s) and the squad page; return the squad page path.
 
     Reads the warehouse read-only. Raises :class:`PipelineError` for an unknown athlete or no warehouse.
+    One athlete's page failing (unreadable rows, a figure that cannot be drawn) costs no other athlete
+    theirs: that athlete gets a page saying why, every other page and the squad page are written, and a
+    PipelineError naming the athlete(s) is raised at the end (the CLI exits 1).
     """
+    env = _environment()
+    failures: list[tuple[str, str]] = []
+    all_tables: list[AthleteReportData] = []
     con = connect(ws, read_only=True)
     try:
         athletes = list_athletes(con)
         if athlete_id is not None and athlete_id not in athletes:
             known = ", ".join(athletes) or "none"
             raise PipelineError(f"no athlete {athlete_id!r} in the warehouse (athletes: {known})")
-        all_tables = [load_athlete_tables(con, a) for a in athletes]
+        for a in athletes:
+            try:
+                tables = load_athlete_tables(con, a)
+                if athlete_id is None or a == athlete_id:
+                    write_athlete_page(tables, ws.reports_dir, env, ws.processed_dir)
+                all_tables.append(tables)
+            except Exception as e:  # noqa: BLE001 - isolation boundary: named in the page and the error
+                failures.append((a, _one_line(e)))
+                if athlete_id is None or a == athlete_id:
+                    _write_error_page(a, _one_line(e), latest_analysis_error(con, a), ws.reports_dir, env)
         squad_tables = load_squad_tables(con)
     finally:
         con.close()
-    env = _environment()
-    for tables in all_tables:
-        if athlete_id is None or tables.athlete_id == athlete_id:
-            write_athlete_page(tables, ws.reports_dir, env, ws.processed_dir)
-    return write_squad_page(all_tables, ws.reports_dir, env, squad_tables)
+    if athlete_id is None:
+        remove_stale_pages(ws.reports_dir, athletes)
+    index = write_squad_page(all_tables, ws.reports_dir, env, squad_tables)
+    if failures:
+        named = "; ".join(f"{a} ({message})" for a, message in failures)
+        raise PipelineError(f"the report page of {len(failures)} athlete(s) could not be built: {named}; every "
+                            f"other page and the squad page {index} were written")
+    return index

@@ -4,7 +4,8 @@ The report reads the analysis tables (``run_metrics``, ``weekly``, ``strength_bl
 ``block_effects``, ``placebo_checks``, ``block_trends``, ``analysis_runs``) and, for context only,
 ``athletes`` (display names, units), ``source_files`` (files that failed to ingest),
 ``strength_sessions`` (session dates drawn as marks on the timeline) and ``weather`` (which runs had
-archive air temperature). Never ``samples`` and never ``data/raw``: the report must be rebuildable from the
+archive air temperature). ``analysis_runs`` also says when an athlete's latest analysis failed (its old
+rows are then gone). Never ``samples`` and never ``data/raw``: the report must be rebuildable from the
 warehouse alone, and fast.
 
 Times come back as tz-naive UTC ``datetime64`` so matplotlib and comparisons with DATE columns need no
@@ -39,18 +40,13 @@ class AthleteReportData:
     weather: pd.DataFrame = field(default_factory=pd.DataFrame)        # weather rows (status ok) of its runs
     analysis_runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # its analysis_runs rows, latest first
     units: str = "metric"            # athlete.toml units: metric | imperial
+    analysis_error: str | None = None  # why the latest `pipeline analyze` could not analyse this athlete
 
     @property
     def analysis(self) -> pd.Series | None:
         """The analysis the tables hold (the latest ``analysis_runs`` row with status ok), else None."""
         ok = self.analysis_runs[self.analysis_runs["status"] == "ok"] if len(self.analysis_runs) else self.analysis_runs
         return ok.iloc[0] if len(ok) else None
-
-    @property
-    def failed_analysis(self) -> pd.Series | None:
-        """The latest analysis of this athlete when it failed (its message says why), else None."""
-        runs = self.analysis_runs
-        return runs.iloc[0] if len(runs) and runs.iloc[0]["status"] == "error" else None
 
     @property
     def included_runs(self) -> pd.DataFrame:
@@ -163,7 +159,8 @@ def load_athlete_tables(con: duckdb.DuckDBPyConnection, athlete_id: str) -> Athl
     """Read one athlete's rows from every table the page uses."""
     frames = {name: _read_athlete_table(con, read, athlete_id) for name, read in _ATHLETE_READS.items()}
     return AthleteReportData(athlete_id=athlete_id, display_name=_display_name(con, athlete_id),
-                             units=_units(con, athlete_id), **frames)
+                             units=_units(con, athlete_id), **frames,
+                             analysis_error=latest_analysis_error(con, athlete_id))
 
 
 def _read_athlete_table(con: duckdb.DuckDBPyConnection, read: _TableRead, athlete_id: str) -> pd.DataFrame:
@@ -192,6 +189,15 @@ def _units(con: duckdb.DuckDBPyConnection, athlete_id: str) -> str:
 
 
 SQUAD_TABLES = ("squad_blocks", "squad_pooled", "squad_did", "squad_dose_response")
+
+
+def latest_analysis_error(con: duckdb.DuckDBPyConnection, athlete_id: str) -> str | None:
+    """The message of the athlete's latest ``analysis_runs`` row when its status is 'error', else None."""
+    rows = _query(con, "analysis_runs", "SELECT status, message FROM analysis_runs WHERE athlete_id = ? "
+                  "ORDER BY started_at DESC LIMIT 1", [athlete_id])
+    if len(rows) and rows.iloc[0]["status"] == "error":
+        return str(rows.iloc[0]["message"] or "the analysis failed")
+    return None
 
 
 def load_squad_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:

@@ -8,7 +8,9 @@ page must show and do not depend on the other stages. Athletes:
 - ``nullish``: runs and strength sessions but no block;
 - ``nohr``: runs without heart rate (so no economy), no strength;
 - ``ghost``: only in ``athletes`` (no runs, no strength);
-- ``thin``: a block whose every effect is "insufficient data".
+- ``thin``: a block whose every effect is "insufficient data";
+- ``broken``: its latest analysis failed (an ``analysis_runs`` error row; the analysis then leaves no
+  other rows for it).
 """
 
 from __future__ import annotations
@@ -129,8 +131,8 @@ def fill_warehouse(ws) -> None:
     con = connect(ws)
     try:
         _insert(con, "athletes", pd.DataFrame({
-            "athlete_id": ["gainer", "nullish", "nohr", "ghost", "thin"],
-            "display_name": ["Gail <Gainer>", None, "No HR Nora", "Ghost Runner", None]}))
+            "athlete_id": ["gainer", "nullish", "nohr", "ghost", "thin", "broken"],
+            "display_name": ["Gail <Gainer>", None, "No HR Nora", "Ghost Runner", None, None]}))
         gainer_runs = _runs("gainer", 120, rng)
         gainer_sessions = _sessions("gainer", BLOCK_START, 14)
         nullish_runs = _runs("nullish", 60, rng)
@@ -167,10 +169,10 @@ def fill_warehouse(ws) -> None:
             "verdict": ["no clear change", "no clear change", "gain", "no clear change", "insufficient data"]}))
         _insert(con, "block_trends", _trend("gainer", "b1"))
         _insert(con, "analysis_runs", pd.DataFrame({
-            "analysis_run_id": ["run-gainer", "run-thin"], "athlete_id": ["gainer", "thin"],
+            "analysis_run_id": ["run-gainer", "run-broken"], "athlete_id": ["gainer", "broken"],
             "started_at": [datetime(2025, 7, 1, tzinfo=timezone.utc)] * 2,
             "finished_at": [datetime(2025, 7, 1, 0, 1, tzinfo=timezone.utc)] * 2, "status": ["ok", "error"],
-            "message": [None, "thin: analysis failed <on purpose>"], "pipeline_version": "0.1.0",
+            "message": [None, "broken: analysis failed <on purpose>"], "pipeline_version": "0.1.0",
             "settings_json": ['{"analysis": {"swc_pct": 1.0}}', None], "ref_speed_m_s": [3.0, None]}))
         now = datetime(2025, 7, 1, tzinfo=timezone.utc)
         _insert(con, "source_files", pd.DataFrame({

@@ -6,6 +6,7 @@ grey (see tests/report/chromium_check.py for how the page is driven and measured
 from __future__ import annotations
 
 import math
+import re
 
 import duckdb
 import pytest
@@ -69,8 +70,12 @@ def test_gainer_headline_box_trend_and_hover(built_reports, tmp_path):
 
 def test_failed_analysis_gets_its_error_box(built_reports):
     ws, _ = built_reports
-    page = (ws.reports_dir / "thin" / "index.html").read_text(encoding="utf-8")
+    page = (ws.reports_dir / "broken" / "index.html").read_text(encoding="utf-8")
     assert 'id="analysis-error"' in page and "analysis failed &lt;on purpose&gt;" in page
+    assert "could not be assessed" in page and 'id="headline-box"' not in page
+    squad = (ws.reports_dir / "index.html").read_text(encoding="utf-8")
+    row = re.search(r'<tr[^>]*>(?:(?!</tr>).)*href="broken/index.html".*?</tr>', squad, re.S)
+    assert row and "not analysed" in row.group(0)
 
 
 def test_squad_page_columns_fit_a_phone(built_reports, tmp_path):
