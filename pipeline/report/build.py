@@ -501,7 +501,8 @@ def _write_error_page(athlete_id: str, message: str, analysis_error: str | None,
     for old in out_dir.glob("*.png"):
         old.unlink()
     html = env.get_template("athlete_error.html.j2").render(athlete_id=athlete_id, message=message,
-                                                            analysis_error=analysis_error)
+                                                            analysis_error=analysis_error,
+                                                            footer=page_footer(None))
     _write_bytes(out_dir / PAGE_NAME, html.encode("utf-8"))
 
 
