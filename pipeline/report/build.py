@@ -451,7 +451,9 @@ def forest_rows(all_tables: list[AthleteReportData]) -> pd.DataFrame:
 
 
 def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env: Environment | None = None,
-                     squad_tables: dict | None = None) -> Path:
+                     squad_tables: dict | None = None, vega_cache: Path | None = None) -> Path:
+    """Write ``reports/index.html`` (the athletes' table, every block effect, the squad section) and its
+    PNGs for sharing; the page's figures are interactive charts drawn for the width they are shown at."""
     env = env or _environment()
     reports_dir.mkdir(parents=True, exist_ok=True)
     effects = forest_rows(all_tables)
@@ -463,14 +465,32 @@ def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env
         (reports_dir / FOREST_PNG).unlink()
     squad = squad_section(squad_tables, {t.athlete_id: t.display_name for t in all_tables}, reports_dir) \
         if squad_tables is not None else None
+    specs = {"chart-effects": charts.forest_chart(effect_forest_rows(effects), _first(effects["swc_pct"]),
+                                                  "block_effects", notes=True) if len(effects) else None,
+             **(squad["charts"] if squad else {})}
+    specs = {k: v for k, v in specs.items() if v is not None}
     footer = page_footer(None)
     ends = [t.runs["start_time"].max() for t in all_tables if len(t.runs)]
     footer["data_until"] = story.format_day(max(ends)) if ends else None
-    html = env.get_template("squad.html.j2").render(rows=squad_rows(all_tables, reports_dir), forest=forest,
-                                                    squad=squad, footer=footer)
+    html = env.get_template("squad.html.j2").render(
+        rows=squad_rows(all_tables, reports_dir), forest=forest, squad=squad, footer=footer, charts=specs,
+        charts_json=script_safe_json(specs), embed_json=script_safe_json(EMBED_OPTIONS),
+        vega_js=vega_bundle(vega_cache) if specs else "")
     page = reports_dir / PAGE_NAME
     _write_bytes(page, html.encode("utf-8"))
     return page
+
+
+def effect_forest_rows(effects: pd.DataFrame) -> pd.DataFrame:
+    """:func:`forest_rows` as rows of :func:`pipeline.report.charts.forest_chart`, coloured by verdict."""
+    return pd.DataFrame({
+        "label": effects["row_label"], "change": effects["change_pct"], "lo": effects["ci_low_pct"],
+        "hi": effects["ci_high_pct"],
+        "colour": [fg.VERDICT_COLOURS.get(str(v), fg.OKABE_ITO["grey"]) for v in effects["verdict"]],
+        "note": effects["verdict"].astype(str),
+        "change_text": [f"{story.format_signed_1dp(c)} % (95 % CI {story.format_1dp(lo)} to {story.format_1dp(hi)})"
+                        if not pd.isna(c) else "insufficient data"
+                        for c, lo, hi in zip(effects["change_pct"], effects["ci_low_pct"], effects["ci_high_pct"])]})
 
 
 def remove_stale_pages(reports_dir: Path, athletes: list[str]) -> list[str]:
@@ -543,7 +563,7 @@ def build_reports(ws: Workspace, athlete_id: str | None = None) -> Path:
         con.close()
     if athlete_id is None:
         remove_stale_pages(ws.reports_dir, athletes)
-    index = write_squad_page(all_tables, ws.reports_dir, env, squad_tables)
+    index = write_squad_page(all_tables, ws.reports_dir, env, squad_tables, ws.processed_dir)
     if failures:
         named = "; ".join(f"{a} ({message})" for a, message in failures)
         raise PipelineError(f"the report page of {len(failures)} athlete(s) could not be built: {named}; every "

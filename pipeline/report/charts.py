@@ -159,14 +159,34 @@ def estimates_chart(rows: pd.DataFrame, swc_pct: float | None) -> dict | None:
     """The estimated change with its 95 % CI per method: the headline row in its verdict's colour, the
     secondary estimates grey. ``rows``: label, change, lo, hi, colour, note (one row per estimate, headline
     first)."""
+    return forest_chart(rows, swc_pct, "estimates")
+
+
+FOREST_X_TITLE = "change in economy, % (> 0 = more economical)"
+
+
+def forest_chart(rows: pd.DataFrame, swc_pct: float | None, name: str, row_px: int = 78,
+                 x_title: str = FOREST_X_TITLE, notes: bool = True) -> dict | None:
+    """A forest plot drawn for a phone: one row per estimate, its label written above the dot and its note
+    below (not on a y axis, which would take half a phone's width), the 95 % CI as a bar, the smallest
+    worthwhile change as a grey band and the zero line.
+
+    ``rows``: label, change, lo, hi, colour, note, change_text; optional ``shape`` (a Vega symbol: circle,
+    square, diamond), ``size`` (mark area, px²) and ``pi_lo``/``pi_hi`` (a prediction interval, drawn as a
+    thin line, clipped to the axis, which is set by the estimates and their CIs). ``notes``: False writes
+    the notes in the hover only (a shorter row for long lists). The dots' mark is named ``name`` (the browser
+    test reads its colours and data).
+    """
     if rows.empty or rows["change"].isna().all():
         return None
     d = rows.reset_index(drop=True).assign(y=lambda f: f.index.astype(float))
     d["text"] = d["label"]
+    d["shape"] = d["shape"] if "shape" in d else "circle"
+    d["size"] = d["size"] if "size" in d else 110.0
     xs = pd.concat([d["lo"], d["hi"], d["change"]]).dropna()
     span = max(abs(xs.min()), abs(xs.max()), (swc_pct or 1) * 1.5, 2.0) * 1.15
     x_scale = alt.Scale(domain=[-span, span])
-    x = alt.X("change:Q", title="change in economy, % (> 0 = more economical)", scale=x_scale)
+    x = alt.X("change:Q", title=x_title, scale=x_scale)
     y = alt.Y("y:Q", axis=None, scale=alt.Scale(domain=[len(d) - 0.3, -0.75]))
     colour = alt.Color("colour:N", scale=None)
     layers = []
@@ -176,14 +196,45 @@ def estimates_chart(rows: pd.DataFrame, swc_pct: float | None) -> dict | None:
     layers.append(alt.Chart(pd.DataFrame({"z": [0.0]})).mark_rule(color="black").encode(x="z:Q"))
     tip = [alt.Tooltip("label:N", title="Estimate"), alt.Tooltip("change_text:N", title="Change"),
            alt.Tooltip("note:N", title="Note")]
+    if "pi_lo" in d and d["pi_lo"].notna().any():
+        pi = d[d["pi_lo"].notna()]
+        layers.append(alt.Chart(pi).mark_rule(strokeWidth=1.2, clip=True).encode(
+            x=alt.X("pi_lo:Q", scale=x_scale), x2="pi_hi:Q", y=y, color=colour))
     layers.append(alt.Chart(d).mark_rule(strokeWidth=3).encode(x=alt.X("lo:Q", scale=x_scale), x2="hi:Q", y=y,
                                                                color=colour, tooltip=tip))
-    layers.append(alt.Chart(d, name="estimates").mark_circle(size=110, opacity=1).encode(x=x, y=y, color=colour, tooltip=tip))
+    layers.append(alt.Chart(d, name=name).mark_point(filled=True, opacity=1).encode(
+        x=x, y=y, color=colour, tooltip=tip, shape=alt.Shape("shape:N", scale=None),
+        size=alt.Size("size:Q", scale=None)))
     layers.append(alt.Chart(d).mark_text(align="left", baseline="bottom", dy=-9, limit=330).encode(
         x=alt.value(0), y=y, text="text:N", color=colour))
-    layers.append(alt.Chart(d).mark_text(align="left", baseline="top", dy=9, limit=330).encode(
-        x=alt.value(0), y=y, text="note:N", color=colour))
-    return _config(_layered(*layers), height=70 + 78 * len(d))
+    if notes:
+        layers.append(alt.Chart(d).mark_text(align="left", baseline="top", dy=9, limit=330).encode(
+            x=alt.value(0), y=y, text="note:N", color=colour))
+    return _config(_layered(*layers), height=70 + row_px * len(d))
+
+
+def dose_chart(blocks: pd.DataFrame, line: pd.DataFrame, x_title: str) -> dict | None:
+    """Each block's change in economy (95 % CI) against its dose, with the meta-regression's fitted line.
+
+    ``blocks``: dose, change, lo, hi, label, change_text (one row per block); ``line``: dose, fit (may be
+    empty)."""
+    d = blocks[blocks["dose"].notna() & blocks["change"].notna()]
+    if d.empty:
+        return None
+    pad = max((d["dose"].max() - d["dose"].min()) * 0.08, 0.25)
+    x_scale = alt.Scale(domain=[float(d["dose"].min() - pad), float(d["dose"].max() + pad)], zero=False, nice=False)
+    x = alt.X("dose:Q", title=x_title, scale=x_scale)
+    tip = [alt.Tooltip("label:N", title="Block"), alt.Tooltip("dose:Q", title=x_title, format=".2f"),
+           alt.Tooltip("change_text:N", title="Change")]
+    layers = [alt.Chart(pd.DataFrame({"z": [0.0]})).mark_rule(color="black").encode(y="z:Q"),
+              alt.Chart(d).mark_rule(color=OKABE_ITO["blue"], strokeWidth=2).encode(
+                  x=x, y=alt.Y("lo:Q", title="change in economy, %"), y2="hi:Q", tooltip=tip),
+              alt.Chart(d, name="dose_blocks").mark_circle(size=70, color=OKABE_ITO["blue"], opacity=0.9).encode(
+                  x=x, y="change:Q", tooltip=tip)]
+    if len(line):
+        layers.append(alt.Chart(line).mark_line(color=OKABE_ITO["vermillion"], strokeWidth=2.5).encode(
+            x=alt.X("dose:Q", scale=x_scale), y="fit:Q"))
+    return _config(_layered(*layers), height=260)
 
 
 def blocks_chart(rows: pd.DataFrame) -> dict | None:

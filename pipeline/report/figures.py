@@ -457,6 +457,13 @@ def squad_forest_plot(blocks: pd.DataFrame, pooled: pd.DataFrame) -> Figure:
     return fig
 
 
+def dose_response_line(fit: pd.Series, doses: np.ndarray) -> np.ndarray:
+    """The meta-regression's fitted change (%) at ``doses``: intercept + slope x (dose - mean dose) on the
+    log scale, drawn back in percent. ``fit``: a squad_dose_response row."""
+    return np.expm1(np.log1p(fit["intercept_pct"] / 100) + fit["slope_pct_per_unit"] / 100
+                    * (doses - fit["moderator_mean"])) * 100
+
+
 def dose_response_plot(blocks: pd.DataFrame, fit: pd.Series | None, moderator: str = "sessions_per_week",
                        xlabel: str = "strength sessions per week") -> Figure:
     """Each block's change in economy (%, 95 % CI) against its dose, with the meta-regression's fitted line.
@@ -473,8 +480,7 @@ def dose_response_plot(blocks: pd.DataFrame, fit: pd.Series | None, moderator: s
     ax.axhline(0, color="black", linewidth=0.8)
     if fit is not None and len(d):
         xs = np.linspace(d[moderator].min(), d[moderator].max(), 30)
-        line = np.expm1(np.log1p(fit["intercept_pct"] / 100) + fit["slope_pct_per_unit"] / 100
-                        * (xs - fit["moderator_mean"])) * 100
+        line = dose_response_line(fit, xs)
         ax.plot(xs, line, color=OKABE_ITO["vermillion"], linewidth=2,
                 label=f"meta-regression: {fit['slope_pct_per_unit']:+.2f} points per unit "
                       f"(95 % CI {fit['slope_ci_low']:+.2f} to {fit['slope_ci_high']:+.2f})")

@@ -7,7 +7,7 @@ measured into a ``<pre>``: requests made, images decoded, page width against the
 the smallest figure text in CSS px (SVG text: computed font size x the element's screen scale; PNG figures:
 their smallest text in image pixels, as the build recorded it, x displayed / natural width), the data bound
 to each named chart mark (one per run), the estimates' colours, a real hover's tooltip, and where the squad
-table's columns sit.
+tables' columns sit.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ CHECKER = r"""<script>
     return Array.prototype.map.call(g.querySelectorAll("path"), function (p) {
       var d = (p.__data__ && p.__data__.datum) || {};
       var out = {fill: p.getAttribute("fill"), stroke: p.getAttribute("stroke"), d: (p.getAttribute("d") || "").length};
-      ["when", "distance", "pace", "hr", "temperature", "status", "label", "note", "colour", "economy"].forEach(
+      ["when", "distance", "pace", "hr", "temperature", "status", "label", "note", "colour", "economy",
+       "shape", "change"].forEach(
         function (k) { if (k in d) { out[k] = d[k]; } });
       return out;
     });
@@ -62,8 +63,8 @@ CHECKER = r"""<script>
           when: p.__data__ && p.__data__.datum.when});
     }, 300); });
   }
-  function columns() {
-    return Array.prototype.map.call(document.querySelectorAll("#squad-table thead th"), function (th) {
+  function columns(table) {
+    return Array.prototype.map.call(document.querySelectorAll("#" + table + " thead th"), function (th) {
       var r = th.getBoundingClientRect(); return {text: th.textContent.trim(), left: r.left, right: r.right};
     });
   }
@@ -79,12 +80,12 @@ CHECKER = r"""<script>
       headline: text("headline"), runner: text("runner-units"), honesty: text("honesty"), trust: text("trust"),
       verdict: text("verdict"), change: text("change"),
       fonts: fonts().slice(0, 5), nFonts: fonts().length,
-      marks: {}, hover: extra, columns: columns(),
+      marks: {}, hover: extra, columns: columns("squad-table"), pooledColumns: columns("pooled-table"),
       chartIds: Array.prototype.map.call(document.querySelectorAll(".chart"), function (c) { return c.id; }),
       drawn: Array.prototype.filter.call(document.querySelectorAll(".chart"), function (c) { return c.querySelector("svg"); }).length
     };
     ["runs", "excluded_runs", "temperature_runs", "decoupling_runs", "hr_speed_runs", "estimates", "trend_band",
-     "trend_line", "response_level", "gap"].forEach(function (n) { result.marks[n] = marks(n); });
+     "trend_line", "response_level", "gap", "block_effects", "squad_forest", "dose_blocks"].forEach(function (n) { result.marks[n] = marks(n); });
     var pre = document.createElement("pre");
     pre.id = "browser-check";
     pre.textContent = JSON.stringify(result);

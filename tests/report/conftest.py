@@ -11,6 +11,9 @@ page must show and do not depend on the other stages. Athletes:
 - ``thin``: a block whose every effect is "insufficient data";
 - ``broken``: its latest analysis failed (an ``analysis_runs`` error row; the analysis then leaves no
   other rows for it).
+
+The squad tables hold gainer's and thin's blocks (thin's with a made-up estimate: these rows only need to
+be drawn), their REML/HKSJ pooled effect and a dose-response fit.
 """
 
 from __future__ import annotations
@@ -174,6 +177,17 @@ def fill_warehouse(ws) -> None:
             "finished_at": [datetime(2025, 7, 1, 0, 1, tzinfo=timezone.utc)] * 2, "status": ["ok", "error"],
             "message": [None, "broken: analysis failed <on purpose>"], "pipeline_version": "0.1.0",
             "settings_json": ['{"analysis": {"swc_pct": 1.0}}', None], "ref_speed_m_s": [3.0, None]}))
+        _insert(con, "squad_blocks", pd.DataFrame({
+            "athlete_id": ["gainer", "thin"], "block_id": ["b1", "b1"], "block_start": [BLOCK_START] * 2,
+            "estimate_source": "raw", "change_pct": [2.14, -0.6], "ci_low_pct": [0.87, -3.1],
+            "ci_high_pct": [3.35, 1.9], "weight_pct": [71.0, 29.0], "sessions_per_week": [2.0, 1.5]}))
+        _insert(con, "squad_pooled", pd.DataFrame({
+            "target": ["block_effect"], "meta_method": ["reml_hksj"], "k": [2], "n_athletes": [2],
+            "estimate_source": ["raw"], "estimate_pct": [1.3], "ci_low_pct": [-4.2], "ci_high_pct": [7.1],
+            "pi_low_pct": [None], "pi_high_pct": [None], "i2_pct": [48.0]}))
+        _insert(con, "squad_dose_response", pd.DataFrame({
+            "moderator": ["sessions_per_week"], "meta_method": ["reml_hksj"], "k": [2], "moderator_mean": [1.75],
+            "intercept_pct": [1.3], "slope_pct_per_unit": [5.5], "slope_ci_low": [-30.0], "slope_ci_high": [41.0]}))
         now = datetime(2025, 7, 1, tzinfo=timezone.utc)
         _insert(con, "source_files", pd.DataFrame({
             "path": ["data/raw/gainer/a.fit", "data/raw/gainer/broken.fit", "data/raw/gainer/a.gpx"],

@@ -78,13 +78,26 @@ def test_failed_analysis_gets_its_error_box(built_reports):
     assert row and "not analysed" in row.group(0)
 
 
-def test_squad_page_columns_fit_a_phone(built_reports, tmp_path):
+@pytest.mark.parametrize("width", [PHONE_WIDTH, DESKTOP_WIDTH])
+def test_squad_page_reads_at_phone_and_desktop_width(built_reports, tmp_path, width):
     ws, index = built_reports
-    result = browser_check(index, tmp_path, PHONE_WIDTH)
+    result = browser_check(index, tmp_path, width)
+    assert result["innerWidth"] == width
     assert_renders_cleanly(result, index)
-    shown = {c["text"]: c for c in result["columns"]}
-    for name in ("Verdict", "Change (%)", "95 % CI (%)"):
-        assert shown[name]["right"] <= PHONE_WIDTH, (name, shown[name])
+    assert_readable(result, index)
+    assert set(result["chartIds"]) == {"chart-effects", "chart-squad-forest", "chart-dose"} and result["images"] == 0
+    # conftest: one headline effect (gainer's gain), squad blocks of gainer and thin, one pooled estimate
+    effects = result["marks"]["block_effects"]
+    assert [(e["label"], e["fill"]) for e in effects] == [("Gail <Gainer> · block from 12 Mar 2025",
+                                                           VERDICT_FILLS["gain"])]
+    forest = result["marks"]["squad_forest"]
+    assert [(f["shape"], f["change"]) for f in forest] == [("square", 2.14), ("square", -0.6), ("diamond", 1.3)]
+    assert len(result["marks"]["dose_blocks"]) == 2
+    for columns, names in ((result["columns"], ("Verdict", "Change (%)", "95 % CI (%)")),
+                           (result["pooledColumns"], ("Change (%)", "95 % CI (%)"))):
+        shown = {c["text"]: c for c in columns}
+        for name in names:
+            assert shown[name]["right"] <= width, (name, shown[name])
 
 
 def test_screenshot_at_phone_width(built_reports, tmp_path):
@@ -171,3 +184,25 @@ def test_demo_athlete_pages_in_chromium(demo_reports, tmp_path, athlete):
     runs = _hovered_runs(phone)
     assert len(runs) == n_runs and all(all(r.get(k) for k in HOVER_FIELDS) for r in runs)
     assert phone["hover"]["visible"]
+
+
+@pytest.mark.slow
+def test_demo_squad_page_in_chromium(demo_reports, tmp_path):
+    ws, index = demo_reports
+    con = duckdb.connect(str(ws.warehouse_path), read_only=True)
+    try:
+        n_effects = con.execute("SELECT count(*) FROM block_effects WHERE metric = 'economy_m_per_beat' "
+                                "AND method = 'its'").fetchone()[0]
+        n_blocks, n_pooled = (con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                              for t in ("squad_blocks", "squad_pooled WHERE meta_method = 'reml_hksj'"))
+    finally:
+        con.close()
+    assert n_effects == 3 and n_blocks == 3 and n_pooled >= 1
+    for width in (PHONE_WIDTH, DESKTOP_WIDTH):
+        result = browser_check(index, tmp_path, width)
+        assert_renders_cleanly(result, index)
+        assert_readable(result, index)
+        assert len(result["marks"]["block_effects"]) == n_effects
+        shapes = [f["shape"] for f in result["marks"]["squad_forest"]]
+        assert shapes == ["square"] * n_blocks + ["diamond"] * n_pooled
+        assert len(result["marks"]["dose_blocks"]) == n_blocks
