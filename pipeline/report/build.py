@@ -315,6 +315,8 @@ def interactive_context(tables: AthleteReportData, focus: _Focus) -> dict:
     if focus.block_id is not None:
         specs["chart-estimates"] = charts.estimates_chart(interactive.method_rows(tables, focus.block_id),
                                                           _first(focus.effects["swc_pct"]))
+        controls, real = interactive.control_rows(tables, focus.block_id)
+        specs["chart-controls"] = charts.controls_chart(controls, real) if real is not None else None
     specs["chart-blocks"] = charts.blocks_chart(interactive.block_rows(tables))
     specs["chart-weekly"] = charts.weekly_chart(tables.weekly, tables.blocks)
     specs["chart-intensity"] = charts.intensity_chart(runs, tables.blocks, lambda v: pace_text(v, tables.units))

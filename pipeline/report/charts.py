@@ -353,3 +353,65 @@ def hr_speed_chart(runs: pd.DataFrame, units: str) -> dict | None:
         layers.append(alt.Chart(pd.concat(fits)).mark_line(strokeWidth=2.2).encode(
             x="gap_speed_m_s:Q", y="heart_rate_bpm:Q", color=colour, detail="period:N"))
     return _config(_layered(*layers).interactive(), height=280)
+
+
+CONTROL_BIN_FRACTION = 1 / 28   # dot-plot bin width as a share of the x range (about 12 px at 390 px)
+
+
+def stack_dots(values: pd.Series, width: float) -> np.ndarray:
+    """The level (0, 1, 2, ...) of each value in a dot plot with bins ``width`` wide (Wilkinson 1999), so
+    nearby estimates stack instead of hiding one another."""
+    bins = np.floor(values.to_numpy(dtype=float) / width)
+    level = pd.Series(bins).groupby(bins).cumcount().to_numpy()
+    return level.astype(float)
+
+
+def controls_chart(controls: pd.DataFrame, real: dict) -> dict | None:
+    """The real block's estimate against the athlete's negative controls: each fake block start's estimate
+    as a grey dot (stacked where they are close), the systematic-error distribution fitted to them (mu ±
+    1.96 tau, shaded) where the calibration stored it, the real block's raw estimate as a line, and the
+    calibrated estimate with its 95 % CI above, in its verdict's colour.
+
+    ``controls``: fake_start, change (%), text, verdict; ``real``: change, text, colour, and optionally
+    mu, tau, cal_change, cal_lo, cal_hi, cal_text (percent)."""
+    c = controls[controls["change"].notna()].reset_index(drop=True)
+    if c.empty or real.get("change") is None or pd.isna(real["change"]):
+        return None
+    xs = [*c["change"], real["change"]]
+    xs += [v for k in ("cal_lo", "cal_hi") if (v := real.get(k)) is not None and not pd.isna(v)]
+    span = max(abs(min(xs)), abs(max(xs)), 2.0) * 1.12
+    x_scale = alt.Scale(domain=[-span, span])
+    width = 2 * span * CONTROL_BIN_FRACTION
+    c["level"] = stack_dots(c["change"], width)
+    top = float(c["level"].max()) + 1
+    y_scale = alt.Scale(domain=[-0.6, top + 2.2], nice=False)
+    y = alt.Y("level:Q", axis=None, scale=y_scale)
+    layers = []
+    mu, tau = real.get("mu"), real.get("tau")
+    if mu is not None and tau is not None and not (pd.isna(mu) or pd.isna(tau)):
+        band = pd.DataFrame({"a": [mu - 1.96 * tau], "b": [mu + 1.96 * tau],
+                             "text": [f"systematic error {real.get('mu_text', '')}"]})
+        layers.append(alt.Chart(band, name="systematic_band").mark_rect(color=OKABE_ITO["orange"], opacity=0.22).encode(
+            x=alt.X("a:Q", scale=x_scale), x2="b:Q", tooltip=alt.Tooltip("text:N", title="Fitted to the controls")))
+    layers.append(alt.Chart(pd.DataFrame({"z": [0.0]})).mark_rule(color="black").encode(x=alt.X("z:Q", scale=x_scale)))
+    tip = [alt.Tooltip("when:N", title="Fake block start"), alt.Tooltip("text:N", title="Estimate"),
+           alt.Tooltip("verdict:N", title="Uncalibrated verdict")]
+    layers.append(alt.Chart(c, name="controls").mark_circle(size=70, color=SECONDARY_GREY, opacity=0.85).encode(
+        x=alt.X("change:Q", scale=x_scale, title="change in economy, % (> 0 = more economical)"), y=y, tooltip=tip))
+    r = pd.DataFrame([{"change": real["change"], "text": real["text"], "y0": -0.6, "y1": top + 0.4,
+                       "label": f"your block {real['short']}", "ly": top + 0.5}])
+    layers.append(alt.Chart(r, name="real_estimate").mark_rule(color=real["colour"], strokeWidth=3).encode(
+        x=alt.X("change:Q", scale=x_scale), y=alt.Y("y0:Q", scale=y_scale), y2="y1:Q",
+        tooltip=alt.Tooltip("text:N", title="Your block, before calibration")))
+    layers.append(alt.Chart(r).mark_text(baseline="bottom", fontWeight="bold", color=real["colour"]).encode(
+        x=alt.X("change:Q", scale=x_scale), y=alt.Y("ly:Q", scale=y_scale), text="label:N"))
+    if real.get("cal_change") is not None and not pd.isna(real["cal_change"]):
+        k = pd.DataFrame([{"change": real["cal_change"], "lo": real["cal_lo"], "hi": real["cal_hi"],
+                           "text": real["cal_text"], "y": top + 1.7}])
+        layers.append(alt.Chart(k).mark_rule(color=real["colour"], strokeWidth=3).encode(
+            x=alt.X("lo:Q", scale=x_scale), x2="hi:Q", y=alt.Y("y:Q", scale=y_scale)))
+        layers.append(alt.Chart(k, name="calibrated_estimate").mark_point(filled=True, shape="diamond", size=160,
+                                                                           color=real["colour"], opacity=1).encode(
+            x=alt.X("change:Q", scale=x_scale), y=alt.Y("y:Q", scale=y_scale),
+            tooltip=alt.Tooltip("text:N", title="Calibrated")))
+    return _config(_layered(*layers), height=int(110 + 13 * top))

@@ -142,3 +142,36 @@ def gap_marker(trend: pd.DataFrame, effect: pd.Series | None) -> dict | None:
     return {"t": day + pd.Timedelta(hours=12), "trend": float(effect["baseline_value"]),
             "response": float(effect["response_value"]),
             "label": f"{story.format_signed_1dp(effect['change_pct'])} % vs trend"}
+
+
+def control_rows(tables: AthleteReportData, block_id: str) -> tuple[pd.DataFrame, dict | None]:
+    """The negative controls behind one block's headline estimate and that estimate, for
+    :func:`pipeline.report.charts.controls_chart`. Record-wide controls (``placebo_checks.position``) all
+    count for every block, as the calibration uses them; older rows are the block's own fake starts."""
+    pc, eff = tables.placebo, tables.effects
+    rows = pc[(pc["metric"] == HEADLINE_METRIC) & (pc["method"] == HEADLINE_METHOD)] if len(pc) else pc
+    if len(rows) and "position" not in rows:
+        rows = rows[rows["block_id"] == block_id]
+    head = eff[(eff["block_id"] == block_id) & (eff["metric"] == HEADLINE_METRIC) & (eff["method"] == HEADLINE_METHOD)]
+    if head.empty or rows.empty:
+        return pd.DataFrame(columns=["when", "change", "text", "verdict"]), None
+    r = head.iloc[0]
+    controls = pd.DataFrame({
+        "when": [story.format_day(d) for d in rows["fake_start"]], "change": rows["change_pct"].astype(float),
+        "text": [_estimate("", c, lo, hi, "", "")["change_text"] for c, lo, hi in
+                 zip(rows["change_pct"], rows["ci_low_pct"], rows["ci_high_pct"])],
+        "verdict": rows["verdict"].fillna(story.INSUFFICIENT).astype(str)})
+    verdict = str(calibrated(r, "verdict"))
+    real = {"change": r["change_pct"], "short": f"{story.format_signed_1dp(r['change_pct'])} %",
+            "text": _estimate("", r["change_pct"], r["ci_low_pct"], r["ci_high_pct"], "", "")["change_text"],
+            "colour": VERDICT_COLOURS.get(verdict, OKABE_ITO["grey"])}
+    mu, tau = r.get("systematic_mu_pct"), r.get("systematic_tau_pct")
+    if mu is not None and tau is not None and not (pd.isna(mu) or pd.isna(tau)):
+        real.update(mu=float(mu), tau=float(tau),
+                    mu_text=f"{story.format_signed_1dp(mu)} ± {story.format_1dp(tau)} % (mean ± spread)")
+    if is_calibrated(r):
+        real.update(cal_change=calibrated(r, "change_pct"), cal_lo=calibrated(r, "ci_low_pct"),
+                    cal_hi=calibrated(r, "ci_high_pct"),
+                    cal_text=_estimate("", calibrated(r, "change_pct"), calibrated(r, "ci_low_pct"),
+                                       calibrated(r, "ci_high_pct"), "", "")["change_text"] + f", {verdict}")
+    return controls, real

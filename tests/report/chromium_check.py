@@ -27,11 +27,11 @@ CHECKER = r"""<script>
   function marks(name) {
     var g = document.querySelector("g." + name + "_marks");
     if (!g) { return null; }
-    return Array.prototype.map.call(g.querySelectorAll("path"), function (p) {
+    return Array.prototype.map.call(g.querySelectorAll("path, line"), function (p) {
       var d = (p.__data__ && p.__data__.datum) || {};
       var out = {fill: p.getAttribute("fill"), stroke: p.getAttribute("stroke"), d: (p.getAttribute("d") || "").length};
       ["when", "distance", "pace", "hr", "temperature", "status", "label", "note", "colour", "economy",
-       "shape", "change"].forEach(
+       "shape", "change", "verdict", "text"].forEach(
         function (k) { if (k in d) { out[k] = d[k]; } });
       return out;
     });
@@ -85,7 +85,8 @@ CHECKER = r"""<script>
       drawn: Array.prototype.filter.call(document.querySelectorAll(".chart"), function (c) { return c.querySelector("svg"); }).length
     };
     ["runs", "excluded_runs", "temperature_runs", "decoupling_runs", "hr_speed_runs", "estimates", "trend_band",
-     "trend_line", "response_level", "gap", "block_effects", "squad_forest", "dose_blocks"].forEach(function (n) { result.marks[n] = marks(n); });
+     "trend_line", "response_level", "gap", "block_effects", "squad_forest", "dose_blocks", "controls", "real_estimate", "calibrated_estimate",
+     "systematic_band"].forEach(function (n) { result.marks[n] = marks(n); });
     var pre = document.createElement("pre");
     pre.id = "browser-check";
     pre.textContent = JSON.stringify(result);

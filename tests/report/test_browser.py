@@ -66,6 +66,13 @@ def test_gainer_headline_box_trend_and_hover(built_reports, tmp_path):
     assert result["hover"]["visible"] and result["hover"]["when"] in result["hover"]["text"]
     estimates = result["marks"]["estimates"]
     assert estimates[0]["fill"] == VERDICT_FILLS["gain"] and all(e["fill"] == GREY for e in estimates[1:])
+    # the real estimate against the negative controls: conftest's five fake starts, the raw +2.14 %
+    controls = result["marks"]["controls"]
+    assert sorted(c["change"] for c in controls) == [-0.5, -0.2, 0.1, 0.3, 1.4]
+    assert all(c["fill"] == GREY for c in controls)
+    real = result["marks"]["real_estimate"]
+    assert len(real) == 1 and real[0]["stroke"] == VERDICT_FILLS["gain"] and real[0]["change"] == pytest.approx(2.14)
+    assert not result["marks"]["calibrated_estimate"]       # the fixture's rows carry no calibration
 
 
 def test_failed_analysis_gets_its_error_box(built_reports):
