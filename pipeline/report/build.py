@@ -29,7 +29,7 @@ import pipeline
 from pipeline.report import charts, interactive
 from pipeline.report import figures as fg
 from pipeline.report import story
-from pipeline.report.headline import headline_box, pace_text
+from pipeline.report.headline import CALIBRATED_FIELDS, calibrated, headline_box, pace_text
 from pipeline.report.vega import EMBED_OPTIONS, script_safe_json, vega_bundle
 from pipeline.report.data import (AthleteReportData, latest_analysis_error, list_athletes, load_athlete_tables,
                                   load_squad_tables)
@@ -430,20 +430,23 @@ def squad_rows(all_tables: list[AthleteReportData], reports_dir: Path) -> list[d
             "runs": len(t.runs),
             "blocks": len(t.blocks),
             "verdict": "not analysed" if t.analysis_error else story.short_verdict(t),
-            "estimate": None if r is None else story.format_signed_1dp(r["change_pct"]),
-            "ci": None if r is None else f"{story.format_1dp(r['ci_low_pct'])} to {story.format_1dp(r['ci_high_pct'])}",
+            "estimate": None if r is None else story.format_signed_1dp(calibrated(r, "change_pct")),
+            "ci": None if r is None else (f"{story.format_1dp(calibrated(r, 'ci_low_pct'))} to "
+                                          f"{story.format_1dp(calibrated(r, 'ci_high_pct'))}"),
         })
     return rows
 
 
 def forest_rows(all_tables: list[AthleteReportData]) -> pd.DataFrame:
-    """Every athlete × block headline effect (economy, ITS), labelled for the forest plot."""
+    """Every athlete × block headline effect (economy, ITS), labelled for the forest plot: the calibrated
+    change, CI and verdict where the row has them (as the athletes' headlines), else the raw ones."""
     frames = []
     for t in all_tables:
         eff = t.effects
         rows = eff[(eff["metric"] == HEADLINE_METRIC) & (eff["method"] == HEADLINE_METHOD)]
         if rows.empty:
             continue
+        rows = rows.assign(**{k: [calibrated(r, k) for _, r in rows.iterrows()] for k in CALIBRATED_FIELDS})
         starts = dict(zip(t.blocks["block_id"], t.blocks["start_date"]))
         labels = [f"{t.display_name} · block from {story.format_day(starts.get(b))}" if b in starts
                   else f"{t.display_name} · {b}" for b in rows["block_id"]]

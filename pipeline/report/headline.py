@@ -27,6 +27,9 @@ FALSE_VERDICT_WARN = 0.10
 FALSE_VERDICTS = ("gain", "loss")
 
 
+CALIBRATED_FIELDS = ("change_pct", "ci_low_pct", "ci_high_pct", "verdict")
+
+
 def calibrated(row: pd.Series, name: str):
     """The calibrated value of a block_effects column (``change_pct``, ``ci_low_pct``, ``ci_high_pct``,
     ``verdict``), or the raw one for rows without calibration."""
