@@ -9,14 +9,19 @@ then replace the analysed athletes' rows of the analysis tables in one transacti
    :func:`pipeline.analyze.process.athlete_process` over its running samples, streamed a batch at a time.
    ANY failure becomes that athlete's error (the reason naming the settings file and key, or the activity
    and file(s) involved: :func:`~pipeline.analyze.store.describe_failure`), never the others';
-3. write ``run_metrics``, ``weekly``, ``strength_blocks``, ``block_effects`` and ``placebo_checks`` for the
+3. a second pass over the athletes that succeeded: those with too few negative controls of their own are
+   calibrated on the squad's (every analysed athlete's controls, plus the stored ones of athletes not
+   analysed now) (:func:`squad_calibrated`, :func:`pipeline.analyze.process.recalibrate`); a failure there
+   too is that athlete's error only;
+4. write ``run_metrics``, ``weekly``, ``strength_blocks``, ``block_effects`` and ``placebo_checks`` for the
    athletes that succeeded (a failed athlete's old rows are removed: they no longer describe its data), and
    one ``analysis_runs`` row per athlete (when, status, message, pipeline version, settings, fitted model
    values) that every row links to (:func:`~pipeline.analyze.store.replace_analysis_rows`);
-4. the squad: pooled effects, teammates as controls, dose-response over every athlete in the warehouse
-   (:func:`pipeline.analyze.squad_store.analyze_squad`); a failure there is reported, not raised, since the
+5. the squad: pooled effects, teammates as controls, dose-response over every athlete in the warehouse
+   (:func:`pipeline.analyze.squad_store.analyze_squad`), pooling each block's CALIBRATED estimate, so it
+   runs after steps 3-4 (docs/squad.md, "Order"); a failure there is reported, not raised, since the
    athletes' own results are already stored;
-5. return the one-screen summary (:mod:`pipeline.analyze.summary`), failures included; the CLI exits 1
+6. return the one-screen summary (:mod:`pipeline.analyze.summary`), failures included; the CLI exits 1
    when there are any.
 """
 
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import duckdb
 import pandas as pd
@@ -34,10 +39,10 @@ import pipeline
 from pipeline.analyze.blocks import BlockParams, strength_blocks_for_athlete
 from pipeline.analyze.economy import model_provenance
 from pipeline.analyze.params import AnalysisParams
-from pipeline.analyze.process import AthleteAnalysis, athlete_process
+from pipeline.analyze.process import AthleteAnalysis, athlete_process, recalibrate, squad_controls, stored_control_sets
 from pipeline.analyze.squad_store import analyze_squad
 from pipeline.analyze.store import (athlete_ids, check_computable_times, describe_failure, load_athlete_inputs,
-                                    replace_analysis_rows, samples_by_activity)
+                                    replace_analysis_rows, samples_by_activity, stored_controls)
 from pipeline.analyze.summary import AnalyzeSummary, AthleteFailure, athlete_summary
 from pipeline.errors import PipelineError
 from pipeline.warehouse.db import connect
@@ -117,6 +122,34 @@ def _analyze_squad(con: duckdb.DuckDBPyConnection, config: dict, params: Analysi
         return " ".join(f"{type(e).__name__}: {e}".split())[:300]
 
 
+def squad_calibrated(con: duckdb.DuckDBPyConnection, outcomes: list[AthleteOutcome],
+                     attempted: list[str]) -> list[AthleteOutcome]:
+    """Step 3: calibrate every athlete whose own negative controls are too few on the squad's pooled
+    controls: the analysed athletes' own sets plus the stored rows of athletes not attempted now (a failed
+    athlete's stored controls are left out: they are about to be removed). A failure here is that athlete's
+    error, as in step 2."""
+    done = [o.analysis for o in outcomes if o.analysis is not None]
+    sets = [cs for t in done for cs in t.controls.values()] + stored_control_sets(stored_controls(con, attempted))
+    squad = squad_controls(sets)
+    out = []
+    for o in outcomes:
+        if o.analysis is None:
+            out.append(o)
+            continue
+        try:
+            out.append(replace(o, analysis=recalibrate(o.analysis, squad)))
+        except Exception as e:  # noqa: BLE001 - isolation boundary, as in analyze_one
+            out.append(replace(o, analysis=None, error=describe_failure(con, o.athlete_id, e)))
+    return out
+
+
+def squad_calibrated_alone(con: duckdb.DuckDBPyConnection, analysis: AthleteAnalysis) -> AthleteAnalysis:
+    """One athlete's analysis (e.g. in memory, with changed settings) calibrated as ``pipeline analyze``
+    would: on the squad's stored controls (every other athlete's) where its own are too few."""
+    sets = list(analysis.controls.values()) + stored_control_sets(stored_controls(con, [analysis.athlete_id]))
+    return recalibrate(analysis, squad_controls(sets))
+
+
 def analyze_workspace(ws: Workspace, athlete_id: str | None = None) -> AnalyzeSummary:
     """Compute the analysis tables from the staging tables for every athlete (or one).
 
@@ -132,12 +165,13 @@ def analyze_workspace(ws: Workspace, athlete_id: str | None = None) -> AnalyzeSu
     try:
         ids = athlete_ids(con, athlete_id)                                              # 1
         outcomes = [analyze_one(con, ws, a, params, block_params) for a in ids]         # 2
-        replace_analysis_rows(con, None if athlete_id is None else ids,                 # 3
+        outcomes = squad_calibrated(con, outcomes, ids)                                 # 3
+        replace_analysis_rows(con, None if athlete_id is None else ids,                 # 4
                               [o.analysis for o in outcomes if o.analysis is not None],
                               pd.DataFrame([_analysis_run(o, params, block_params) for o in outcomes]))
-        squad_error = _analyze_squad(con, config, params)                               # 4
+        squad_error = _analyze_squad(con, config, params)                               # 5
     finally:
         con.close()
-    return AnalyzeSummary([athlete_summary(o.analysis) for o in outcomes if o.analysis is not None],   # 5
+    return AnalyzeSummary([athlete_summary(o.analysis) for o in outcomes if o.analysis is not None],   # 6
                           [AthleteFailure(o.athlete_id, o.error or "failed") for o in outcomes if o.analysis is None],
                           _non_default_settings(params), squad_error)

@@ -291,6 +291,18 @@ def runs_outside_reference_speed(steady: pd.DataFrame, ref_speed_m_s: float,
     return out
 
 
+def _unknown_sport_reason(seg: pd.DataFrame, p: AnalysisParams) -> str | None:
+    """Why an activity without a recorded sport is not taken for a run (its moving speed), or None."""
+    moving = seg.loc[~seg["stopped"], "speed_m_s"]
+    lo, hi = p.unknown_sport_speed_range_m_s
+    med = float(moving.median()) if len(moving) else float("nan")
+    if not np.isfinite(med):
+        return "sport not recorded and no moving samples to tell whether it is a run"
+    if not (lo <= med <= hi):
+        return f"sport not recorded and moving speed {med:.1f} m/s is not typical of running ({lo:g}-{hi:g} m/s)"
+    return None
+
+
 def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: AnalysisParams | None = None) -> RunResult:
     """Analyse one activity: the per-run recipe.
 
@@ -306,8 +318,8 @@ def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: Anal
         "distance_km": (activity.get("distance_m") or np.nan) / 1000 if not _isna(activity.get("distance_m")) else np.nan,
         "steady_s": 0.0, "speed_m_s": np.nan, "gap_speed_m_s": np.nan, "heart_rate_bpm": np.nan,
         "m_per_beat": np.nan, "gap_m_per_beat": np.nan, "hr_at_ref_bpm": np.nan, "economy_m_per_beat": np.nan,
-        "decoupling_pct": np.nan, "temperature_c": np.nan, "heat_temperature_c": np.nan, "included": False,
-        "exclusion_reason": None, "temperature_source": None, "climb_m_per_km": np.nan, "mean_abs_grade_pct": np.nan,
+        "decoupling_pct": np.nan, "temperature_c": np.nan, "device_temperature_c": np.nan, "included": False,
+        "exclusion_reason": None, "climb_m_per_km": np.nan, "mean_abs_grade_pct": np.nan,
     }
     # 1. Is it a run at all? (cycling, swimming... are listed with the reason, never analysed)
     kind, treadmill = run_kind(activity.get("sport"), activity.get("sub_sport"))
@@ -323,17 +335,9 @@ def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: Anal
         row["duration_s"] = float(seg["t_s"].iloc[-1])
     if _isna(row["distance_km"]) and "distance_m" in samples and samples["distance_m"].notna().any():
         row["distance_km"] = float(pd.to_numeric(samples["distance_m"], errors="coerce").max()) / 1000
-    if kind == "maybe":
-        moving = seg.loc[~seg["stopped"], "speed_m_s"]
-        lo, hi = p.unknown_sport_speed_range_m_s
-        med = float(moving.median()) if len(moving) else float("nan")
-        if not np.isfinite(med):
-            row["exclusion_reason"] = "sport not recorded and no moving samples to tell whether it is a run"
-            return RunResult(row)
-        if not (lo <= med <= hi):
-            row["exclusion_reason"] = (f"sport not recorded and moving speed {med:.1f} m/s is not typical "
-                                       f"of running ({lo:g}-{hi:g} m/s)")
-            return RunResult(row)
+    if kind == "maybe" and (not_a_run := _unknown_sport_reason(seg, p)):
+        row["exclusion_reason"] = not_a_run
+        return RunResult(row)
     # 3. Steady state: stable grade-adjusted pace, outside tempo transitions, with clean HR.
     seg = run_steady_segments(seg, p)
     reason = run_exclusion_reason(seg, p)
@@ -345,12 +349,10 @@ def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: Anal
     # The temperature the heat model uses: what the device settled at (indoor start removed), or the
     # steady-sample mean (heat_temperature = "mean").
     if p.heat_temperature == "settled":
-        row["heat_temperature_c"] = run_settled_temperature_c(seg["t_s"].to_numpy(), seg["temperature_c"].to_numpy(),
+        row["device_temperature_c"] = run_settled_temperature_c(seg["t_s"].to_numpy(), seg["temperature_c"].to_numpy(),
                                                               seg["dt_s"].to_numpy(), p.device_temp_tau_s)
     else:
-        row["heat_temperature_c"] = row["temperature_c"]
-    if np.isfinite(row["heat_temperature_c"]) or np.isfinite(row["temperature_c"]):
-        row["temperature_source"] = "device"   # the only source today; air temperature from weather is planned
+        row["device_temperature_c"] = row["temperature_c"]
     row["included"] = reason is None
     row["exclusion_reason"] = reason
     return RunResult(row, steady if reason is None else steady.iloc[0:0])

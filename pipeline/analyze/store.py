@@ -96,6 +96,12 @@ def with_run_weather(con: duckdb.DuckDBPyConnection, activities: pd.DataFrame) -
     return out
 
 
+def stored_controls(con: duckdb.DuckDBPyConnection, except_athletes: list[str]) -> pd.DataFrame:
+    """The stored ``placebo_checks`` rows (negative controls) of every athlete not in ``except_athletes``:
+    the rest of the squad, for the calibration of the athletes analysed now."""
+    return _df(con, "SELECT * FROM placebo_checks WHERE athlete_id NOT IN (SELECT UNNEST(?))", [except_athletes])
+
+
 def replace_analysis_rows(con: duckdb.DuckDBPyConnection, athlete_ids: list[str] | None,
                           analyses: list[AthleteAnalysis], runs: pd.DataFrame) -> None:
     """Delete the analysed athletes' rows (all rows when ``athlete_ids`` is None) and insert the new ones,
