@@ -265,7 +265,6 @@ def athlete_page_context(tables: AthleteReportData, figures: dict[str, RenderedF
     runs = tables.runs
     focus = _focus(tables)
     files = tables.source_files
-    placebo = tables.placebo
     return {
         "athlete_id": tables.athlete_id,
         "name": tables.display_name,
@@ -285,8 +284,7 @@ def athlete_page_context(tables: AthleteReportData, figures: dict[str, RenderedF
                         .fillna("").to_dict("records"),
         "status_counts": files["status"].value_counts().to_dict() if len(files) else {},
         "placebo": story.placebo_summary(tables, focus.block_id),
-        "placebo_rows": placebo[(placebo["block_id"] == focus.block_id) & (placebo["metric"] == HEADLINE_METRIC)
-                                & (placebo["method"] == HEADLINE_METHOD)].to_dict("records"),
+        "placebo_rows": story.headline_controls(tables, focus.block_id).to_dict("records"),
         "has_temperature": bool(runs["temperature_c"].notna().any()) if len(runs) else False,
         "box": headline_box(tables),
         "analysis_error": tables.analysis_error,

@@ -36,8 +36,11 @@ OKABE_ITO = {
 }
 PERIOD_COLOURS = dict(zip(PERIODS, (OKABE_ITO["blue"], OKABE_ITO["orange"], OKABE_ITO["green"],
                                     OKABE_ITO["purple"])))
+# "cannot tell" (the calibrated CI is too wide to tell a typical effect from none) in a dark grey: a verdict
+# of its own, set apart from the lighter grey of secondary estimates and of "insufficient data".
 VERDICT_COLOURS = {"gain": OKABE_ITO["green"], "loss": OKABE_ITO["vermillion"],
-                   "no clear change": OKABE_ITO["blue"], "insufficient data": OKABE_ITO["grey"]}
+                   "no clear change": OKABE_ITO["blue"], "cannot tell": "#4D4D4D",
+                   "insufficient data": OKABE_ITO["grey"]}
 BLOCK_SHADE = "#E69F00"
 BASELINE_COLOUR = OKABE_ITO["sky"]
 RESPONSE_COLOUR = OKABE_ITO["green"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pipeline.report import story
+from pipeline.report.story import calibrated
 from pipeline.report.data import AthleteReportData
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC
 
@@ -28,15 +29,6 @@ FALSE_VERDICTS = ("gain", "loss")
 
 
 CALIBRATED_FIELDS = ("change_pct", "ci_low_pct", "ci_high_pct", "verdict")
-
-
-def calibrated(row: pd.Series, name: str):
-    """The calibrated value of a block_effects column (``change_pct``, ``ci_low_pct``, ``ci_high_pct``,
-    ``verdict``), or the raw one for rows without calibration."""
-    value = row.get(f"calibrated_{name}")
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return row.get(name)
-    return value
 
 
 def is_calibrated(row: pd.Series) -> bool:
@@ -145,7 +137,8 @@ class FakeStarts:
 def fake_starts(tables: AthleteReportData, block_id: str | None, method: str) -> FakeStarts:
     pc = tables.placebo
     rows = pc[(pc["metric"] == HEADLINE_METRIC) & (pc["method"] == method)]
-    if block_id is not None and "position" not in pc:  # before the record-wide controls: per block
+    record_wide = "position" in rows and rows["position"].notna().any()
+    if block_id is not None and not record_wide:  # before the record-wide controls: per block
         rows = rows[rows["block_id"] == block_id]
     rated = rows[rows["verdict"].notna() & (rows["verdict"] != story.INSUFFICIENT)]
     return FakeStarts(method, len(rated), int((rated["verdict"] == "gain").sum()),
@@ -153,7 +146,13 @@ def fake_starts(tables: AthleteReportData, block_id: str | None, method: str) ->
 
 
 def honesty_line(tables: AthleteReportData, row: pd.Series) -> str:
-    """One sentence: the same method at fake block starts in this athlete's record."""
+    """One sentence: how the method did at fake block starts in this athlete's record. A calibrated row:
+    :func:`pipeline.report.story.controls_sentence` (the controls, the systematic error measured on them
+    and where the calibration came from); a raw row: the false verdicts there."""
+    if is_calibrated(row):
+        text = story.controls_sentence(tables, row)
+        if text:
+            return text
     f = fake_starts(tables, row["block_id"], HEADLINE_METHOD)
     if not f.total:
         return ("The same method could not be tried at fake block starts: your record has too few runs "
@@ -214,6 +213,7 @@ def headline_box(tables: AthleteReportData) -> HeadlineBox | None:
     r = effect.row
     change, lo, hi, verdict = (calibrated(r, k) for k in ("change_pct", "ci_low_pct", "ci_high_pct", "verdict"))
     return HeadlineBox(str(verdict), story.format_signed_1dp(change),
-                       f"{story.format_1dp(lo)} to {story.format_1dp(hi)}", story.headline_sentence(tables),
+                       f"{story.format_1dp(lo)} to {story.format_1dp(hi)}",
+                       story.headline_sentence(tables, with_controls=False),
                        runner_units(tables, r), honesty_line(tables, r), trust_problems(tables, r),
                        is_calibrated(r))

@@ -145,13 +145,10 @@ def gap_marker(trend: pd.DataFrame, effect: pd.Series | None) -> dict | None:
 
 
 def control_rows(tables: AthleteReportData, block_id: str) -> tuple[pd.DataFrame, dict | None]:
-    """The negative controls behind one block's headline estimate and that estimate, for
-    :func:`pipeline.report.charts.controls_chart`. Record-wide controls (``placebo_checks.position``) all
-    count for every block, as the calibration uses them; older rows are the block's own fake starts."""
-    pc, eff = tables.placebo, tables.effects
-    rows = pc[(pc["metric"] == HEADLINE_METRIC) & (pc["method"] == HEADLINE_METHOD)] if len(pc) else pc
-    if len(rows) and "position" not in rows:
-        rows = rows[rows["block_id"] == block_id]
+    """The negative controls behind one block's headline estimate (:func:`pipeline.report.story.headline_controls`)
+    and that estimate, for :func:`pipeline.report.charts.controls_chart`."""
+    eff = tables.effects
+    rows = story.headline_controls(tables, block_id)
     head = eff[(eff["block_id"] == block_id) & (eff["metric"] == HEADLINE_METRIC) & (eff["method"] == HEADLINE_METHOD)]
     if head.empty or rows.empty:
         return pd.DataFrame(columns=["when", "change", "text", "verdict"]), None

@@ -11,6 +11,8 @@ import re
 import duckdb
 import pytest
 
+from pipeline.report.story import format_signed_1dp
+
 from chromium_check import (
     CHROMIUM, DESKTOP_WIDTH, PHONE_WIDTH, assert_renders_cleanly, browser_check, chromium,
 )
@@ -23,7 +25,7 @@ if CHROMIUM is None:
 
 MIN_FONT_PX = 11
 GREY = "#8c8c8c"
-VERDICT_FILLS = {"gain": "#009E73", "loss": "#D55E00", "no clear change": "#0072B2"}
+VERDICT_FILLS = {"gain": "#009E73", "loss": "#D55E00", "no clear change": "#0072B2", "cannot tell": "#4D4D4D"}
 HOVER_FIELDS = ("when", "distance", "pace", "hr", "temperature", "status")
 
 
@@ -149,11 +151,14 @@ def _headline_rows(ws, athlete: str) -> tuple[dict, dict, float]:
         ref = con.execute("SELECT ref_speed_m_s FROM analysis_runs WHERE athlete_id = ? AND status = 'ok' "
                           "ORDER BY started_at DESC LIMIT 1", [athlete]).fetchone()[0]
         n_runs = con.execute("SELECT count(*) FROM run_metrics WHERE athlete_id = ?", [athlete]).fetchone()[0]
+        n_controls = con.execute("SELECT count(*) FROM placebo_checks WHERE athlete_id = ? AND metric = "
+                                 "'economy_m_per_beat' AND method = 'its' AND change_pct IS NOT NULL",
+                                 [athlete]).fetchone()[0]
     finally:
         con.close()
     econ = rows[rows["metric"] == "economy_m_per_beat"].iloc[0].to_dict()
     hr = rows[rows["metric"] == "hr_at_ref_bpm"].iloc[0].to_dict()
-    return econ, hr, ref, n_runs
+    return econ, hr, ref, n_runs, n_controls
 
 
 def _calibrated(row: dict, name: str):
@@ -166,7 +171,7 @@ def _calibrated(row: dict, name: str):
 def test_demo_athlete_pages_in_chromium(demo_reports, tmp_path, athlete):
     ws, _ = demo_reports
     page = ws.reports_dir / athlete / "index.html"
-    econ, hr, ref_speed, n_runs = _headline_rows(ws, athlete)
+    econ, hr, ref_speed, n_runs, n_controls = _headline_rows(ws, athlete)
     phone = browser_check(page, tmp_path, PHONE_WIDTH)
     for result in (phone, browser_check(page, tmp_path, DESKTOP_WIDTH)):
         assert_renders_cleanly(result, page)
@@ -187,6 +192,14 @@ def test_demo_athlete_pages_in_chromium(demo_reports, tmp_path, athlete):
     estimates = phone["marks"]["estimates"]
     assert estimates[0]["fill"] == VERDICT_FILLS.get(verdict, GREY)
     assert len(estimates) >= 2 and all(e["fill"] == GREY for e in estimates[1:])
+    # the honesty line on the athlete's own negative controls, and the estimate drawn against them: every
+    # control, the raw estimate, and the calibrated one (the headline's) with its CI
+    assert "negative control" in phone["honesty"]
+    assert n_controls > 0 and len(phone["marks"]["controls"]) == n_controls
+    assert phone["marks"]["real_estimate"][0]["change"] == pytest.approx(econ["change_pct"])
+    if not math.isnan(econ.get("calibrated_change_pct") or math.nan):
+        assert phone["marks"]["calibrated_estimate"][0]["change"] == pytest.approx(econ["calibrated_change_pct"])
+        assert phone["change"] == f"{format_signed_1dp(change)} %"
     # hover data for every run
     runs = _hovered_runs(phone)
     assert len(runs) == n_runs and all(all(r.get(k) for k in HOVER_FIELDS) for r in runs)
