@@ -168,10 +168,8 @@ def trust_problems(tables: AthleteReportData, row: pd.Series) -> list[str]:
     """Why the headline verdict cannot be taken at face value, in words (empty: nothing known against it)."""
     problems = []
     verdict = calibrated(row, "verdict")
-    reason = row.get("verdict_reason")
-    if verdict == "cannot tell":
-        problems.append("the data cannot tell a typical effect from none"
-                        + (f" ({reason})" if isinstance(reason, str) and reason else ""))
+    if verdict == "cannot tell":     # the reason itself is in the sentence below ("Why: ...")
+        problems.append("the data cannot tell a typical effect from none")
     if row.get("sensor_change") is True:
         problems.append("your heart-rate sensor changed between the pre-block runs and the response window, "
                         "and a sensor change shifts heart rate by itself")

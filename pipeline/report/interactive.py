@@ -131,16 +131,19 @@ def block_rows(tables: AthleteReportData) -> pd.DataFrame:
 
 
 def gap_marker(trend: pd.DataFrame, effect: pd.Series | None) -> dict | None:
-    """Where the timeline draws the headline gap: at the response-window day whose trend value is nearest the
-    block_effects row's counterfactual (baseline_value), from there to its response_value."""
-    if effect is None or trend.empty or pd.isna(effect["baseline_value"]):
+    """Where the timeline draws the headline gap: at the response-window day where the curve's ratio
+    response_value / trend_value is the block_effects row's raw change (the mean time of the response runs,
+    t_c), from the trend to the response level there. Read from the curve, so it sits on the drawn lines
+    with or without the season in them."""
+    if effect is None or trend.empty or pd.isna(effect["change_pct"]):
         return None
-    resp = trend[trend["segment"] == "response"]
+    resp = trend[(trend["segment"] == "response") & trend["response_value"].notna()]
     if resp.empty:
         return None
-    day = resp.loc[(resp["trend_value"] - effect["baseline_value"]).abs().idxmin(), "day"]
-    return {"t": day + pd.Timedelta(hours=12), "trend": float(effect["baseline_value"]),
-            "response": float(effect["response_value"]),
+    ratio = resp["response_value"] / resp["trend_value"] - 1
+    at = resp.loc[(ratio - effect["change_pct"] / 100).abs().idxmin()]
+    return {"t": at["day"] + pd.Timedelta(hours=12), "trend": float(at["trend_value"]),
+            "response": float(at["response_value"]),
             "label": f"{story.format_signed_1dp(effect['change_pct'])} % vs trend"}
 
 
