@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 WORKSPACE ?= .
 
-.PHONY: report test bench validate shell clean install demo
+.PHONY: report test bench validate shell clean install demo screenshot
 
 # Create the virtual environment and install the package (+ test tools) once,
 # again only when pyproject.toml changes.
@@ -37,10 +37,18 @@ validate: $(STAMP)
 shell: $(STAMP)
 	$(BIN)/pipeline --workspace $(WORKSPACE) shell $(if $(filter rw,$(MODE)),--write,)
 
+# The README's picture of a report page: the demo report (built if missing), rendered in headless Chromium
+# at phone width and saved as a small palette PNG.
+SCREENSHOT ?= docs/img/report-demo_gain.png
+screenshot: $(STAMP)
+	@test -f reports/demo_gain/index.html || $(MAKE) report
+	$(BIN)/python -m pipeline.report.screenshot reports/demo_gain/index.html $(SCREENSHOT)
+
 demo: $(STAMP)
 	$(BIN)/pipeline --workspace $(WORKSPACE) demo
 
 # Removes generated outputs (warehouse, reports); never touches data/raw/.
 clean:
 	rm -rf data/processed/*.duckdb data/processed/*.duckdb.wal data/processed/*.lock data/processed/*.owner \
+		data/processed/vega-bundle-*.js \
 		reports/*/ reports/index.html reports/*.png bench/out .pytest_cache

@@ -188,6 +188,10 @@ def discover_athletes(raw_dir: Path) -> list[str]:
     return sorted(found)
 
 
+# athlete.toml ``units``: how the report shows pace and distance.
+UNIT_SYSTEMS = ("metric", "imperial")
+
+
 @dataclass(frozen=True)
 class AthleteConfig:
     """Optional per-athlete settings from ``data/raw/<athlete_id>/athlete.toml``.
@@ -207,6 +211,9 @@ class AthleteConfig:
     weight_unit: str | None = None
     # false: `pipeline weather` never sends this athlete's positions to a weather archive (default: it may).
     weather: bool | None = None
+    # Units the report gives pace and distance in: "metric" (min/km, km; the default) or "imperial"
+    # (min/mi, mi). The warehouse and every computation stay metric.
+    units: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -255,6 +262,8 @@ def load_athlete_config(raw_dir: Path, athlete_id: str) -> AthleteConfig:
             kwargs[key] = _athlete_text(where, key, kwargs[key])
     if "weather" in kwargs and not isinstance(kwargs["weather"], bool):
         raise PipelineError(f"{where}: weather must be true or false, got {kwargs['weather']!r}")
+    if kwargs.get("units") not in (None, *UNIT_SYSTEMS):
+        raise PipelineError(f"{where}: units must be 'metric' or 'imperial', got {kwargs['units']!r}")
     if kwargs.get("weight_unit") not in (None, "kg", "lbs"):
         raise PipelineError(f"{where}: weight_unit must be 'kg' or 'lbs', got {kwargs['weight_unit']!r}")
     if kwargs.get("time_zone") is not None:

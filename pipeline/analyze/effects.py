@@ -361,36 +361,81 @@ def _covariate_columns(fit: pd.DataFrame, names: tuple[str, ...]) -> list[np.nda
     return cols
 
 
+@dataclass(frozen=True)
+class ITSFit:
+    """The interrupted-time-series regression of one metric around one block start, as fitted (local form).
+
+    ``fit``: the runs in the fit (pre-block period, then response window; ``_y`` on the model scale with the
+    season removed when it is controlled), ``t_weeks``: their time in weeks from block start, ``t_c``: the
+    mean time of the response-window runs, ``n_pre``/``n_resp``: runs per part, ``coef``: the block
+    coefficient ``c`` (column 2 of the design ``[1, t, D, D*(t - t_c), covariates...]``), widened for the
+    heat model's and the season's uncertainty, with every parameter and their covariance; ``se`` and
+    ``weights`` as :func:`_finish` returns them; ``season``: the season removed (None: not controlled) and
+    ``season_sign`` its sign for this metric.
+    """
+
+    spec: MetricSpec
+    fit: pd.DataFrame
+    t_weeks: np.ndarray
+    t_c: float
+    n_pre: int
+    n_resp: int
+    coef: CoefFit
+    se: float = float("nan")
+    weights: pd.Series | None = None
+    season: SeasonFit | None = None
+    season_sign: float = 1.0
+
+    def season_offset(self, times: pd.Series) -> np.ndarray:
+        """What the fit removed from the metric (model scale) at ``times``: 0 without a season."""
+        if self.season is None:
+            return np.zeros(len(times))
+        return self.season_sign * self.season.offset(times)
+
+
+def its_fit(runs: pd.DataFrame, windows: BlockWindows, metric: str, ctx: EffectContext | None = None,
+            covariates: tuple[str, ...] | None = None) -> ITSFit:
+    """Fit the ITS model of ``metric`` (see :func:`effect_its`); ``coef`` is ``NO_FIT`` with too few runs
+    (< 3 before the block or < 2 in the response window). The trend curve of :mod:`pipeline.analyze.trends`
+    comes from this same fit."""
+    ctx = ctx or EffectContext()
+    d, spec = _prepare(runs, metric)
+    season = ctx.season_fit if metric in SEASON_SIGN else None
+    sign = SEASON_SIGN.get(metric, 1.0)
+    if season is not None:
+        d = d.assign(_y=d["_y"] - sign * season.offset(d["start_time"]))
+    pre = d[(d["start_time"] >= windows.its_pre_start) & (d["start_time"] < windows.block_start)]
+    resp = d[(d["start_time"] >= windows.response_start) & (d["start_time"] < windows.response_end)]
+    nb, nr = len(pre), len(resp)
+    fit = pd.concat([pre, resp])
+    t = ((fit["start_time"] - windows.block_start) / WEEK).to_numpy(dtype=float)
+    if nb < 3 or nr < 2:
+        return ITSFit(spec, fit, t, float("nan"), nb, nr, NO_FIT, season=season, season_sign=sign)
+    D = np.r_[np.zeros(nb), np.ones(nr)]
+    t_c = float(t[nb:].mean())
+    names = (ITS_COVARIATES[metric] if covariates is None else covariates) + ctx.covariates
+    X = np.column_stack([np.ones(nb + nr), t, D, D * (t - t_c), *_covariate_columns(fit, names)])
+    coef, se, weights = _finish(spec, fit, coef_ci(X, fit["_y"].to_numpy(), 2, ctx.params), metric, ctx, season)
+    return ITSFit(spec, fit, t, t_c, nb, nr, coef, se, weights, season, sign)
+
+
 def effect_its(runs: pd.DataFrame, windows: BlockWindows, metric: str, ctx: EffectContext | None = None,
                covariates: tuple[str, ...] | None = None) -> EffectFit:
     """Interrupted-time-series change of ``metric`` beyond the pre-block trend (local form, see the module
     docstring). ``covariates`` default to :data:`ITS_COVARIATES` for the metric, plus ``ctx.covariates``.
     ``baseline_value`` is the pre-block trend extrapolated to the response window (the counterfactual),
-    ``response_value`` the fitted response level there."""
+    ``response_value`` the fitted response level there (season-adjusted values when the season is
+    controlled). The fit itself is :func:`its_fit` (also behind :mod:`pipeline.analyze.trends`)."""
     ctx = ctx or EffectContext()
-    d, spec = _prepare(runs, metric)
-    season = ctx.season_fit if metric in SEASON_SIGN else None
-    if season is not None:
-        d = d.assign(_y=d["_y"] - SEASON_SIGN[metric] * season.offset(d["start_time"]))
-    pre = d[(d["start_time"] >= windows.its_pre_start) & (d["start_time"] < windows.block_start)]
-    resp = d[(d["start_time"] >= windows.response_start) & (d["start_time"] < windows.response_end)]
-    nb, nr = len(pre), len(resp)
-    coef, se, weights = NO_FIT, float("nan"), None
+    its = its_fit(runs, windows, metric, ctx, covariates)
+    coef, spec = its.coef, its.spec
     bval = rval = np.nan
-    if nb >= 3 and nr >= 2:
-        fit = pd.concat([pre, resp])
-        t = ((fit["start_time"] - windows.block_start) / WEEK).to_numpy(dtype=float)
-        D = np.r_[np.zeros(nb), np.ones(nr)]
-        t_c = float(t[nb:].mean())
-        names = (ITS_COVARIATES[metric] if covariates is None else covariates) + ctx.covariates
-        X = np.column_stack([np.ones(nb + nr), t, D, D * (t - t_c), *_covariate_columns(fit, names)])
-        coef, se, weights = _finish(spec, fit, coef_ci(X, fit["_y"].to_numpy(), 2, ctx.params), metric, ctx,
-                                    season)
-        if coef.params is not None and np.isfinite(coef.est):
-            counterfactual = coef.params[0] + coef.params[1] * t_c  # covariates at their mean (centred)
-            bval, rval = _back(spec, counterfactual), _back(spec, counterfactual + coef.params[2])
+    if coef.params is not None and np.isfinite(coef.est):
+        counterfactual = coef.params[0] + coef.params[1] * its.t_c  # covariates at their mean (centred)
+        bval, rval = _back(spec, counterfactual), _back(spec, counterfactual + coef.params[2])
     dates = (windows.its_pre_start, windows.block_start, windows.response_start, windows.response_end)
-    return _result(spec, metric, "its", dates, nb, nr, bval, rval, coef, se, weights, ctx.params)
+    return _result(spec, metric, "its", dates, its.n_pre, its.n_resp, bval, rval, coef, its.se, its.weights,
+                   ctx.params)
 
 
 def _record_design(d: pd.DataFrame, target: pd.Timestamp | None, ctx: EffectContext,

@@ -37,6 +37,7 @@ from pipeline.analyze.runs import (STEADY_COLUMNS, RunAnalysisError, RunResult, 
                                    runs_outside_reference_speed)
 from pipeline.analyze.season import SeasonSpec, season_spec
 from pipeline.analyze.sensor import NO_CHANGE, device_labels, sensor_check, with_device_indicators
+from pipeline.analyze.trends import block_trends
 from pipeline.analyze.verdict import BlockNotes, verdict_columns
 from pipeline.analyze.weekly import weekly_summary
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC, columns
@@ -74,6 +75,7 @@ class AthleteAnalysis:
     fits: list[tuple[dict, EffectFit]] = field(default_factory=list)
     notes: dict[str, BlockNotes] = field(default_factory=dict)
     params: AnalysisParams = field(default_factory=AnalysisParams)
+    block_trends: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=columns("block_trends")))
 
     @property
     def headline(self) -> pd.DataFrame:
@@ -271,8 +273,11 @@ def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable
     notes = _block_notes(rows, inc, blocks, ctx, model)
     placebo, controls = _controls(inc, blocks, ctx, athlete_id, cls)
     effects = _calibrated_effects(fits, controls, cls, notes, p)
+    # 5. The headline's counterfactual as a curve: the same ITS fit (same context: season, heat), for the
+    # report's timeline.
+    trends = block_trends(inc, blocks, ctx)
     return AthleteAnalysis(athlete_id, rows, weekly, blocks, effects, placebo, model, not_runs, controls, cls, fits,
-                         notes, p)
+                           notes, p, block_trends=trends)
 
 
 def squad_controls(sets: Iterable[ControlSet]) -> dict[str, dict[tuple[str, str], list[ControlSet]]]:

@@ -34,6 +34,7 @@ class CoefFit:
     df: float
     params: np.ndarray | None
     weights: np.ndarray | None     # the estimate is weights @ y (GLS with the fitted rho, or OLS)
+    cov: np.ndarray | None = None  # covariance of all params (prediction bands, e.g. the ITS trend's)
 
     def se(self, alpha: float = 0.05) -> float:
         """Standard error implied by the CI: half its width over the t quantile."""
@@ -50,7 +51,7 @@ class CoefFit:
         hi = self.est + float(np.hypot(self.hi - self.est, q * extra_se))
         se = (hi - lo) / (2 * q)
         p = float(2 * stats.t.sf(abs(self.est) / se, self.df)) if se > 0 and np.isfinite(self.df) else self.p
-        return CoefFit(self.est, lo, hi, p, self.df, self.params, self.weights)
+        return CoefFit(self.est, lo, hi, p, self.df, self.params, self.weights, self.cov)
 
 
 NO_FIT = CoefFit(np.nan, np.nan, np.nan, np.nan, np.nan, None, None)
@@ -78,7 +79,7 @@ def _gls_ar1(X: np.ndarray, y: np.ndarray, j: int, alpha: float) -> CoefFit:
     lo, hi = res.conf_int(alpha=alpha)[j]
     rho = float(np.atleast_1d(res.model.rho)[0])
     return CoefFit(float(res.params[j]), float(lo), float(hi), float(res.pvalues[j]), float(res.df_resid),
-                   np.asarray(res.params), _ar1_weights(X, rho, j))
+                   np.asarray(res.params), _ar1_weights(X, rho, j), np.asarray(res.cov_params()))
 
 
 def _hac(X: np.ndarray, y: np.ndarray, j: int, alpha: float, params: AnalysisParams) -> CoefFit:
@@ -86,7 +87,7 @@ def _hac(X: np.ndarray, y: np.ndarray, j: int, alpha: float, params: AnalysisPar
                            use_t=True)
     lo, hi = res.conf_int(alpha=alpha)[j]
     return CoefFit(float(res.params[j]), float(lo), float(hi), float(res.pvalues[j]), float(res.df_resid),
-                   np.asarray(res.params), np.linalg.pinv(X)[j])
+                   np.asarray(res.params), np.linalg.pinv(X)[j], np.asarray(res.cov_params()))
 
 
 def _block_bootstrap(X: np.ndarray, y: np.ndarray, j: int, alpha: float, params: AnalysisParams) -> CoefFit:
@@ -98,16 +99,17 @@ def _block_bootstrap(X: np.ndarray, y: np.ndarray, j: int, alpha: float, params:
     L = max(1, min(params.bootstrap_block_runs, n))
     n_blocks = int(np.ceil(n / L))
     pinv = np.linalg.pinv(X)
-    draws = np.empty(params.bootstrap_reps)
+    all_draws = np.empty((params.bootstrap_reps, k))
     for r in range(params.bootstrap_reps):
         starts = rng.integers(0, n, n_blocks)
         idx = ((starts[:, None] + np.arange(L)[None, :]) % n).ravel()[:n]  # circular blocks
-        draws[r] = (pinv @ (fitted + resid[idx]))[j]
+        all_draws[r] = pinv @ (fitted + resid[idx])
+    draws = all_draws[:, j]
     est = float(beta[j])
     lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
     se = float(np.std(draws, ddof=1))
     p = float(2 * stats.t.sf(abs(est) / se, n - k)) if se > 0 else np.nan
-    return CoefFit(est, float(lo), float(hi), p, float(n - k), beta, pinv[j])
+    return CoefFit(est, float(lo), float(hi), p, float(n - k), beta, pinv[j], np.cov(all_draws.T))
 
 
 def coef_ci(X: np.ndarray, y: np.ndarray, j: int, params: AnalysisParams) -> CoefFit:

@@ -21,7 +21,7 @@ from pipeline.warehouse.contract import WEATHER_VALUE_COLUMNS, columns
 from pipeline.warehouse.db import insert_frame, transaction
 
 SAMPLE_BATCH_ACTIVITIES = 40
-ANALYSIS_TABLES = ("run_metrics", "weekly", "strength_blocks", "block_effects", "placebo_checks")
+ANALYSIS_TABLES = ("run_metrics", "weekly", "strength_blocks", "block_effects", "placebo_checks", "block_trends")
 
 
 @dataclass(frozen=True)

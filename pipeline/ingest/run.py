@@ -269,8 +269,8 @@ def _load_athletes(run: IngestRun) -> None:
             name = cfg.display_name or (folder.name if folder.is_dir() and folder.name != athlete_id else None)
             con.execute(
                 """INSERT OR REPLACE INTO athletes (athlete_id, display_name, hr_rest_bpm, hr_max_bpm, ref_speed_m_s,
-                       time_zone, updated_at) VALUES (?, ?, ?, ?, ?, ?, now())""",
-                [athlete_id, name, cfg.hr_rest_bpm, cfg.hr_max_bpm, cfg.ref_speed_m_s, cfg.time_zone])
+                       time_zone, updated_at, units) VALUES (?, ?, ?, ?, ?, ?, now(), ?)""",
+                [athlete_id, name, cfg.hr_rest_bpm, cfg.hr_max_bpm, cfg.ref_speed_m_s, cfg.time_zone, cfg.units])
             note = load_declared_blocks(con, ws, athlete_id)
             if note:
                 run.summary.notes.append(f"{athlete_id}: {note}")

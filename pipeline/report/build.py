@@ -25,8 +25,12 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from pipeline.errors import PipelineError
+import pipeline
+from pipeline.report import charts, interactive
 from pipeline.report import figures as fg
 from pipeline.report import story
+from pipeline.report.headline import CALIBRATED_FIELDS, calibrated, headline_box, pace_text
+from pipeline.report.vega import EMBED_OPTIONS, script_safe_json, vega_bundle
 from pipeline.report.data import (AthleteReportData, latest_analysis_error, list_athletes, load_athlete_tables,
                                   load_squad_tables)
 from pipeline.report.squad_section import squad_section
@@ -55,6 +59,7 @@ class RenderedFigure:
     filename: str
     data_uri: str
     alt: str
+    min_font_px: float = 0.0   # smallest text in PNG pixels (see figures.min_font_px)
 
 
 def _environment() -> Environment:
@@ -72,7 +77,7 @@ def _render_figure(fig, out_dir: Path, key: str, alt: str) -> RenderedFigure:
     filename = f"{key}.png"
     _write_bytes(out_dir / filename, png)
     uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    return RenderedFigure(key=key, filename=filename, data_uri=uri, alt=alt)
+    return RenderedFigure(key=key, filename=filename, data_uri=uri, alt=alt, min_font_px=fg.min_font_px(fig))
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
@@ -156,12 +161,17 @@ def _timeline_figure(tables: AthleteReportData, focus: _Focus) -> fg.Figure | No
     if not len(included):
         return None
     windows = tables.effects[tables.effects["metric"] == HEADLINE_METRIC]
-    return fg.economy_timeline_plot(included, tables.strength_sessions, tables.blocks, windows)
+    trend = tables.trends[(tables.trends["block_id"] == focus.block_id)
+                          & (tables.trends["metric"] == HEADLINE_METRIC)] if len(tables.trends) else None
+    box = headline_box(tables)
+    colour = fg.VERDICT_COLOURS.get(box.verdict if box else "", fg.OKABE_ITO["grey"])
+    return fg.economy_timeline_plot(included, tables.strength_sessions, tables.blocks, windows, trend, colour)
 
 
 def _comparison_figure(tables: AthleteReportData, focus: _Focus) -> fg.Figure | None:
     included = tables.included_runs
-    if not (len(included) and len(focus.effects) and focus.quoted is not None):
+    if not (len(included) and len(focus.effects) and focus.quoted is not None
+            and focus.effects["change_pct"].notna().any()):
         return None
     swc = focus.effects["swc_pct"].dropna()
     return fg.block_comparison_plot(included, focus.effects, swc.iloc[0] if len(swc) else None)
@@ -225,11 +235,29 @@ def draw_athlete_figures(tables: AthleteReportData, out_dir: Path) -> dict[str, 
     """Draw the athlete's figures that have data, write each as PNG into ``out_dir``; keyed as the page uses."""
     focus = _focus(tables)
     figures: dict[str, RenderedFigure] = {}
+    footer = share_line(tables)
     for spec in ATHLETE_FIGURES:
         fig = spec.draw(tables, focus)
         if fig is not None:
+            fg.add_share_footer(fig, footer)
             figures[spec.key] = _render_figure(fig, out_dir, spec.filename, spec.alt)
     return figures
+
+
+def share_line(tables: AthleteReportData) -> str:
+    """What a shared PNG says under it: the athlete, the block, the verdict, the data range, the version."""
+    parts = [tables.display_name]
+    box = headline_box(tables)
+    effect = story.headline_effect(tables)
+    if effect is not None and effect.block_start is not None:
+        parts.append(f"strength block from {story.format_day(effect.block_start)}")
+    if box is not None:
+        parts.append(f"verdict: {box.verdict} ({box.change} %, 95 % CI {box.ci} %)")
+    if len(tables.runs):
+        parts.append(f"runs {story.format_day(tables.runs['start_time'].min())} to "
+                     f"{story.format_day(tables.runs['start_time'].max())}")
+    parts.append(f"pipeline {pipeline.__version__}")
+    return " · ".join(parts)
 
 
 def athlete_page_context(tables: AthleteReportData, figures: dict[str, RenderedFigure]) -> dict:
@@ -237,7 +265,6 @@ def athlete_page_context(tables: AthleteReportData, figures: dict[str, RenderedF
     runs = tables.runs
     focus = _focus(tables)
     files = tables.source_files
-    placebo = tables.placebo
     return {
         "athlete_id": tables.athlete_id,
         "name": tables.display_name,
@@ -257,11 +284,94 @@ def athlete_page_context(tables: AthleteReportData, figures: dict[str, RenderedF
                         .fillna("").to_dict("records"),
         "status_counts": files["status"].value_counts().to_dict() if len(files) else {},
         "placebo": story.placebo_summary(tables, focus.block_id),
-        "placebo_rows": placebo[(placebo["block_id"] == focus.block_id) & (placebo["metric"] == HEADLINE_METRIC)
-                                & (placebo["method"] == HEADLINE_METHOD)].to_dict("records"),
+        "placebo_rows": story.headline_controls(tables, focus.block_id).to_dict("records"),
         "has_temperature": bool(runs["temperature_c"].notna().any()) if len(runs) else False,
+        "box": headline_box(tables),
         "analysis_error": tables.analysis_error,
+        "weather_note": weather_note(tables),
+        "footer": page_footer(tables),
+        **interactive_context(tables, focus),
     }
+
+
+def interactive_context(tables: AthleteReportData, focus: _Focus) -> dict:
+    """The page's charts (Vega-Lite specs by element id, only those with data) and the per-run table rows."""
+    w = focus.quoted
+    periods = (story.run_periods(tables.runs["start_time"], focus.start, None if w is None else w["response_start"],
+                                 None if w is None else w["response_end"]) if len(tables.runs) else None)
+    runs = interactive.run_hover_frame(tables, periods)
+    trend = tables.trends[(tables.trends["block_id"] == focus.block_id)
+                          & (tables.trends["metric"] == HEADLINE_METRIC)] if len(tables.trends) else tables.trends
+    its = focus.by_method.loc[HEADLINE_METHOD] if HEADLINE_METHOD in focus.by_method.index else None
+    box = headline_box(tables)
+    colour = fg.VERDICT_COLOURS.get(box.verdict if box else "", fg.OKABE_ITO["grey"])
+    specs = {"chart-timeline": charts.timeline_chart(runs, trend, tables.blocks, tables.strength_sessions,
+                                                     interactive.gap_marker(trend, its), colour)}
+    if len(runs) and runs["economy"].notna().any():
+        domain = (runs["t"].min() - pd.Timedelta(days=3), runs["t"].max() + pd.Timedelta(days=3))
+        specs["chart-temperature"] = charts.temperature_chart(runs, tables.blocks, domain)
+    if focus.block_id is not None:
+        specs["chart-estimates"] = charts.estimates_chart(interactive.method_rows(tables, focus.block_id),
+                                                          _first(focus.effects["swc_pct"]))
+        controls, real = interactive.control_rows(tables, focus.block_id)
+        specs["chart-controls"] = charts.controls_chart(controls, real) if real is not None else None
+    specs["chart-blocks"] = charts.blocks_chart(interactive.block_rows(tables))
+    specs["chart-weekly"] = charts.weekly_chart(tables.weekly, tables.blocks)
+    specs["chart-intensity"] = charts.intensity_chart(runs, tables.blocks, lambda v: pace_text(v, tables.units))
+    specs["chart-hr-speed"] = charts.hr_speed_chart(runs, tables.units)
+    specs["chart-decoupling"] = charts.decoupling_chart(runs, tables.blocks)
+    ref_row = focus.by_method.loc["window"] if "window" in focus.by_method.index else focus.quoted
+    reference = (None if ref_row is None or pd.isna(ref_row["baseline_start"])
+                 else (ref_row["baseline_start"], ref_row["baseline_end"]))
+    specs["chart-relative"] = charts.relative_chart(runs, reference)
+    specs = {k: v for k, v in specs.items() if v is not None}
+    return {"charts": specs, "charts_json": script_safe_json(specs), "embed_json": script_safe_json(EMBED_OPTIONS),
+            "run_rows": run_table_rows(runs), "has_trend": bool(len(trend))}
+
+
+def _first(values: pd.Series):
+    values = values.dropna()
+    return float(values.iloc[0]) if len(values) else None
+
+
+def run_table_rows(runs: pd.DataFrame) -> list[dict]:
+    """The per-run table: one row per run, newest first, with sortable values beside the shown texts."""
+    rows = []
+    for _, r in runs.sort_values("t", ascending=False).iterrows():
+        rows.append({"date": r["t"].strftime("%Y-%m-%d"), "when": r["when"], "period": r["table_period"],
+                     "block": r["block_id"] or "", "distance": r["distance"], "pace": r["pace"], "hr": r["hr"],
+                     "economy": "" if pd.isna(r["economy"]) else f"{r['economy']:.3f}",
+                     "decoupling": "" if pd.isna(r["decoupling_pct"]) else f"{r['decoupling_pct']:.1f}",
+                     "temperature": r["temperature"], "included": r["status"] == "included",
+                     "reason": "" if r["status"] == "included" else r["status"].removeprefix("excluded: ")})
+    return rows
+
+
+def weather_note(tables: AthleteReportData) -> str:
+    """Which runs had archive weather (air temperature) and where the others' temperature came from."""
+    runs = tables.runs
+    if runs.empty:
+        return ""
+    with_air = int(runs["activity_id"].isin(tables.weather["activity_id"]).sum()) if len(tables.weather) else 0
+    device = int((~runs["activity_id"].isin(tables.weather.get("activity_id", pd.Series(dtype=object)))
+                  & runs["temperature_c"].notna()).sum())
+    none = len(runs) - with_air - device
+    return (f"Temperature: {with_air} of {len(runs)} runs have the air temperature from the weather archive "
+            f"(Open-Meteo), {device} only the watch's own sensor (it reads warmer than the air), {none} none.")
+
+
+def page_footer(tables: AthleteReportData | None) -> dict:
+    """generated on / data up to / pipeline version / settings, for every page's footer."""
+    footer = {"generated": story.format_day(pd.Timestamp.now(tz="UTC").tz_localize(None)),
+              "version": pipeline.__version__, "data_until": None, "settings": None, "analysed": None}
+    if tables is not None and len(tables.runs):
+        footer["data_until"] = story.format_day(tables.runs["start_time"].max())
+    run = tables.analysis if tables is not None else None
+    if run is not None:
+        footer["version"] = run["pipeline_version"] or footer["version"]
+        footer["settings"] = run["settings_json"]
+        footer["analysed"] = story.format_day(run["finished_at"])
+    return footer
 
 
 def _block_rows(blocks: pd.DataFrame, focus: str | None) -> list[dict]:
@@ -284,8 +394,10 @@ def _window_rows(by_method: pd.DataFrame) -> list[dict]:
             for m, r in by_method.sort_index().iterrows()]
 
 
-def write_athlete_page(tables: AthleteReportData, reports_dir: Path, env: Environment | None = None) -> Path:
-    """Write ``reports/<athlete>/index.html`` and its PNGs; returns the page's path."""
+def write_athlete_page(tables: AthleteReportData, reports_dir: Path, env: Environment | None = None,
+                       vega_cache: Path | None = None) -> Path:
+    """Write ``reports/<athlete>/index.html`` and its PNGs; returns the page's path. ``vega_cache``: where the
+    charts' JavaScript bundle is cached (:func:`pipeline.report.vega.vega_bundle`)."""
     env = env or _environment()
     out_dir = reports_dir / validate_athlete_id(tables.athlete_id)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -295,7 +407,8 @@ def write_athlete_page(tables: AthleteReportData, reports_dir: Path, env: Enviro
     for old in out_dir.glob("*.png"):
         if old.name not in written:
             old.unlink()
-    html = env.get_template("athlete.html.j2").render(**context)
+    html = env.get_template("athlete.html.j2").render(**context,
+                                                      vega_js=vega_bundle(vega_cache) if context["charts"] else "")
     page = out_dir / PAGE_NAME
     _write_bytes(page, html.encode("utf-8"))
     return page
@@ -315,20 +428,23 @@ def squad_rows(all_tables: list[AthleteReportData], reports_dir: Path) -> list[d
             "runs": len(t.runs),
             "blocks": len(t.blocks),
             "verdict": "not analysed" if t.analysis_error else story.short_verdict(t),
-            "estimate": None if r is None else story.format_signed_1dp(r["change_pct"]),
-            "ci": None if r is None else f"{story.format_1dp(r['ci_low_pct'])} to {story.format_1dp(r['ci_high_pct'])}",
+            "estimate": None if r is None else story.format_signed_1dp(calibrated(r, "change_pct")),
+            "ci": None if r is None else (f"{story.format_1dp(calibrated(r, 'ci_low_pct'))} to "
+                                          f"{story.format_1dp(calibrated(r, 'ci_high_pct'))}"),
         })
     return rows
 
 
 def forest_rows(all_tables: list[AthleteReportData]) -> pd.DataFrame:
-    """Every athlete × block headline effect (economy, ITS), labelled for the forest plot."""
+    """Every athlete × block headline effect (economy, ITS), labelled for the forest plot: the calibrated
+    change, CI and verdict where the row has them (as the athletes' headlines), else the raw ones."""
     frames = []
     for t in all_tables:
         eff = t.effects
         rows = eff[(eff["metric"] == HEADLINE_METRIC) & (eff["method"] == HEADLINE_METHOD)]
         if rows.empty:
             continue
+        rows = rows.assign(**{k: [calibrated(r, k) for _, r in rows.iterrows()] for k in CALIBRATED_FIELDS})
         starts = dict(zip(t.blocks["block_id"], t.blocks["start_date"]))
         labels = [f"{t.display_name} · block from {story.format_day(starts.get(b))}" if b in starts
                   else f"{t.display_name} · {b}" for b in rows["block_id"]]
@@ -338,7 +454,9 @@ def forest_rows(all_tables: list[AthleteReportData]) -> pd.DataFrame:
 
 
 def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env: Environment | None = None,
-                     squad_tables: dict | None = None) -> Path:
+                     squad_tables: dict | None = None, vega_cache: Path | None = None) -> Path:
+    """Write ``reports/index.html`` (the athletes' table, every block effect, the squad section) and its
+    PNGs for sharing; the page's figures are interactive charts drawn for the width they are shown at."""
     env = env or _environment()
     reports_dir.mkdir(parents=True, exist_ok=True)
     effects = forest_rows(all_tables)
@@ -350,11 +468,32 @@ def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env
         (reports_dir / FOREST_PNG).unlink()
     squad = squad_section(squad_tables, {t.athlete_id: t.display_name for t in all_tables}, reports_dir) \
         if squad_tables is not None else None
-    html = env.get_template("squad.html.j2").render(rows=squad_rows(all_tables, reports_dir), forest=forest,
-                                                    squad=squad)
+    specs = {"chart-effects": charts.forest_chart(effect_forest_rows(effects), _first(effects["swc_pct"]),
+                                                  "block_effects", notes=True) if len(effects) else None,
+             **(squad["charts"] if squad else {})}
+    specs = {k: v for k, v in specs.items() if v is not None}
+    footer = page_footer(None)
+    ends = [t.runs["start_time"].max() for t in all_tables if len(t.runs)]
+    footer["data_until"] = story.format_day(max(ends)) if ends else None
+    html = env.get_template("squad.html.j2").render(
+        rows=squad_rows(all_tables, reports_dir), forest=forest, squad=squad, footer=footer, charts=specs,
+        charts_json=script_safe_json(specs), embed_json=script_safe_json(EMBED_OPTIONS),
+        vega_js=vega_bundle(vega_cache) if specs else "")
     page = reports_dir / PAGE_NAME
     _write_bytes(page, html.encode("utf-8"))
     return page
+
+
+def effect_forest_rows(effects: pd.DataFrame) -> pd.DataFrame:
+    """:func:`forest_rows` as rows of :func:`pipeline.report.charts.forest_chart`, coloured by verdict."""
+    return pd.DataFrame({
+        "label": effects["row_label"], "change": effects["change_pct"], "lo": effects["ci_low_pct"],
+        "hi": effects["ci_high_pct"],
+        "colour": [fg.VERDICT_COLOURS.get(str(v), fg.OKABE_ITO["grey"]) for v in effects["verdict"]],
+        "note": effects["verdict"].astype(str),
+        "change_text": [f"{story.format_signed_1dp(c)} % (95 % CI {story.format_1dp(lo)} to {story.format_1dp(hi)})"
+                        if not pd.isna(c) else "insufficient data"
+                        for c, lo, hi in zip(effects["change_pct"], effects["ci_low_pct"], effects["ci_high_pct"])]})
 
 
 def remove_stale_pages(reports_dir: Path, athletes: list[str]) -> list[str]:
@@ -385,7 +524,8 @@ def _write_error_page(athlete_id: str, message: str, analysis_error: str | None,
     for old in out_dir.glob("*.png"):
         old.unlink()
     html = env.get_template("athlete_error.html.j2").render(athlete_id=athlete_id, message=message,
-                                                            analysis_error=analysis_error)
+                                                            analysis_error=analysis_error,
+                                                            footer=page_footer(None))
     _write_bytes(out_dir / PAGE_NAME, html.encode("utf-8"))
 
 
@@ -415,7 +555,7 @@ def build_reports(ws: Workspace, athlete_id: str | None = None) -> Path:
             try:
                 tables = load_athlete_tables(con, a)
                 if athlete_id is None or a == athlete_id:
-                    write_athlete_page(tables, ws.reports_dir, env)
+                    write_athlete_page(tables, ws.reports_dir, env, ws.processed_dir)
                 all_tables.append(tables)
             except Exception as e:  # noqa: BLE001 - isolation boundary: named in the page and the error
                 failures.append((a, _one_line(e)))
@@ -426,7 +566,7 @@ def build_reports(ws: Workspace, athlete_id: str | None = None) -> Path:
         con.close()
     if athlete_id is None:
         remove_stale_pages(ws.reports_dir, athletes)
-    index = write_squad_page(all_tables, ws.reports_dir, env, squad_tables)
+    index = write_squad_page(all_tables, ws.reports_dir, env, squad_tables, ws.processed_dir)
     if failures:
         named = "; ".join(f"{a} ({message})" for a, message in failures)
         raise PipelineError(f"the report page of {len(failures)} athlete(s) could not be built: {named}; every "

@@ -1,10 +1,11 @@
 """Reading what the report shows from the warehouse (read-only).
 
 The report reads the analysis tables (``run_metrics``, ``weekly``, ``strength_blocks``,
-``block_effects``, ``placebo_checks``) and, for context only, ``athletes`` (display names),
-``source_files`` (files that failed to ingest), ``analysis_runs`` (an athlete whose analysis failed) and
-``strength_sessions`` (session dates drawn as marks
-on the timeline). Never ``samples`` and never ``data/raw``: the report must be rebuildable from the
+``block_effects``, ``placebo_checks``, ``block_trends``, ``analysis_runs``) and, for context only,
+``athletes`` (display names, units), ``source_files`` (files that failed to ingest),
+``strength_sessions`` (session dates drawn as marks on the timeline) and ``weather`` (which runs had
+archive air temperature). ``analysis_runs`` also says when an athlete's latest analysis failed (its old
+rows are then gone). Never ``samples`` and never ``data/raw``: the report must be rebuildable from the
 warehouse alone, and fast.
 
 Times come back as tz-naive UTC ``datetime64`` so matplotlib and comparisons with DATE columns need no
@@ -13,7 +14,7 @@ time-zone juggling.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import pandas as pd
@@ -35,7 +36,17 @@ class AthleteReportData:
     placebo: pd.DataFrame            # placebo_checks rows
     strength_sessions: pd.DataFrame  # session_id, start_time (tz-naive UTC), title
     source_files: pd.DataFrame       # path, format, status, message (all files of this athlete)
+    trends: pd.DataFrame = field(default_factory=pd.DataFrame)         # block_trends rows, day as datetime64
+    weather: pd.DataFrame = field(default_factory=pd.DataFrame)        # weather rows (status ok) of its runs
+    analysis_runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # its analysis_runs rows, latest first
+    units: str = "metric"            # athlete.toml units: metric | imperial
     analysis_error: str | None = None  # why the latest `pipeline analyze` could not analyse this athlete
+
+    @property
+    def analysis(self) -> pd.Series | None:
+        """The analysis the tables hold (the latest ``analysis_runs`` row with status ok), else None."""
+        ok = self.analysis_runs[self.analysis_runs["status"] == "ok"] if len(self.analysis_runs) else self.analysis_runs
+        return ok.iloc[0] if len(ok) else None
 
     @property
     def included_runs(self) -> pd.DataFrame:
@@ -132,13 +143,23 @@ _ATHLETE_READS = {
     "source_files": _TableRead(
         "source_files",
         "SELECT * FROM source_files WHERE athlete_id = ? ORDER BY path", columns("source_files")),
+    "trends": _TableRead(
+        "block_trends", "SELECT * FROM block_trends WHERE athlete_id = ? ORDER BY block_id, metric, day",
+        columns("block_trends"), ("day",)),
+    "weather": _TableRead(
+        "weather", "SELECT * FROM weather WHERE athlete_id = ? AND status = 'ok' ORDER BY activity_id",
+        columns("weather")),
+    "analysis_runs": _TableRead(
+        "analysis_runs", "SELECT * FROM analysis_runs WHERE athlete_id = ? ORDER BY started_at DESC",
+        columns("analysis_runs"), ("started_at", "finished_at")),
 }
 
 
 def load_athlete_tables(con: duckdb.DuckDBPyConnection, athlete_id: str) -> AthleteReportData:
     """Read one athlete's rows from every table the page uses."""
     frames = {name: _read_athlete_table(con, read, athlete_id) for name, read in _ATHLETE_READS.items()}
-    return AthleteReportData(athlete_id=athlete_id, display_name=_display_name(con, athlete_id), **frames,
+    return AthleteReportData(athlete_id=athlete_id, display_name=_display_name(con, athlete_id),
+                             units=_units(con, athlete_id), **frames,
                              analysis_error=latest_analysis_error(con, athlete_id))
 
 
@@ -155,6 +176,16 @@ def _display_name(con: duckdb.DuckDBPyConnection, athlete_id: str) -> str:
     if len(names) and isinstance(names.iloc[0, 0], str) and names.iloc[0, 0].strip():
         return names.iloc[0, 0].strip()
     return athlete_id
+
+
+def _units(con: duckdb.DuckDBPyConnection, athlete_id: str) -> str:
+    """athlete.toml ``units`` as stored in ``athletes`` (metric when absent, or on a warehouse from before)."""
+    has_column = _query(con, "athletes", "SELECT count(*) FROM information_schema.columns "
+                                         "WHERE table_name = 'athletes' AND column_name = 'units'", [])
+    if not len(has_column) or not has_column.iloc[0, 0]:
+        return "metric"
+    units = _query(con, "athletes", "SELECT units FROM athletes WHERE athlete_id = ?", [athlete_id])
+    return units.iloc[0, 0] if len(units) and units.iloc[0, 0] in ("metric", "imperial") else "metric"
 
 
 SQUAD_TABLES = ("squad_blocks", "squad_pooled", "squad_did", "squad_dose_response")

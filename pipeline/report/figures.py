@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
@@ -35,8 +36,11 @@ OKABE_ITO = {
 }
 PERIOD_COLOURS = dict(zip(PERIODS, (OKABE_ITO["blue"], OKABE_ITO["orange"], OKABE_ITO["green"],
                                     OKABE_ITO["purple"])))
+# "cannot tell" (the calibrated CI is too wide to tell a typical effect from none) in a dark grey: a verdict
+# of its own, set apart from the lighter grey of secondary estimates and of "insufficient data".
 VERDICT_COLOURS = {"gain": OKABE_ITO["green"], "loss": OKABE_ITO["vermillion"],
-                   "no clear change": OKABE_ITO["blue"], "insufficient data": OKABE_ITO["grey"]}
+                   "no clear change": OKABE_ITO["blue"], "cannot tell": "#4D4D4D",
+                   "insufficient data": OKABE_ITO["grey"]}
 BLOCK_SHADE = "#E69F00"
 BASELINE_COLOUR = OKABE_ITO["sky"]
 RESPONSE_COLOUR = OKABE_ITO["green"]
@@ -51,6 +55,20 @@ def figure_png(fig: Figure, dpi: int = PNG_DPI) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
     return buf.getvalue()
+
+
+def min_font_px(fig: Figure, dpi: int = PNG_DPI) -> float:
+    """The smallest visible text of ``fig`` in pixels of its PNG at ``dpi`` (the page scales it to CSS px by
+    the width it is shown at; the browser test does that)."""
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return round(min(sizes) * dpi / 72, 2) if sizes else 0.0
+
+
+def add_share_footer(fig: Figure, text: str) -> Figure:
+    """A footer line under the figure (who, which block, verdict, data range, version), so a PNG shared on
+    its own still says what it shows. ``bbox_inches="tight"`` keeps it inside the saved image."""
+    fig.text(0.0, -0.01, text, ha="left", va="top", fontsize=8, color="#444444", wrap=True)
+    return fig
 
 
 def _date_axis(ax) -> None:
@@ -80,7 +98,8 @@ def rolling_median(times: pd.Series, values: pd.Series, window: str = ROLLING_WI
 
 
 def economy_timeline_plot(runs: pd.DataFrame, sessions: pd.DataFrame, blocks: pd.DataFrame,
-                          windows: pd.DataFrame) -> Figure:
+                          windows: pd.DataFrame, trend: pd.DataFrame | None = None,
+                          response_colour: str = RESPONSE_COLOUR) -> Figure:
     """Per-run economy index (m/beat) over time with its rolling median, strength sessions as ticks,
     blocks shaded and each block's baseline and response windows marked as bars above the data.
 
@@ -94,8 +113,10 @@ def economy_timeline_plot(runs: pd.DataFrame, sessions: pd.DataFrame, blocks: pd
     ax.scatter(runs["start_time"], runs["economy_m_per_beat"], s=16, color=OKABE_ITO["blue"], alpha=0.55,
                linewidths=0, label="run (economy index)", zorder=3)
     med = rolling_median(runs["start_time"], runs["economy_m_per_beat"])
-    ax.plot(med.index, med.to_numpy(), color=OKABE_ITO["black"], linewidth=2, label="rolling median (21 days)",
-            zorder=4)
+    ax.plot(med.index, med.to_numpy(), color=OKABE_ITO["black"], linewidth=1.2, alpha=0.6,
+            label="rolling median (21 days)", zorder=4)
+    if trend is not None and len(trend):
+        _draw_trend(ax, trend, response_colour)
     _leave_room_for_marks(ax, runs["economy_m_per_beat"])
     its_baseline = _draw_window_bars(ax, windows)
     if len(sessions):
@@ -108,6 +129,21 @@ def economy_timeline_plot(runs: pd.DataFrame, sessions: pd.DataFrame, blocks: pd
     ax.set_title("Running economy over time (higher = more economical)", loc="left", fontsize=11)
     _date_axis(ax)
     return fig
+
+
+def _draw_trend(ax, trend: pd.DataFrame, response_colour: str) -> None:
+    """block_trends rows of one block: the fitted pre-block trend (solid), its extrapolation (dashed), the
+    95 % band, and the fitted response-window level."""
+    t = trend["day"] + pd.Timedelta(hours=12)
+    ax.fill_between(t, trend["trend_low"], trend["trend_high"], color="#333333", alpha=0.15, linewidth=0,
+                    label="95 % band of the trend", zorder=2)
+    fit = trend["segment"] == "fit"
+    ax.plot(t[fit], trend["trend_value"][fit], color="#333333", linewidth=2, label="pre-block trend", zorder=4)
+    ax.plot(t[~fit], trend["trend_value"][~fit], color="#333333", linewidth=2, linestyle="--",
+            label="trend extrapolated", zorder=4)
+    resp = trend["response_value"].notna()
+    ax.plot(t[resp], trend["response_value"][resp], color=response_colour, linewidth=3.2,
+            label="response-window level", zorder=5)
 
 
 def _leave_room_for_marks(ax, values: pd.Series) -> None:
@@ -424,6 +460,13 @@ def squad_forest_plot(blocks: pd.DataFrame, pooled: pd.DataFrame) -> Figure:
     return fig
 
 
+def dose_response_line(fit: pd.Series, doses: np.ndarray) -> np.ndarray:
+    """The meta-regression's fitted change (%) at ``doses``: intercept + slope x (dose - mean dose) on the
+    log scale, drawn back in percent. ``fit``: a squad_dose_response row."""
+    return np.expm1(np.log1p(fit["intercept_pct"] / 100) + fit["slope_pct_per_unit"] / 100
+                    * (doses - fit["moderator_mean"])) * 100
+
+
 def dose_response_plot(blocks: pd.DataFrame, fit: pd.Series | None, moderator: str = "sessions_per_week",
                        xlabel: str = "strength sessions per week") -> Figure:
     """Each block's change in economy (%, 95 % CI) against its dose, with the meta-regression's fitted line.
@@ -440,8 +483,7 @@ def dose_response_plot(blocks: pd.DataFrame, fit: pd.Series | None, moderator: s
     ax.axhline(0, color="black", linewidth=0.8)
     if fit is not None and len(d):
         xs = np.linspace(d[moderator].min(), d[moderator].max(), 30)
-        line = np.expm1(np.log1p(fit["intercept_pct"] / 100) + fit["slope_pct_per_unit"] / 100
-                        * (xs - fit["moderator_mean"])) * 100
+        line = dose_response_line(fit, xs)
         ax.plot(xs, line, color=OKABE_ITO["vermillion"], linewidth=2,
                 label=f"meta-regression: {fit['slope_pct_per_unit']:+.2f} points per unit "
                       f"(95 % CI {fit['slope_ci_low']:+.2f} to {fit['slope_ci_high']:+.2f})")

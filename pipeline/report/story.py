@@ -106,8 +106,9 @@ def headline_effect(tables: AthleteReportData) -> HeadlineEffect | None:
                           block_label=label if isinstance(label, str) and label else None)
 
 
-def headline_sentence(tables: AthleteReportData) -> str:
-    """The page's one-sentence answer, in the athlete's terms, with the exact block_effects numbers."""
+def headline_sentence(tables: AthleteReportData, with_controls: bool = True) -> str:
+    """The page's one-sentence answer, in the athlete's terms, with the exact block_effects numbers.
+    ``with_controls``: add :func:`controls_sentence` (the report's headline box shows it on its own line)."""
     if tables.analysis_error:
         return ("Running economy could not be assessed: the analysis of this athlete's data failed "
                 "(the reason is in the box above).")
@@ -131,7 +132,8 @@ def headline_sentence(tables: AthleteReportData) -> str:
     change, lo, hi, verdict = (calibrated(r, k) for k in ("change_pct", "ci_low_pct", "ci_high_pct", "verdict"))
     ci = f"95 % CI {format_1dp(lo)} to {format_1dp(hi)} %"
     swc = f"smallest worthwhile change {format_1dp(r['swc_pct'])} %"
-    return f"{_verdict_sentence(effect.weeks_phrase, verdict, change, ci, swc, r)} {controls_sentence(tables, r)}".strip()
+    controls = controls_sentence(tables, r) if with_controls else ""
+    return f"{_verdict_sentence(effect.weeks_phrase, verdict, change, ci, swc, r)} {controls}".strip()
 
 
 def _verdict_sentence(where: str, verdict: str, change: float, ci: str, swc: str, r: pd.Series) -> str:
@@ -211,15 +213,31 @@ class PlaceboSummary:
     sentence: str
 
 
-def placebo_summary(tables: AthleteReportData, block_id: str | None) -> PlaceboSummary:
+def headline_controls(tables: AthleteReportData, block_id: str | None) -> pd.DataFrame:
+    """The negative controls (``placebo_checks`` rows, headline metric and method) behind one block's
+    headline: record-wide controls (rows with a ``position``) all count, as the calibration uses them;
+    rows from before them are the block's own fake starts."""
     pc = tables.placebo
-    rows = pc[(pc["block_id"] == block_id) & (pc["metric"] == HEADLINE_METRIC)
-              & (pc["method"] == HEADLINE_METHOD)] if block_id is not None else pc.iloc[0:0]
+    if block_id is None or pc.empty:
+        return pc.iloc[0:0]
+    rows = pc[(pc["metric"] == HEADLINE_METRIC) & (pc["method"] == HEADLINE_METHOD)]
+    record_wide = "position" in rows and rows["position"].notna().any()
+    return (rows if record_wide else rows[rows["block_id"] == block_id]).sort_values("fake_start")
+
+
+def placebo_summary(tables: AthleteReportData, block_id: str | None) -> PlaceboSummary:
+    rows = headline_controls(tables, block_id)
     rated = rows[rows["verdict"].notna() & (rows["verdict"] != INSUFFICIENT)]
     n, k = len(rated), int((rated["verdict"] == "gain").sum())
+    losses = int((rated["verdict"] == "loss").sum())
     if n == 0:
-        return PlaceboSummary(0, 0, "No placebo check could be run: there were not enough runs before the "
-                                    "block to try fake block starts.")
+        return PlaceboSummary(0, 0, "No negative control could be run: your record has no stretch with enough "
+                                    "runs around a fake block start.")
+    if "position" in rows and rows["position"].notna().any():
+        return PlaceboSummary(k, n, f"At {k} of {n} fake block starts across your record (before, between and "
+                                    f"after your blocks), where nothing began, the uncalibrated method would have "
+                                    f"claimed a gain, and a loss at {losses}. The calibrated headline allows for "
+                                    "the error these show.")
     judgement = ("so a gain claimed at the real block start stands out from the background"
                  if k == 0 or k / n <= 0.1 else
                  "so gains of this size also appear without any block; treat the headline with caution")

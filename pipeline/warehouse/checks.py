@@ -16,8 +16,8 @@ import duckdb
 
 from pipeline.warehouse.contract import (
     ANALYSIS_STATUSES, BLOCK_SOURCES, DOSE_MODERATORS, EFFECT_METHODS, EFFECT_METRICS, ESTIMATE_SOURCES,
-    FILE_STATUSES, META_METHODS, PARALLEL_TRENDS, POOLED_TARGETS, SET_TYPES, VERDICTS, WEATHER_SOURCES,
-    WEATHER_STATUSES,
+    FILE_STATUSES, META_METHODS, PARALLEL_TRENDS, POOLED_TARGETS, SET_TYPES, TREND_SEGMENTS, VERDICTS,
+    WEATHER_SOURCES, WEATHER_STATUSES,
 )
 from pipeline.warehouse.db import connect
 from pipeline.workspace import Workspace
@@ -186,6 +186,13 @@ TABLE_CHECKS: dict[str, dict] = {
         "key": ["athlete_id", "block_id", "metric", "method", "fake_start"],
         "accepted": {"metric": EFFECT_METRICS, "method": EFFECT_METHODS, "verdict": VERDICTS},
         "relationships": {("athlete_id", "block_id"): ("strength_blocks", ("athlete_id", "block_id"))},
+    },
+    "block_trends": {
+        "key": ["athlete_id", "block_id", "metric", "day"],
+        "accepted": {"metric": EFFECT_METRICS, "segment": TREND_SEGMENTS},
+        "relationships": {("athlete_id", "block_id"): ("strength_blocks", ("athlete_id", "block_id"))},
+        "conditions": {"band_holds_trend": "trend_low <= trend_value AND trend_value <= trend_high",
+                       "response_level_only_in_response": "(response_value IS NULL) = (segment <> 'response')"},
     },
 }
 

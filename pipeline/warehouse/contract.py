@@ -59,6 +59,8 @@ DOSE_MODERATORS = ("sessions_per_week", "volume_kg_per_week", "block_weeks", "ru
 PARALLEL_TRENDS = ("ok", "violated", "not checked")
 # runs_tidy.period: where a run lies relative to a strength block (windows of the window method)
 RUN_PERIODS = ("baseline", "ramp", "response", "other")
+# block_trends.segment: where a day lies relative to the block's ITS fit
+TREND_SEGMENTS = ("fit", "ramp", "response")
 # weather.source (the archives the weather stage can read, and 'simulated' for rows a simulator or a test
 # writes with its own planted air) and weather.status: ok (values stored) or no_data (the archive answered
 # without values for the run's hours, or refused the request); a run with either is never fetched again.
@@ -143,6 +145,9 @@ RELATIONS: dict[str, Relation] = {
             Column('time_zone', 'VARCHAR',
                    'IANA time zone for strength logs with local times and no offset; NULL means UTC.'),
             Column('updated_at', 'TIMESTAMPTZ', "When ingest last read the athlete's settings (UTC)."),
+            Column('units', 'VARCHAR',
+                   "athlete.toml units: metric (pace in min/km, the default when NULL) or imperial (min/mi) for "
+                   'the report; the warehouse itself is always metric.'),
         ),
         primary_key=('athlete_id',),
     ),
@@ -461,7 +466,8 @@ RELATIONS: dict[str, Relation] = {
             Column('n_response', 'INTEGER', 'Included runs in the response window.'),
             Column('baseline_value', 'DOUBLE',
                    "In the metric's unit. window: mean over the baseline window; its: the pre-block trend "
-                   'extrapolated to the response window (the counterfactual).'),
+                   'extrapolated to the response window (the counterfactual; on season-adjusted values where '
+                   'season_controlled).'),
             Column('response_value', 'DOUBLE',
                    "In the metric's unit. window: mean over the response window; its: the fitted level in the "
                    'response window.'),
@@ -562,6 +568,38 @@ RELATIONS: dict[str, Relation] = {
             Column('analysis_run_id', 'VARCHAR', _RUN_ID),
         ),
         primary_key=('athlete_id', 'block_id', 'metric', 'method', 'fake_start'),
+    ),
+    'block_trends': Relation(
+        'block_trends', 'analysis',
+        "One row per athlete x block x metric x day from the first run of the ITS fitting period to the end of the "
+        "response window: the counterfactual the headline estimate is measured against, from the same fit as the "
+        "block_effects its row (pipeline/analyze/trends.py). The report draws it on the timeline.",
+        (
+            Column('athlete_id', 'VARCHAR', _ATHLETE),
+            Column('block_id', 'VARCHAR', _BLOCK),
+            Column('metric', 'VARCHAR', 'Metric, as in block_effects.metric (the headline economy_m_per_beat).'),
+            Column('day', 'DATE', 'The day (UTC); values are taken at its midday.'),
+            Column('weeks_from_block_start', 'DOUBLE', 'Time of that midday in weeks from block start (the ITS t).'),
+            Column('segment', 'VARCHAR',
+                   'fit (the pre-block period the trend is fitted on), ramp (block start to the response window: '
+                   'extrapolated, runs not used) or response (the response window: extrapolated).'),
+            Column('trend_value', 'DOUBLE',
+                   "The fitted pre-block trend a + b*t (covariates at their mean), plus the annual season the fit "
+                   "removed where the season is controlled, in the metric's unit: what the trend predicts without "
+                   'the block (the counterfactual) in the ramp and response segments.'),
+            Column('trend_low', 'DOUBLE',
+                   'Lower bound of the pointwise 95 % confidence band of trend_value (uncertainty of the trend line, '
+                   'from the fit\'s parameter covariance and the season harmonics\' covariance; not the spread of '
+                   'single runs).'),
+            Column('trend_high', 'DOUBLE', 'Upper bound of that band.'),
+            Column('response_value', 'DOUBLE',
+                   'Response segment only: the fitted response-window level a + b*t + c + d*(t - t_c) (plus the '
+                   'season). At the mean time of the response runs response_value / trend_value = 1 + the raw '
+                   'block_effects.change_pct, and without a season the two equal block_effects.response_value and '
+                   'baseline_value (with one, those are season-adjusted); NULL elsewhere.'),
+            Column('analysis_run_id', 'VARCHAR', _RUN_ID),
+        ),
+        primary_key=('athlete_id', 'block_id', 'metric', 'day'),
     ),
     'analysis_runs': Relation(
         'analysis_runs', 'analysis',

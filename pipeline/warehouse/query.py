@@ -80,7 +80,9 @@ def fetch(con: duckdb.DuckDBPyConnection, query: str,
             relation = relation.limit(limit + 1)
         table = relation.to_arrow_table()
     except duckdb.Error as e:
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        # DuckDB's message and its hints ("Did you mean ...", "Candidate bindings: ..."), which come before the
+        # first blank line; the "LINE 1: ..." caret picture after it does not fit one line.
+        message = " ".join(str(e).strip().split("\n\n")[0].split()) if str(e).strip() else type(e).__name__
         if "read-only mode" in message:
             message += " (pipeline sql is read-only; write with `pipeline shell --write`)"
         elif "disabled by configuration" in message or "configuration has been locked" in message:

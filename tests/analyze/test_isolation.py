@@ -12,6 +12,7 @@ analysis), which stands for any exception in an analysis.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from dataclasses import replace
 
@@ -198,12 +199,14 @@ def test_a_report_page_that_cannot_be_built_costs_no_other_page(workspace):
         con.close()
     with pytest.raises(PipelineError) as e:
         build_reports(workspace)
-    assert re.fullmatch(r"the report page of 1 athlete\(s\) could not be built: broken \(ValueError: .*Matplotlib "
-                        r"dates must be between year 0001 and 9999\.\); every other page and the squad page "
-                        r"\S+index\.html were written", str(e.value)), str(e.value)
+    # Which drawing step trips first over the year 200000 (a chart's date text, matplotlib's dates) is not
+    # the point: the athlete and the exception are named, and the same reason is on its page.
+    m = re.fullmatch(r"the report page of 1 athlete\(s\) could not be built: broken \((\w+Error: [^;]+)\); "
+                     r"every other page and the squad page \S+index\.html were written", str(e.value))
+    assert m, str(e.value)
     good = (workspace.reports_dir / "good" / "index.html").read_text()
     assert "4 of 4 runs usable" in good and (workspace.reports_dir / "good" / "economy_timeline.png").exists()
-    broken = (workspace.reports_dir / "broken" / "index.html").read_text()
-    assert 'id="report-error"' in broken and "Matplotlib dates" in broken
+    broken = html.unescape((workspace.reports_dir / "broken" / "index.html").read_text())
+    assert 'id="report-error"' in broken and m.group(1)[:60] in broken
     assert list((workspace.reports_dir / "broken").glob("*.png")) == []
     assert "good/index.html" in (workspace.reports_dir / "index.html").read_text()

@@ -8,7 +8,12 @@ page must show and do not depend on the other stages. Athletes:
 - ``nullish``: runs and strength sessions but no block;
 - ``nohr``: runs without heart rate (so no economy), no strength;
 - ``ghost``: only in ``athletes`` (no runs, no strength);
-- ``thin``: a block whose every effect is "insufficient data".
+- ``thin``: a block whose every effect is "insufficient data";
+- ``broken``: its latest analysis failed (an ``analysis_runs`` error row; the analysis then leaves no
+  other rows for it).
+
+The squad tables hold gainer's and thin's blocks (thin's with a made-up estimate: these rows only need to
+be drawn), their REML/HKSJ pooled effect and a dose-response fit.
 """
 
 from __future__ import annotations
@@ -102,6 +107,21 @@ def _effect(athlete_id: str, block_id: str, metric: str, method: str, block_star
     return row
 
 
+def _trend(athlete_id: str, block_id: str) -> pd.DataFrame:
+    """block_trends rows: a straight pre-block trend from 16 weeks before the block to the end of its response
+    window, widening band, and a response level 2.14 % above the trend (the GAIN_ITS row)."""
+    days = pd.date_range(pd.Timestamp(BLOCK_START) - pd.Timedelta(weeks=16),
+                         pd.Timestamp(BLOCK_START) + pd.Timedelta(weeks=12) - pd.Timedelta(days=1))
+    t = ((days + pd.Timedelta(hours=12) - pd.Timestamp(BLOCK_START)) / pd.Timedelta(weeks=1)).to_numpy()
+    trend = 1.40 + 0.0005 * t
+    half = 0.004 + 0.0004 * np.abs(t + 8)
+    segment = np.where(t < 0, "fit", np.where(t >= 6, "response", "ramp"))
+    return pd.DataFrame({"athlete_id": athlete_id, "block_id": block_id, "metric": "economy_m_per_beat",
+                         "day": days.date, "weeks_from_block_start": t, "segment": segment, "trend_value": trend,
+                         "trend_low": trend - half, "trend_high": trend + half,
+                         "response_value": np.where(segment == "response", trend * 1.0214, np.nan)})
+
+
 def _insert(con, table: str, df: pd.DataFrame) -> None:
     con.register("incoming", df)
     cols = ", ".join(df.columns)
@@ -114,8 +134,8 @@ def fill_warehouse(ws) -> None:
     con = connect(ws)
     try:
         _insert(con, "athletes", pd.DataFrame({
-            "athlete_id": ["gainer", "nullish", "nohr", "ghost", "thin"],
-            "display_name": ["Gail <Gainer>", None, "No HR Nora", "Ghost Runner", None]}))
+            "athlete_id": ["gainer", "nullish", "nohr", "ghost", "thin", "broken"],
+            "display_name": ["Gail <Gainer>", None, "No HR Nora", "Ghost Runner", None, None]}))
         gainer_runs = _runs("gainer", 120, rng)
         gainer_sessions = _sessions("gainer", BLOCK_START, 14)
         nullish_runs = _runs("nullish", 60, rng)
@@ -150,6 +170,24 @@ def fill_warehouse(ws) -> None:
             "fake_start": fake_starts, "change_pct": [0.3, -0.5, 1.4, 0.1, -0.2],
             "ci_low_pct": [-1.0, -1.8, 0.2, -1.2, -1.5], "ci_high_pct": [1.6, 0.8, 2.6, 1.4, 1.1],
             "verdict": ["no clear change", "no clear change", "gain", "no clear change", "insufficient data"]}))
+        _insert(con, "block_trends", _trend("gainer", "b1"))
+        _insert(con, "analysis_runs", pd.DataFrame({
+            "analysis_run_id": ["run-gainer", "run-broken"], "athlete_id": ["gainer", "broken"],
+            "started_at": [datetime(2025, 7, 1, tzinfo=timezone.utc)] * 2,
+            "finished_at": [datetime(2025, 7, 1, 0, 1, tzinfo=timezone.utc)] * 2, "status": ["ok", "error"],
+            "message": [None, "broken: analysis failed <on purpose>"], "pipeline_version": "0.1.0",
+            "settings_json": ['{"analysis": {"swc_pct": 1.0}}', None], "ref_speed_m_s": [3.0, None]}))
+        _insert(con, "squad_blocks", pd.DataFrame({
+            "athlete_id": ["gainer", "thin"], "block_id": ["b1", "b1"], "block_start": [BLOCK_START] * 2,
+            "estimate_source": "raw", "change_pct": [2.14, -0.6], "ci_low_pct": [0.87, -3.1],
+            "ci_high_pct": [3.35, 1.9], "weight_pct": [71.0, 29.0], "sessions_per_week": [2.0, 1.5]}))
+        _insert(con, "squad_pooled", pd.DataFrame({
+            "target": ["block_effect"], "meta_method": ["reml_hksj"], "k": [2], "n_athletes": [2],
+            "estimate_source": ["raw"], "estimate_pct": [1.3], "ci_low_pct": [-4.2], "ci_high_pct": [7.1],
+            "pi_low_pct": [None], "pi_high_pct": [None], "i2_pct": [48.0]}))
+        _insert(con, "squad_dose_response", pd.DataFrame({
+            "moderator": ["sessions_per_week"], "meta_method": ["reml_hksj"], "k": [2], "moderator_mean": [1.75],
+            "intercept_pct": [1.3], "slope_pct_per_unit": [5.5], "slope_ci_low": [-30.0], "slope_ci_high": [41.0]}))
         now = datetime(2025, 7, 1, tzinfo=timezone.utc)
         _insert(con, "source_files", pd.DataFrame({
             "path": ["data/raw/gainer/a.fit", "data/raw/gainer/broken.fit", "data/raw/gainer/a.gpx"],
@@ -181,3 +219,20 @@ def built_reports(tmp_path_factory):
     fill_warehouse(ws)
     index = build_reports(ws)
     return ws, index
+
+
+@pytest.fixture(scope="session")
+def demo_reports(tmp_path_factory):
+    """The demo athletes end to end (simulate -> ingest -> analyze -> report), once per test session."""
+    from pipeline.analyze.run import analyze_workspace
+    from pipeline.demo.write import write_demo
+    from pipeline.ingest.run import ingest_paths
+    from pipeline.report.build import build_reports
+    from pipeline.workspace import Workspace
+
+    ws = Workspace(tmp_path_factory.mktemp("demo").resolve())
+    # 10 s between samples instead of the demo's 5 s: half the ingest time, same stories.
+    write_demo(ws.raw_dir, sample_interval_s=10)
+    ingest_paths(ws, None, jobs=2, progress=False)
+    analyze_workspace(ws)
+    return ws, build_reports(ws)

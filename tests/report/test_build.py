@@ -77,15 +77,13 @@ def test_squad_row_shows_the_headline_estimate_and_ci(built_reports):
     assert "gain" in m.group(0)
 
 
-def test_every_figure_is_written_as_png_and_inlined_identically(built_reports):
+def test_every_figure_is_written_as_png_for_sharing_and_linked(built_reports):
     ws, _ = built_reports
     out = ws.reports_dir / "gainer"
     assert {p.name for p in out.glob("*.png")} == ALL_FIGURES
     body = page(ws, "gainer")
-    inlined = re.findall(r'<img src="data:image/png;base64,([^"]+)"', body)
-    assert len(inlined) == len(ALL_FIGURES)
+    assert {name for name in ALL_FIGURES if f'href="{name}"' in body} == ALL_FIGURES
     on_disk = {(out / name).read_bytes() for name in ALL_FIGURES}
-    assert {base64.b64decode(b) for b in inlined} == on_disk
     for png in on_disk:
         assert png.startswith(PNG_MAGIC)
         width = int.from_bytes(png[16:20], "big")
@@ -97,8 +95,40 @@ def test_pages_are_self_contained(built_reports):
     for path in [index, *ws.reports_dir.glob("*/index.html")]:
         body = path.read_text(encoding="utf-8")
         assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', body), path
-        assert "<link" not in body and "<script" not in body and "@import" not in body
+        assert "<link" not in body and "<script src" not in body and "@import" not in body
         assert 'name="viewport"' in body
+        assert "https://vega.github.io/editor" not in body.split('"editor":')[0][-200:]  # editor action off
+
+
+def test_shared_pngs_say_who_which_block_verdict_and_range(built_reports):
+    from pipeline.report.build import share_line
+    from pipeline.report.data import load_athlete_tables
+
+    ws, _ = built_reports
+    con = duckdb.connect(str(ws.warehouse_path), read_only=True)
+    line = share_line(load_athlete_tables(con, "gainer"))
+    con.close()
+    assert line.startswith("Gail <Gainer> · strength block from 12 Mar 2025 · verdict: gain (+2.1 %, 95 % CI 0.9")
+    assert "runs 1 Nov 2024 to" in line and "pipeline " in line
+
+
+def test_footer_says_when_data_version_and_settings(built_reports):
+    ws, index = built_reports
+    body = page(ws, "gainer")
+    footer = re.search(r'<footer class="muted" id="page-footer">(.*?)</footer>', body, re.S).group(1)
+    assert "Generated on" in footer and "data up to" in footer and "pipeline 0.1.0" in footer
+    assert "swc_pct" in footer   # the analysis settings, from analysis_runs
+    assert 'id="page-footer"' in index.read_text(encoding="utf-8")
+
+
+def test_charts_carry_the_trend_and_every_run(built_reports):
+    ws, _ = built_reports
+    body = page(ws, "gainer")
+    assert "trend_band" in body and "response_level" in body and 'id="chart-timeline"' in body
+    con = duckdb.connect(str(ws.warehouse_path), read_only=True)
+    n = con.execute("SELECT count(*) FROM run_metrics WHERE athlete_id = 'gainer'").fetchone()[0]
+    con.close()
+    assert len(re.findall(r'<tr data-period="', body)) == n
 
 
 def test_display_names_and_messages_are_escaped(built_reports):
@@ -135,7 +165,7 @@ def test_placebo_sentence_counts_gains_among_rated_fake_starts(built_reports):
 def test_sections_appear_in_the_specified_order(built_reports):
     ws, _ = built_reports
     body = page(ws, "gainer")
-    ids = ["headline", "timeline", "comparison", "hr-speed", "weekly", "raw-vs-economy", "data-quality",
+    ids = ["headline", "timeline", "comparison", "blocks", "weekly", "record", "hr-speed", "runs", "data-quality",
            "placebo", "methods"]
     positions = [body.index(f'id="{i}"') for i in ids]
     assert positions == sorted(positions)
@@ -155,8 +185,9 @@ def test_edge_case_pages_say_so_plainly(built_reports, athlete, says, figures):
     written = {p.name for p in (ws.reports_dir / athlete).glob("*.png")}
     if figures is not None:
         assert written == figures
-    # No empty/broken images: every <img> is an inlined PNG whose file exists beside the page.
-    assert body.count("<img ") == len(written)
+    # No empty/broken images: the page links exactly the PNGs written beside it.
+    markup = re.sub(r"<script>.*?</script>", "", body, flags=re.S)
+    assert "<img " not in markup and set(re.findall(r'href="([a-z_]+\.png)"', body)) == written
 
 
 def test_unknown_athlete_is_a_clear_error(filled_workspace):

@@ -18,25 +18,10 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-from pipeline.analyze.run import analyze_workspace
-from pipeline.demo.write import write_demo
-from pipeline.ingest.run import ingest_paths
-from pipeline.report.build import build_reports
-from pipeline.workspace import Workspace
 
 FIGURES = {"economy_timeline.png", "baseline_vs_response.png", "hr_vs_speed.png", "weekly_volume.png",
            "raw_vs_economy.png"}
 DEMO = ("demo_gain", "demo_heat", "demo_faster")
-
-
-@pytest.fixture(scope="module")
-def demo_reports(tmp_path_factory):
-    ws = Workspace(tmp_path_factory.mktemp("demo").resolve())
-    # 10 s between samples instead of the demo's 5 s: half the ingest time, same stories.
-    write_demo(ws.raw_dir, sample_interval_s=10)
-    ingest_paths(ws, None, jobs=2, progress=False)
-    analyze_workspace(ws)
-    return ws, build_reports(ws)
 
 
 def headline(ws, athlete) -> tuple[str, str]:
@@ -49,7 +34,9 @@ def headline(ws, athlete) -> tuple[str, str]:
 def test_every_figure_is_produced_for_each_demo_athlete(demo_reports, athlete):
     ws, _ = demo_reports
     assert {p.name for p in (ws.reports_dir / athlete).glob("*.png")} == FIGURES
-    assert (ws.reports_dir / athlete / "index.html").read_text(encoding="utf-8").count("<img ") == len(FIGURES)
+    page = (ws.reports_dir / athlete / "index.html").read_text(encoding="utf-8")
+    for name in FIGURES:   # each PNG is offered for sharing from the page
+        assert f'href="{name}"' in page
 
 
 def test_demo_stories_are_told(demo_reports):

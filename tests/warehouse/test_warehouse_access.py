@@ -49,6 +49,11 @@ def test_run_sql_errors_are_one_line_and_writes_are_refused(populated_ws):
         run_sql(populated_ws, "DELETE FROM samples")
     with pytest.raises(PipelineError, match="^SQL: the query is empty$"):
         run_sql(populated_ws, "  ")
+    # DuckDB's own hints stay in the one line; its caret picture does not
+    with pytest.raises(PipelineError) as typo:
+        run_sql(populated_ws, "SELECT * FROM run_metric")
+    assert 'Did you mean "run_metrics"?' in str(typo.value) and "\n" not in str(typo.value)
+    assert "LINE 1" not in str(typo.value)
 
 
 def test_run_sql_cannot_reach_outside_the_warehouse(populated_ws, tmp_path):
