@@ -1,23 +1,24 @@
 """One athlete, end to end, as a pure recipe: activities and samples in, the analysis tables out.
 
 ``athlete_process`` never opens a file or a connection: :mod:`pipeline.analyze.run` feeds it from the
-warehouse, tests feed it from the simulator. Samples arrive as an iterable of per-activity frames so
-memory stays bounded by one run's samples plus the steady samples kept for the model.
+warehouse, tests feed it from the simulator. Samples arrive as an iterable of per-activity frames and
+each run is reduced to its model bins at once, so memory stays bounded by one run's samples plus a few rows
+per run.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from pipeline.analyze.economy import EconomyModel, economy_fit, economy_ref_speed
+from pipeline.analyze.economy import EconomyModel, economy_bins, economy_fit, economy_ref_speed
 from pipeline.analyze.effects import block_effects, placebo_checks
 from pipeline.analyze.params import AnalysisParams
-from pipeline.analyze.runs import STEADY_COLUMNS, RunResult, run_kind, run_process
+from pipeline.analyze.runs import RunResult, run_kind, run_process
 from pipeline.analyze.weekly import weekly_summary
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC, columns
 
@@ -26,6 +27,8 @@ RUN_METRICS_COLUMNS = [c for c in columns("run_metrics") if c != "analysis_run_i
 # Kept in memory beside the warehouse columns (not written).
 RUN_EXTRA_COLUMNS: list[str] = []
 HEADLINE = (HEADLINE_METRIC, HEADLINE_METHOD)
+# What a run keeps for the athlete model once reduced (economy_bins' columns).
+MODEL_BIN_COLUMNS = ["activity_id", "t_s", "dt_s", "gap_lag_m_s", "hr_bpm"]
 
 
 @dataclass
@@ -47,31 +50,52 @@ class AthleteAnalysis:
         return e[(e["metric"] == HEADLINE[0]) & (e["method"] == HEADLINE[1])]
 
 
+def run_reduced(result: RunResult, params: AnalysisParams) -> RunResult:
+    """The run with its steady samples reduced to what the athlete model reads: the model bins of an
+    included run (:func:`pipeline.analyze.economy.economy_bins`, finite HR and speed only, as
+    :func:`economy_fit` filters them), nothing for an excluded run. A run's arrays are dropped as soon as
+    it is summarised, so memory grows with runs x bins, not with samples."""
+    if not result.included or result.steady.empty:
+        return RunResult(result.row, pd.DataFrame(columns=MODEL_BIN_COLUMNS))
+    s = result.steady.assign(activity_id=result.row["activity_id"])
+    s = s[np.isfinite(s["hr_bpm"]) & np.isfinite(s["gap_lag_m_s"])]
+    return RunResult(result.row, economy_bins(s, params.model_bin_s).reset_index(drop=True))
+
+
 def athlete_runs(activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataFrame]],
-                 params: AnalysisParams) -> tuple[list[RunResult], Counter]:
-    """Per-run recipe over every running (or unknown-sport) activity; other sports are only counted."""
+                 params: AnalysisParams, reuse: dict[str, RunResult] | None = None) -> tuple[list[RunResult], Counter]:
+    """Per-run recipe over every running (or unknown-sport) activity; other sports are only counted.
+
+    Results come in ``activities`` order whatever order the samples arrive in, each reduced by
+    :func:`run_reduced`. ``reuse``: already reduced results by activity_id (an unchanged run's, see
+    :mod:`pipeline.analyze.run_cache`); they are taken as they are and need no samples.
+    """
     act = activities.set_index("activity_id", drop=False)
-    results, not_runs, seen = [], Counter(), set()
+    reuse = reuse or {}
+    done: dict[str, RunResult] = {}
     for activity_id, frame in samples:
-        if activity_id not in act.index:
+        if activity_id not in act.index or activity_id in reuse:
             continue
-        seen.add(activity_id)
-        results.append(run_process(frame, act.loc[activity_id].to_dict(), params))
+        done[activity_id] = run_reduced(run_process(frame, act.loc[activity_id].to_dict(), params), params)
+    results, not_runs = [], Counter()
     for activity_id, row in act.iterrows():
-        if activity_id in seen:
-            continue
-        kind, _ = run_kind(row.get("sport"), row.get("sub_sport"))
-        if kind in ("run", "maybe"):
-            results.append(run_process(pd.DataFrame(), row.to_dict(), params))  # no samples at all
+        if activity_id in reuse:
+            results.append(reuse[activity_id])
+        elif activity_id in done:
+            results.append(done.pop(activity_id))
         else:
-            not_runs[kind.removeprefix("not a run: ").removeprefix("not analysed: ")] += 1
+            kind, _ = run_kind(row.get("sport"), row.get("sub_sport"))
+            if kind in ("run", "maybe"):
+                results.append(run_reduced(run_process(pd.DataFrame(), row.to_dict(), params), params))  # no samples
+            else:
+                not_runs[kind.removeprefix("not a run: ").removeprefix("not analysed: ")] += 1
     return results, not_runs
 
 
 def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataFrame]],
                     strength_sessions: pd.DataFrame, strength_blocks: pd.DataFrame,
                     params: AnalysisParams | None = None, ref_speed_m_s: float | None = None) -> AthleteAnalysis:
-    """Analyse one athlete.
+    """Analyse one athlete: :func:`athlete_runs` then :func:`athlete_from_runs`.
 
     Parameters
     ----------
@@ -82,20 +106,27 @@ def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable
     ref_speed_m_s : athlete.toml reference speed; None -> median steady grade-adjusted speed of included runs.
     """
     p = params or AnalysisParams()
-    # 1. Every run cleaned and summarised on its own (steady samples kept for included runs only).
     results, not_runs = athlete_runs(activities, samples, p)
+    return athlete_from_runs(athlete_id, results, not_runs, strength_sessions, strength_blocks, p, ref_speed_m_s)
+
+
+def athlete_from_runs(athlete_id: str, results: list[RunResult], not_runs: Counter,
+                      strength_sessions: pd.DataFrame, strength_blocks: pd.DataFrame,
+                      params: AnalysisParams | None = None, ref_speed_m_s: float | None = None) -> AthleteAnalysis:
+    """The athlete-level part of :func:`athlete_process`, from the runs :func:`athlete_runs` reduced."""
+    p = params or AnalysisParams()
+    # 1. Every run cleaned and summarised on its own (model bins kept for included runs only).
     rows = pd.DataFrame([r.row for r in results], columns=RUN_METRICS_COLUMNS + RUN_EXTRA_COLUMNS)
     rows["start_time"] = pd.to_datetime(rows["start_time"], utc=True)
     rows["included"] = rows["included"].astype(bool)
-    steady = pd.concat([r.steady.assign(activity_id=r.row["activity_id"]) for r in results if r.included],
-                       ignore_index=True) if any(r.included for r in results) else \
-        pd.DataFrame(columns=[*STEADY_COLUMNS, "activity_id"])
+    steady = pd.concat([r.steady for r in results if r.included], ignore_index=True) \
+        if any(r.included for r in results) else pd.DataFrame(columns=MODEL_BIN_COLUMNS)
     # 2. The athlete-level HR model: shared slope and drift, per-run intercept -> economy index.
     included = rows[rows["included"]]
     model = None
     if len(included):
         v_ref = economy_ref_speed(included, ref_speed_m_s)
-        model = economy_fit(steady, included, v_ref, p)
+        model = economy_fit(steady, included, v_ref, replace(p, model_bin_s=0.0))   # binned per run already
         idx = model.runs.set_index("activity_id")
         for col in ("hr_at_ref_bpm", "economy_m_per_beat"):
             rows[col] = rows["activity_id"].map(idx[col]).astype(float)
