@@ -32,36 +32,67 @@ class AthleteSummary:
 
 @dataclass
 class AnalyzeSummary:
-    """Result of :func:`analyze_workspace`; ``render()`` gives one screen of text."""
+    """Result of :func:`analyze_workspace`; ``render()`` gives one screen of text.
+
+    ``athletes``: the athletes analysed now; ``up_to_date``: those skipped because their inputs had not
+    changed; ``removed``: athletes whose analysis rows went with their data; ``squad``: 'recomputed' or
+    'up to date'; ``seconds``/``cpu_seconds``: wall and CPU time of this process; ``where``: the cluster
+    the athletes were analysed on ('' = here)."""
 
     athletes: list[AthleteSummary] = field(default_factory=list)
+    up_to_date: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    squad: str = ""
+    seconds: float = float("nan")
+    cpu_seconds: float = float("nan")
+    where: str = ""
 
     def render(self) -> str:
-        if not self.athletes:
+        if not self.athletes and not self.up_to_date:
             return "Analyze: no athletes in the warehouse; run `pipeline ingest` first."
-        lines = [f"Analyze: {len(self.athletes)} athlete(s)"]
+        lines = []
         for a in self.athletes:
-            lines.append(f"  {a.athlete_id}: {a.included} of {a.runs} runs included"
-                         + (f" (reference speed {a.ref_speed_m_s:.2f} m/s)" if np.isfinite(a.ref_speed_m_s) else ""))
-            for n, example in _grouped_reasons(a.exclusions)[:4]:
-                lines.append(f"      excluded {n}, e.g. {example}")
-            if a.not_runs:
-                lines.append("      not runs (skipped): " + ", ".join(f"{k} {v}" for k, v in a.not_runs.most_common()))
-            lines.append(f"    strength blocks: {a.blocks}")
-            for h in a.headline:
-                lines.append(
-                    f"    block {h['block_id']}: economy {h['change_pct']:+.1f} % beyond trend "
-                    f"(95 % CI {h['ci_low_pct']:+.1f} to {h['ci_high_pct']:+.1f}, SWC {h['swc_pct']:.1f} %) "
-                    f"-> {h['verdict']}" if np.isfinite(h["change_pct"]) else
-                    f"    block {h['block_id']}: {h['verdict']} ({h['n_baseline']} runs before, "
-                    f"{h['n_response']} in the response window)")
-            if a.blocks:
-                lines.append(f"    placebo: the same estimate at {a.placebo_total} fake block starts before the block "
-                             f"claimed a gain at {a.placebo_gains} of {a.placebo_total} (a loss at {a.placebo_losses})"
-                             if a.placebo_total else
-                             "    placebo: not enough record before the block for a fake-start check "
-                             "(needs ~4.5 months: 6 weeks + a 12-week fake response window)")
-        return "\n".join(lines)
+            lines += _athlete_lines(a)
+        return "\n".join([self.headline(), *lines])
+
+    def headline(self) -> str:
+        """The one summary line: what was analysed, what was up to date, the time taken."""
+        parts = [f"{len(self.athletes)} athlete(s) analysed"]
+        if self.up_to_date:
+            parts.append(f"{len(self.up_to_date)} up to date (inputs unchanged; --force redoes them)")
+        if self.removed:
+            parts.append(f"{len(self.removed)} removed ({', '.join(self.removed)})")
+        if self.squad:
+            parts.append(f"squad {self.squad}")
+        where = f" on a {self.where}" if self.where else ""
+        timing = (f" in {self.seconds:.1f} s (CPU {self.cpu_seconds:.1f} s here){where}"
+                  if np.isfinite(self.seconds) else where)
+        return "Analyze: " + ", ".join(parts) + timing
+
+
+def _athlete_lines(a: AthleteSummary) -> list[str]:
+    """One athlete's lines of the summary: runs included and why not, blocks, headline, placebo."""
+    lines = [f"  {a.athlete_id}: {a.included} of {a.runs} runs included"
+             + (f" (reference speed {a.ref_speed_m_s:.2f} m/s)" if np.isfinite(a.ref_speed_m_s) else "")]
+    for n, example in _grouped_reasons(a.exclusions)[:4]:
+        lines.append(f"      excluded {n}, e.g. {example}")
+    if a.not_runs:
+        lines.append("      not runs (skipped): " + ", ".join(f"{k} {v}" for k, v in a.not_runs.most_common()))
+    lines.append(f"    strength blocks: {a.blocks}")
+    for h in a.headline:
+        lines.append(
+            f"    block {h['block_id']}: economy {h['change_pct']:+.1f} % beyond trend "
+            f"(95 % CI {h['ci_low_pct']:+.1f} to {h['ci_high_pct']:+.1f}, SWC {h['swc_pct']:.1f} %) "
+            f"-> {h['verdict']}" if np.isfinite(h["change_pct"]) else
+            f"    block {h['block_id']}: {h['verdict']} ({h['n_baseline']} runs before, "
+            f"{h['n_response']} in the response window)")
+    if a.blocks:
+        lines.append(f"    placebo: the same estimate at {a.placebo_total} fake block starts before the block "
+                     f"claimed a gain at {a.placebo_gains} of {a.placebo_total} (a loss at {a.placebo_losses})"
+                     if a.placebo_total else
+                     "    placebo: not enough record before the block for a fake-start check "
+                     "(needs ~4.5 months: 6 weeks + a 12-week fake response window)")
+    return lines
 
 
 def _grouped_reasons(reasons: Counter) -> list[tuple[int, str]]:

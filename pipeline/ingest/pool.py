@@ -7,6 +7,7 @@ INFLIGHT_PER_JOB`` results are in flight, so memory stays bounded whatever the n
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import sys
 from collections import deque
@@ -41,12 +42,21 @@ def _parse_in_worker(item: WorkItem) -> tuple[ParsedFile, float | None]:
     return read_work_item(item, _worker_athletes.get(item.athlete_id)), peak_rss_mb()
 
 
+def parse_item(athletes: dict[str, AthleteConfig], item: WorkItem) -> ParsedFile:
+    """The per-file step as a cluster task: the item read with its athlete's settings (pure, picklable)."""
+    return read_work_item(item, athletes.get(item.athlete_id))
+
+
 def parsed_stream(items: list[WorkItem], athletes: dict[str, AthleteConfig], jobs: int,
-                  summary: IngestSummary | None = None) -> Iterator[ParsedFile]:
+                  summary: IngestSummary | None = None, engine=None) -> Iterator[ParsedFile]:
     """Yield ParsedFile results in item order; at most ``jobs * 4`` in flight (bounded memory).
 
     Each worker reports its peak RSS with every result; the largest goes to ``summary.worker_peak_rss_mb``.
+    ``engine`` (:class:`pipeline.engine.Engine`, ``--cluster``): parse on its workers instead.
     """
+    if engine is not None:
+        yield from engine.stream(functools.partial(parse_item, athletes), items)
+        return
     if jobs <= 1 or len(items) <= 1:
         for item in items:
             yield read_work_item(item, athletes.get(item.athlete_id))

@@ -36,7 +36,7 @@ KnownFiles = dict[str, tuple[str, str]]
 
 def ingest_paths(ws: Workspace, paths: list[Path] | None, athlete_id: str | None = None,
                  jobs: int | None = None, progress: bool = True,
-                 limits: ArchiveLimits | None = None) -> IngestSummary:
+                 limits: ArchiveLimits | None = None, engine=None) -> IngestSummary:
     """Ingest files (default: everything under ``data/raw``) into the workspace warehouse.
 
     Args:
@@ -46,6 +46,8 @@ def ingest_paths(ws: Workspace, paths: list[Path] | None, athlete_id: str | None
         jobs: parser processes; default all cores.
         progress: show a progress bar (files) on stderr.
         limits: archive/decompression limits (defaults documented in docs/ingest.md).
+        engine: parse on this dask cluster (:class:`pipeline.engine.Engine`, ``--cluster``) instead of
+            ``jobs`` local processes; loading stays here, in the single warehouse writer.
     """
     limits = limits or ArchiveLimits()
     if athlete_id is not None:
@@ -60,7 +62,7 @@ def ingest_paths(ws: Workspace, paths: list[Path] | None, athlete_id: str | None
         to_parse = _changed_items(found, known, summary)                            # 2
         athletes = {a: _athlete_config(ws, a) for a in sorted({i.athlete_id for i in found.items})}
         _parse_and_load(con, found, to_parse, athletes, known, summary, jobs or os.cpu_count() or 1,
-                        progress)                                                   # 3, 4
+                        progress, engine)                                                   # 3, 4
         _record_archives(con, found, known, summary)
         summary.athletes = sorted(set(athletes) | {r.athlete_id for r in found.archive_rows})
         _load_athletes(con, ws, summary)                                            # 5
@@ -99,7 +101,7 @@ def _changed_items(found: Discovery, known: KnownFiles, summary: IngestSummary) 
 
 def _parse_and_load(con: duckdb.DuckDBPyConnection, found: Discovery, to_parse: list[WorkItem],
                     athletes: dict[str, AthleteConfig], known: KnownFiles, summary: IngestSummary, jobs: int,
-                    progress: bool) -> None:
+                    progress: bool, engine=None) -> None:
     ok_by_file_id: dict[str, str] = {}
     for path, file_id in con.execute(
             "SELECT path, file_id FROM source_files WHERE status = 'ok' ORDER BY path").fetchall():
@@ -111,7 +113,7 @@ def _parse_and_load(con: duckdb.DuckDBPyConnection, found: Discovery, to_parse: 
         for parsed in found.failed:
             _record(con, parsed, known, summary)
             bar.update()
-        for parsed in parsed_stream(to_parse, athletes, jobs, summary):
+        for parsed in parsed_stream(to_parse, athletes, jobs, summary, engine):
             if parsed.status == UNCHANGED:
                 summary.files[UNCHANGED] += 1
             else:

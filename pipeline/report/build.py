@@ -10,12 +10,16 @@ Recipe (:func:`build_reports`):
 3. put the words together (:func:`athlete_page_context`, no I/O; :mod:`pipeline.report.story`) and
    render the Jinja2 templates (autoescaped);
 4. render the squad page with the forest plot of every athlete's block effects.
+
+Pages whose data did not change since they were last built are kept as they are
+(:mod:`pipeline.report.manifest`); :func:`report_workspace` says which were written and how long it took.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +27,13 @@ from typing import NamedTuple
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from tqdm import tqdm
 
 from pipeline.errors import PipelineError
 from pipeline.report import figures as fg
 from pipeline.report import story
 from pipeline.report.data import AthleteReportData, list_athletes, load_athlete_tables, load_squad_tables
+from pipeline.report.manifest import SQUAD_PAGE, Manifest, ReportSummary, page_digest
 from pipeline.report.squad_section import squad_section
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC
 from pipeline.warehouse.db import connect
@@ -355,11 +361,19 @@ def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env
     return page
 
 
-def build_reports(ws: Workspace, athlete_id: str | None = None) -> Path:
-    """Write every athlete's page (or only ``athlete_id``'s) and the squad page; return the squad page path.
+def build_reports(ws: Workspace, athlete_id: str | None = None, force: bool = False) -> Path:
+    """:func:`report_workspace`; returns the squad page's path."""
+    return report_workspace(ws, athlete_id=athlete_id, force=force).index
+
+
+def report_workspace(ws: Workspace, athlete_id: str | None = None, force: bool = False,
+                     progress: bool = False) -> ReportSummary:
+    """Write every athlete's page (or only ``athlete_id``'s) and the squad page, skipping pages whose data
+    did not change since they were built (:mod:`pipeline.report.manifest`; ``force`` rebuilds them).
 
     Reads the warehouse read-only. Raises :class:`PipelineError` for an unknown athlete or no warehouse.
     """
+    clock = (time.perf_counter(), time.process_time())
     con = connect(ws, read_only=True)
     try:
         athletes = list_athletes(con)
@@ -370,8 +384,24 @@ def build_reports(ws: Workspace, athlete_id: str | None = None) -> Path:
         squad_tables = load_squad_tables(con)
     finally:
         con.close()
-    env = _environment()
-    for tables in all_tables:
-        if athlete_id is None or tables.athlete_id == athlete_id:
-            write_athlete_page(tables, ws.reports_dir, env)
-    return write_squad_page(all_tables, ws.reports_dir, env, squad_tables)
+    env, manifest = _environment(), Manifest(ws.reports_dir)
+    summary = ReportSummary(ws.reports_dir / PAGE_NAME)
+    selected = [t for t in all_tables if athlete_id is None or t.athlete_id == athlete_id]
+    for tables in tqdm(selected, unit="page", desc="report", disable=None if progress else True, leave=False):
+        digest = page_digest(tables)
+        if not force and manifest.is_current(tables.athlete_id, digest):
+            summary.up_to_date.append(tables.athlete_id)
+            continue
+        page = write_athlete_page(tables, ws.reports_dir, env)
+        manifest.record(tables.athlete_id, digest, [page, *page.parent.glob("*.png")])
+        summary.written.append(tables.athlete_id)
+    links = sorted(t.athlete_id for t in all_tables if (ws.reports_dir / t.athlete_id / PAGE_NAME).exists())
+    digest = page_digest(*all_tables, squad_tables, {"links": links})
+    summary.squad = "up to date"
+    if force or not manifest.is_current(SQUAD_PAGE, digest):
+        page = write_squad_page(all_tables, ws.reports_dir, env, squad_tables)
+        manifest.record(SQUAD_PAGE, digest, [page, *ws.reports_dir.glob("*.png")])
+        summary.squad = "written"
+    manifest.save()
+    summary.seconds, summary.cpu_seconds = time.perf_counter() - clock[0], time.process_time() - clock[1]
+    return summary

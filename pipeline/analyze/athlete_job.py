@@ -1,0 +1,74 @@
+"""One athlete's analysis as a job: everything it needs read from the warehouse first (:func:`athlete_job`),
+then a pure function of the job (:func:`run_athlete_job`) that can run here or on a cluster worker.
+
+The job carries the athlete's activities, strength sessions and blocks, the reduced runs it can reuse
+(:mod:`pipeline.analyze.run_cache`) and the samples of the other runs only. Run here, the samples are a
+stream read a batch of activities at a time; sent to a worker, they are materialised (one athlete at a time,
+a bounded number in flight), because a worker cannot read the warehouse the single writer holds open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from pipeline.analyze.blocks import BlockParams, strength_blocks_for_athlete
+from pipeline.analyze.params import AnalysisParams
+from pipeline.analyze.process import AthleteAnalysis, athlete_from_runs, athlete_runs
+from pipeline.analyze.run_cache import reusable_runs, run_digests
+from pipeline.analyze.runs import RunResult
+from pipeline.analyze.store import load_athlete_inputs, samples_by_activity
+from pipeline.workspace import Workspace
+
+
+@dataclass
+class AthleteJob:
+    """Inputs of one athlete's analysis (see the module docstring)."""
+
+    athlete_id: str
+    activities: pd.DataFrame
+    samples: Iterable[tuple[str, pd.DataFrame]]   # (activity_id, samples) of the runs not reused
+    reuse: dict[str, RunResult]
+    strength_sessions: pd.DataFrame
+    blocks: pd.DataFrame
+    params: AnalysisParams
+    ref_speed_m_s: float | None
+    run_digests: dict[str, str]
+    started_at: pd.Timestamp
+
+
+@dataclass
+class AthleteResult:
+    """A job's outcome: the analysis, and the reduced runs to cache under their digests."""
+
+    analysis: AthleteAnalysis
+    runs: list[RunResult]
+    run_digests: dict[str, str]
+    started_at: pd.Timestamp
+    n_reused: int
+
+
+def athlete_job(con: duckdb.DuckDBPyConnection, ws: Workspace, athlete_id: str, params: AnalysisParams,
+                block_params: BlockParams, materialise: bool = False, use_cache: bool = True) -> AthleteJob:
+    """Read one athlete's inputs (reads only). ``materialise``: samples as a list (to send to a worker)."""
+    started = pd.Timestamp.now(tz="UTC")
+    inputs = load_athlete_inputs(con, athlete_id)
+    blocks = strength_blocks_for_athlete(athlete_id, inputs.strength_sessions, inputs.strength_sets,
+                                         inputs.declared_blocks, block_params)
+    digests = run_digests(inputs.activities, params)
+    reuse = reusable_runs(ws, athlete_id, digests) if use_cache else {}
+    samples = samples_by_activity(con, [a for a in inputs.run_activity_ids if a not in reuse])
+    return AthleteJob(athlete_id, inputs.activities, list(samples) if materialise else samples, reuse,
+                      inputs.strength_sessions, blocks, params, inputs.ref_speed_m_s, digests, started)
+
+
+def run_athlete_job(job: AthleteJob) -> AthleteResult:
+    """The pure analysis of one job (no warehouse, no files): here or on a worker."""
+    results, not_runs = athlete_runs(job.activities, job.samples, job.params, job.reuse)
+    analysis = athlete_from_runs(job.athlete_id, results, not_runs, job.strength_sessions, job.blocks, job.params,
+                                 job.ref_speed_m_s)
+    return AthleteResult(analysis, results, job.run_digests, job.started_at,
+                         sum(1 for r in results if r.row["activity_id"] in job.reuse))
