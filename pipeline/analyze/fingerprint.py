@@ -106,7 +106,12 @@ class StoredFingerprint:
 
 
 def stored_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, StoredFingerprint]:
-    """The latest analysis of each athlete (ok or not: the same inputs give the same outcome)."""
+    """The latest analysis of each athlete (ok or not: the same inputs give the same outcome). A warehouse
+    from before fingerprints (opened read-only, columns not added yet) has none: everything is out of date."""
+    have = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                      "WHERE table_name = 'analysis_runs'").fetchall()}
+    if "input_fingerprint" not in have:
+        return {}
     rows = con.execute(
         "SELECT athlete_id, input_fingerprint, input_parts_json, pooled_fingerprint FROM analysis_runs "
         "QUALIFY row_number() OVER (PARTITION BY athlete_id ORDER BY started_at DESC, analysis_run_id) = 1"

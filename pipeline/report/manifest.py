@@ -27,11 +27,16 @@ REPORT_CODE = ("report", "warehouse/contract.py", "formulas.py")
 SQUAD_PAGE = "_squad"          # the manifest key of reports/index.html (athlete ids cannot start with '_')
 
 
+# Columns no page shows: a re-analysis that gives the same numbers names them anew, and must not count.
+NOT_SHOWN = ["analysis_run_id"]
+
+
 def data_digest(data) -> str:
     """Digest of a dataclass of frames and values (e.g. AthleteReportData), or a dict of frames."""
     items = (data.items() if isinstance(data, dict)
              else ((f.name, getattr(data, f.name)) for f in dataclasses.fields(data)))
-    return parts_digest({name: frame_digest(v) if isinstance(v, pd.DataFrame) else repr(v) for name, v in items})
+    return parts_digest({name: frame_digest(v.drop(columns=NOT_SHOWN, errors="ignore"))
+                         if isinstance(v, pd.DataFrame) else repr(v) for name, v in items})
 
 
 def page_digest(*inputs) -> str:
