@@ -72,6 +72,17 @@ def _fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def _fail_if_analysis_failed(summary) -> None:
+    """Exit 1 after the work for everyone else is done and shown, when some athlete (or the squad analysis)
+    could not be analysed."""
+    if summary.failures:
+        names = ", ".join(f.athlete_id for f in summary.failures)
+        _fail(f"{len(summary.failures)} athlete(s) could not be analysed ({names}); the others' results were "
+              "stored. The reasons are above and in `pipeline status`.")
+    if summary.squad_error:
+        _fail(f"the squad analysis failed ({summary.squad_error}); every athlete's own results were stored")
+
+
 def _ws(ctx: click.Context) -> Workspace:
     return ctx.obj["workspace"]
 
@@ -161,6 +172,7 @@ def analyze(ctx, athlete_id, force, cluster, quiet):
         with _engine(cluster) as engine:
             summary = analyze_workspace(ws, athlete_id=athlete_id, force=force, progress=not quiet, engine=engine)
     click.echo(summary.render())
+    _fail_if_analysis_failed(summary)
 
 
 @cli.command()
@@ -194,10 +206,14 @@ def run(ctx, jobs, force, cluster, quiet):
 
         with _engine(cluster) as engine:
             click.echo(ingest_paths(ws, None, jobs=jobs, progress=not quiet, engine=engine).render())
-            click.echo(weather_workspace(ws).render())
-            click.echo(analyze_workspace(ws, force=force, progress=not quiet, engine=engine).render())
-        result = report_workspace(ws, force=force, progress=not quiet)
+            weather_failed = _run_weather(ws, weather_workspace)
+            analysed = analyze_workspace(ws, force=force, progress=not quiet, engine=engine)
+            click.echo(analysed.render())
+        result = report_workspace(ws, force=force, progress=not quiet)   # every athlete's page, failed ones too
     click.echo(result.render())
+    _fail_if_analysis_failed(analysed)
+    if weather_failed:
+        _fail(f"the weather stage failed ({weather_failed}); everything else was done")
 
 
 def _engine(cluster: str | None):
@@ -208,6 +224,23 @@ def _engine(cluster: str | None):
     from pipeline.engine import open_engine
 
     return open_engine(cluster)
+
+
+def _run_weather(ws: Workspace, weather_workspace) -> str | None:
+    """The weather step of ``pipeline run``: an enrichment, so an unexpected failure in it (say, a run dated
+    in a year the archive client cannot compute with) is one line, and ingest's data still get analysed and
+    reported; the command then exits 1. Settings errors (a PipelineError) stop the command as everywhere."""
+    try:
+        click.echo(weather_workspace(ws).render())
+        return None
+    except PipelineError:
+        raise
+    except Exception as e:  # noqa: BLE001 - isolation boundary: named, then the other stages go on
+        if os.environ.get("PIPELINE_DEBUG"):
+            raise
+        reason = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+        click.echo(f"Weather: not fetched: {reason}; the analysis goes on without it")
+        return reason
 
 
 @cli.command()

@@ -22,14 +22,36 @@ from pipeline.workspace import Workspace
 
 
 def render_status(ws: Workspace) -> str:
-    """Files by status, activities by sport, samples, athletes, errors with reasons, then strength, then
-    weather coverage."""
+    """Files by status, activities by sport, samples, athletes, errors with reasons, the latest analysis of
+    each athlete (failures with their reason), then strength, then weather coverage."""
     con = connect(ws, read_only=True)
     try:
-        return (files_status(con) + "\n" + strength_status(con) + "\n" + squad_status(con) + "\n"
-                + freshness_status(con, ws) + "\n" + weather_status(con))
+        return (files_status(con) + "\n" + analysis_status(con) + "\n" + strength_status(con) + "\n"
+                + squad_status(con) + "\n" + freshness_status(con, ws) + "\n" + weather_status(con))
     finally:
         con.close()
+
+
+# The latest analyze outcome per athlete (analysis_runs keeps one row per athlete per analyze run).
+_LATEST_ANALYSIS_SQL = """
+    SELECT athlete_id, status, message, started_at FROM analysis_runs
+    QUALIFY row_number() OVER (PARTITION BY athlete_id ORDER BY started_at DESC) = 1
+    ORDER BY athlete_id"""
+
+
+def analysis_status(con: duckdb.DuckDBPyConnection) -> str:
+    """Lines for the latest analysis of each athlete: how many succeeded, and each failure with its reason."""
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'analysis_runs'").fetchone()
+    rows = con.execute(_LATEST_ANALYSIS_SQL).fetchall() if exists and exists[0] else []
+    if not rows:
+        return "analysis: not run yet (pipeline analyze)"
+    failed = [(a, m) for a, s, m, _ in rows if s == "error"]
+    last = max(r[3] for r in rows)
+    lines = [f"analysis: {len(rows) - len(failed)} athlete(s) analysed, {len(failed)} failed "
+             f"(last run {last:%Y-%m-%d %H:%M} UTC)"]
+    for athlete_id, message in failed:
+        lines.append(f"  analysis error: {athlete_id}: {message}")
+    return "\n".join(lines)
 
 
 def files_status(con: duckdb.DuckDBPyConnection) -> str:
@@ -44,7 +66,9 @@ def files_status(con: duckdb.DuckDBPyConnection) -> str:
     athletes = [r[0] for r in con.execute(
         "SELECT athlete_id FROM (SELECT athlete_id FROM activities UNION SELECT athlete_id FROM athletes) "
         "ORDER BY 1").fetchall()]
-    span = con.execute("SELECT min(start_time)::DATE, max(start_time)::DATE FROM activities").fetchone()
+    # As text: a warehouse from before the ingest sanity gate may hold years Python's date cannot.
+    span = con.execute("SELECT min(start_time)::DATE::VARCHAR, max(start_time)::DATE::VARCHAR "
+                       "FROM activities").fetchone()
     extra = [f"samples: {n_samples}", f"athletes: {', '.join(athletes) or '-'}"]
     if span[0] is not None:
         extra.append(f"activities from {span[0]} to {span[1]}")
@@ -57,7 +81,7 @@ _WORK_LIST = ", ".join(f"'{t}'" for t in WORK_SET_TYPES)
 _STATUS_SQL = f"""
 WITH sessions AS (
     SELECT athlete_id, count(*) AS n_sessions,
-           min(start_time)::DATE AS first_day, max(start_time)::DATE AS last_day,
+           min(start_time)::DATE::VARCHAR AS first_day, max(start_time)::DATE::VARCHAR AS last_day,
            string_agg(DISTINCT source_format, ', ' ORDER BY source_format) AS sources
     FROM strength_sessions GROUP BY athlete_id
 ), work_sets AS (

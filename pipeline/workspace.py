@@ -16,8 +16,10 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipeline.errors import PipelineError
+from pipeline.settings import Bounds, setting_number
 
 WORKSPACE_ENV = "PIPELINE_WORKSPACE"
 DEFAULT_ATHLETE_ID = "default"
@@ -70,7 +72,7 @@ class Workspace:
 
     def pipeline_config(self) -> dict[str, Any]:
         """The parsed ``pipeline.toml`` (empty when absent). Each stage reads its own section."""
-        return read_toml(self.config_path) if self.config_path.exists() else {}
+        return read_toml(self.config_path, PIPELINE_CONFIG_NAME) if self.config_path.exists() else {}
 
 
 def resolve_workspace(option: str | os.PathLike | None = None) -> Workspace:
@@ -82,12 +84,22 @@ def resolve_workspace(option: str | os.PathLike | None = None) -> Workspace:
     return Workspace(root.resolve())
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, shown_as: str | None = None) -> dict[str, Any]:
+    """Parse a settings file; any problem is ONE line naming the file (``shown_as``, else the path)."""
+    name = shown_as or str(path)
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise PipelineError(f"{name}: cannot be read ({e.strerror or e})") from e
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise PipelineError(f"{name}: not a TOML text file (byte 0x{data[e.start]:02x} at position {e.start} "
+                            "is not UTF-8)") from e
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise PipelineError(f"{path}: not valid TOML ({e})") from e
+        raise PipelineError(f"{name}: not valid TOML ({str(e).splitlines()[0]})") from e
 
 
 def is_ignored_name(path: Path, raw_dir: Path) -> bool:
@@ -151,20 +163,53 @@ class AthleteConfig:
         return self.display_name or self.athlete_id
 
 
+# Allowed values of athlete.toml's numbers. Resting HR of trained runners can be below 40, a maximum above
+# 210 is rare; the reference speed must be a running speed the cleaning keeps (min/max_speed_m_s 1-7 m/s).
+ATHLETE_SETTING_BOUNDS = {
+    "hr_rest_bpm": Bounds(20, 120, unit="bpm"),
+    "hr_max_bpm": Bounds(100, 250, unit="bpm"),
+    "ref_speed_m_s": Bounds(1.0, 7.0, unit="m/s"),
+}
+
+
+def _athlete_text(where: str, key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise PipelineError(f"{where}: {key} must be a non-empty text in quotes, got {value!r}")
+    return value.strip()
+
+
 def load_athlete_config(raw_dir: Path, athlete_id: str) -> AthleteConfig:
-    """Read ``athlete.toml`` for one athlete; missing file -> all defaults. Unknown keys kept in ``extra``."""
+    """Read ``athlete.toml`` for one athlete; missing file -> all defaults. Unknown keys kept in ``extra``.
+
+    Every value is checked (type, finiteness, range; hr_rest_bpm below hr_max_bpm; a known IANA time
+    zone); a problem raises :class:`PipelineError` naming the file and the key.
+    """
     path = raw_dir / athlete_id / ATHLETE_CONFIG_NAME
     if not path.exists():
         return AthleteConfig(athlete_id=athlete_id)
-    data = read_toml(path)
+    where = f"data/raw/{athlete_id}/{ATHLETE_CONFIG_NAME}"
+    data = read_toml(path, where)
     known = {f.name for f in fields(AthleteConfig)} - {"athlete_id", "extra"}
     kwargs = {k: v for k, v in data.items() if k in known}
     extra = {k: v for k, v in data.items() if k not in known}
-    for key in ("hr_rest_bpm", "hr_max_bpm", "ref_speed_m_s"):
-        if key in kwargs and not isinstance(kwargs[key], (int, float)):
-            raise PipelineError(f"{path}: {key} must be a number, got {kwargs[key]!r}")
+    for key, bounds in ATHLETE_SETTING_BOUNDS.items():
+        if key in kwargs:
+            kwargs[key] = setting_number(where, key, kwargs[key], bounds)
+    if kwargs.get("hr_rest_bpm") is not None and kwargs.get("hr_max_bpm") is not None \
+            and kwargs["hr_rest_bpm"] >= kwargs["hr_max_bpm"]:
+        raise PipelineError(f"{where}: hr_rest_bpm ({kwargs['hr_rest_bpm']:g}) must be below hr_max_bpm "
+                            f"({kwargs['hr_max_bpm']:g})")
+    for key in ("display_name", "time_zone", "weight_unit"):
+        if key in kwargs:
+            kwargs[key] = _athlete_text(where, key, kwargs[key])
     if "weather" in kwargs and not isinstance(kwargs["weather"], bool):
-        raise PipelineError(f"{path}: weather must be true or false, got {kwargs['weather']!r}")
+        raise PipelineError(f"{where}: weather must be true or false, got {kwargs['weather']!r}")
     if kwargs.get("weight_unit") not in (None, "kg", "lbs"):
-        raise PipelineError(f"{path}: weight_unit must be 'kg' or 'lbs', got {kwargs['weight_unit']!r}")
+        raise PipelineError(f"{where}: weight_unit must be 'kg' or 'lbs', got {kwargs['weight_unit']!r}")
+    if kwargs.get("time_zone") is not None:
+        try:
+            ZoneInfo(kwargs["time_zone"])
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise PipelineError(f"{where}: time_zone {kwargs['time_zone']!r} is not a known IANA time zone "
+                                "(e.g. 'Europe/Madrid')") from e
     return AthleteConfig(athlete_id=athlete_id, extra=extra, **kwargs)

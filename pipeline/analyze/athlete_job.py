@@ -42,13 +42,16 @@ class AthleteJob:
 
 @dataclass
 class AthleteResult:
-    """A job's outcome: the analysis, and the reduced runs to cache under their digests."""
+    """A job's outcome: the analysis and the reduced runs to cache under their digests, or the error that
+    stopped it (``analysis`` None; the caller names the activity and file)."""
 
-    analysis: AthleteAnalysis
+    athlete_id: str
+    analysis: AthleteAnalysis | None
     runs: list[RunResult]
     run_digests: dict[str, str]
     started_at: pd.Timestamp
-    n_reused: int
+    n_reused: int = 0
+    error: BaseException | None = None
 
 
 def athlete_job(con: duckdb.DuckDBPyConnection, ws: Workspace, athlete_id: str, params: AnalysisParams,
@@ -65,10 +68,17 @@ def athlete_job(con: duckdb.DuckDBPyConnection, ws: Workspace, athlete_id: str, 
                       inputs.strength_sessions, blocks, params, inputs.ref_speed_m_s, digests, started)
 
 
-def run_athlete_job(job: AthleteJob) -> AthleteResult:
-    """The pure analysis of one job (no warehouse, no files): here or on a worker."""
-    results, not_runs = athlete_runs(job.activities, job.samples, job.params, job.reuse)
-    analysis = athlete_from_runs(job.athlete_id, results, not_runs, job.strength_sessions, job.blocks, job.params,
-                                 job.ref_speed_m_s)
-    return AthleteResult(analysis, results, job.run_digests, job.started_at,
+def run_athlete_job(job: AthleteJob | AthleteResult) -> AthleteResult:
+    """The pure analysis of one job (no warehouse, no files), here or on a worker. ANY failure is returned,
+    not raised, so one athlete never costs another its results (a job that already failed while being
+    read passes through as it is)."""
+    if isinstance(job, AthleteResult):
+        return job
+    try:
+        results, not_runs = athlete_runs(job.activities, job.samples, job.params, job.reuse)
+        analysis = athlete_from_runs(job.athlete_id, results, not_runs, job.strength_sessions, job.blocks,
+                                     job.params, job.ref_speed_m_s)
+    except Exception as e:  # noqa: BLE001 - isolation boundary: the caller stores and shows the reason
+        return AthleteResult(job.athlete_id, None, [], {}, job.started_at, error=e)
+    return AthleteResult(job.athlete_id, analysis, results, job.run_digests, job.started_at,
                          sum(1 for r in results if r.row["activity_id"] in job.reuse))

@@ -24,8 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.analyze.params import settings_from_section
-from pipeline.errors import PipelineError
+from pipeline.settings import Bounds, setting_number, settings_from_section
 from pipeline.warehouse.contract import WORK_SET_TYPES, columns
 
 STRENGTH_BLOCK_COLUMNS = columns("strength_blocks")
@@ -47,15 +46,27 @@ class BlockParams:
     @classmethod
     def from_config(cls, cfg: dict[str, Any] | None) -> BlockParams:
         """Settings from the parsed pipeline.toml (the whole file; its ``[blocks]`` section is used), read
-        by the same parser as ``[analysis]`` (:func:`pipeline.analyze.params.settings_from_section`)."""
+        by the same parser as ``[analysis]`` (:func:`pipeline.settings.settings_from_section`)."""
         return settings_from_section(cls, (cfg or {}).get("blocks"), "blocks")
 
+    @classmethod
+    def setting_bounds(cls, key: str, whole: bool = False) -> Bounds:
+        """Allowed range of one ``[blocks]`` setting (:data:`BLOCK_SETTING_BOUNDS`)."""
+        return BLOCK_SETTING_BOUNDS[key]
+
     def validate(self) -> None:
-        """Every block setting must be positive."""
+        """Every block setting must be a finite number inside :data:`BLOCK_SETTING_BOUNDS`."""
         for f in fields(self):
-            value = getattr(self, f.name)
-            if value <= 0:
-                raise PipelineError(f"pipeline.toml [blocks]: {f.name} must be a positive number, got {value!r}")
+            setting_number("pipeline.toml [blocks]", f.name, getattr(self, f.name), BLOCK_SETTING_BOUNDS[f.name])
+
+
+# Allowed values of the [blocks] settings: positive, finite, and within what a training block can be.
+BLOCK_SETTING_BOUNDS = {
+    "min_sessions_per_week": Bounds(0, 14, low_open=True, unit="sessions per week"),
+    "min_weeks": Bounds(0, 104, low_open=True, unit="weeks"),
+    "max_gap_days": Bounds(0, 365, low_open=True, whole=True, unit="days"),
+    "min_sessions": Bounds(0, 1000, low_open=True, whole=True, unit="sessions"),
+}
 
 
 # ---------------------------------------------------------------------------------------- detection

@@ -7,13 +7,13 @@ pipeline.toml never silently falls back to a default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from pipeline.errors import PipelineError
 # The one parser of pipeline.toml sections lives on the ground floor (the weather stage uses it too);
 # imported here so `from pipeline.analyze.params import settings_from_section` keeps working.
-from pipeline.settings import settings_from_section  # noqa: F401
+from pipeline.settings import Bounds, setting_number, settings_from_section, suffix_bounds
 
 GRADE_METHODS = ("minetti2002", "none")
 HEAT_METHODS = ("detrended", "fixed", "none")
@@ -30,7 +30,9 @@ class AnalysisParams:
     warmup_s: float = 600.0               # skip the first 10 min: HR still rising to steady state
     min_speed_m_s: float = 1.0            # below: stopped / paused / walking (a 16:40 min/km shuffle)
     max_speed_m_s: float = 7.0            # above: GPS glitch for an endurance run (2:23 min/km)
-    max_gap_s: float = 10.0               # a gap between samples longer than this is a pause
+    max_gap_s: float = 10.0               # a gap between samples longer than this is a pause, unless the runner
+                                          # kept moving across it (smart recording writes points 1-15 s apart)
+    max_recording_gap_s: float = 30.0     # ... and any gap longer than this is a pause (a dropout: pace unknown)
     hr_min_bpm: float = 35.0              # physiologically implausible below
     hr_max_bpm: float = 230.0             # physiologically implausible above
     hr_spike_bpm: float = 15.0            # |HR - rolling median| above this is a spike (strap/optical glitch)
@@ -56,6 +58,13 @@ class AnalysisParams:
     min_steady_s: float = 900.0           # a run needs 15 min of steady, clean samples to be included
     min_hr_coverage: float = 0.8          # ... and valid HR on 80 % of its moving time after warm-up
     unknown_sport_speed_range_m_s: tuple[float, float] = (1.6, 6.5)  # 'unknown' sport analysed as a run if moving speed in range
+    # Flat-lined HR (a stuck sensor): HR that does not follow pace. HR rises ~20-25 bpm per m/s, so a 10 %
+    # change of pace at 3 m/s should move HR by ~6-7 bpm; a 5-95 % HR range of 3 bpm or less is not HR.
+    flat_hr_range_bpm: float = 3.0        # 5-95 % range of HR over the moving time after warm-up at most this...
+    flat_hr_pace_range_pct: float = 10.0  # ... while lagged grade-adjusted pace varies by at least this (% of median)
+    # No extrapolation of HR-at-reference: a run whose steady pace lies this far from the reference speed is
+    # excluded (walking, or a race far from easy pace): 1 m/s x a 10 % slope error is already ~2 bpm (~1.3 %).
+    ref_speed_margin_m_s: float = 1.0
 
     # ---- economy model (per athlete) ------------------------------------------------------------
     hr_lag_tau_s: float = 45.0            # HR follows speed as a first-order lag (on-kinetics tau 30-60 s)
@@ -92,23 +101,91 @@ class AnalysisParams:
         """Build from the ``[analysis]`` section of pipeline.toml (see :func:`settings_from_section`)."""
         return settings_from_section(cls, section, "analysis")
 
+    @classmethod
+    def setting_bounds(cls, key: str, whole: bool = False) -> Bounds:
+        """Allowed range of one numeric setting (:func:`setting_bounds`)."""
+        return setting_bounds(key, whole)
+
     def validate(self) -> None:
-        """Reject settings that cannot work, with a message saying which and why."""
-        _choice("grade_method", self.grade_method, GRADE_METHODS)
-        _choice("heat_method", self.heat_method, HEAT_METHODS)
-        _choice("heat_temperature", self.heat_temperature, HEAT_TEMPERATURES)
-        _choice("slope_method", self.slope_method, SLOPE_METHODS)
-        _choice("ci_method", self.ci_method, CI_METHODS)
-        if not 0 < self.ci_level < 1:
-            raise PipelineError("pipeline.toml [analysis]: ci_level must be between 0 and 1")
-        if not self.response_start_weeks < self.response_end_weeks:
-            raise PipelineError("pipeline.toml [analysis]: response_start_weeks must be < response_end_weeks")
-        if self.baseline_weeks <= 0 or self.its_pre_weeks <= 0:
-            raise PipelineError("pipeline.toml [analysis]: baseline_weeks and its_pre_weeks must be > 0")
-        if not 0 < self.min_hr_coverage <= 1:
-            raise PipelineError("pipeline.toml [analysis]: min_hr_coverage must be in (0, 1]")
+        """Reject settings that cannot work, with a message saying which and why.
+
+        Generic, so a new setting is checked without an entry: every number must be finite and inside
+        :func:`setting_bounds` (from :data:`SETTING_BOUNDS`, else from its unit suffix); the pairs in
+        :data:`ORDERED_SETTINGS` must be in order; text settings must name a known method.
+        """
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str):
+                continue
+            if isinstance(value, tuple):
+                for k, v in enumerate(value):
+                    setting_number(WHERE, f"{f.name}[{k}]", v, setting_bounds(f.name))
+                if list(value) != sorted(value) or len(set(value)) < len(value):
+                    raise PipelineError(f"{WHERE}: {f.name} = {list(value)} must be increasing")
+            elif value is not None:
+                setting_number(WHERE, f.name, value, setting_bounds(f.name, "int" in str(f.type)))
+        for low, high in ORDERED_SETTINGS:
+            if not getattr(self, low) < getattr(self, high):
+                raise PipelineError(f"{WHERE}: {low} ({getattr(self, low):g}) must be below {high} "
+                                    f"({getattr(self, high):g})")
+        for key, choices in METHOD_CHOICES.items():
+            _choice(key, getattr(self, key), choices)
+
+
+WHERE = "pipeline.toml [analysis]"
+METHOD_CHOICES = {"grade_method": GRADE_METHODS, "heat_method": HEAT_METHODS, "heat_temperature": HEAT_TEMPERATURES,
+                  "slope_method": SLOPE_METHODS, "ci_method": CI_METHODS}
+
+# Settings whose range is narrower than their suffix's, or that have no unit suffix.
+SETTING_BOUNDS = {
+    "max_speed_m_s": Bounds(0, 12, low_open=True, unit="m/s"),
+    "max_gap_s": Bounds(0, 3600, low_open=True, unit="s"),
+    "max_recording_gap_s": Bounds(0, 3600, low_open=True, unit="s"),
+    "hr_spike_window_s": Bounds(0, 3600, low_open=True, unit="s"),
+    "speed_smoothing_s": Bounds(0, 600, low_open=True, unit="s"),
+    "grade_smoothing_m": Bounds(0, 5000, low_open=True, unit="m"),
+    "grade_clip": Bounds(0, 0.45, low_open=True, unit="(fraction; Minetti 2002 is fitted to 0.45)"),
+    "steady_window_s": Bounds(0, 3600, low_open=True, unit="s"),
+    "steady_band_pct": Bounds(0, 100, low_open=True, unit="%"),
+    "transition_window_s": Bounds(0, 3600, low_open=True, unit="s"),
+    "transition_change_pct": Bounds(0, 1000, low_open=True, unit="%"),
+    "interval_surge_pct": Bounds(0, 1000, low_open=True, unit="%"),
+    "interval_surge_min_s": Bounds(0, 3600, low_open=True, unit="s"),
+    "interval_max_surges": Bounds(0, 1000, whole=True),
+    "min_hr_coverage": Bounds(0, 1, low_open=True, unit="(fraction)"),
+    "ref_speed_margin_m_s": Bounds(0, 12, low_open=True, unit="m/s"),
+    "model_bin_s": Bounds(0, 86400, low_open=True, unit="s"),
+    "heat_detrend_days": Bounds(0, 3650, low_open=True, unit="days"),
+    "heat_sensor_sd_c": Bounds(0, 20, unit="degC"),
+    "heat_min_runs": Bounds(1, 100_000, whole=True),
+    "baseline_weeks": Bounds(0, 104, low_open=True, unit="weeks"),
+    "response_start_weeks": Bounds(0, 104, unit="weeks"),
+    "response_end_weeks": Bounds(0, 104, low_open=True, unit="weeks"),
+    "its_pre_weeks": Bounds(0, 520, low_open=True, unit="weeks"),
+    "swc_pct": Bounds(0, 100, unit="%"),
+    "min_runs": Bounds(1, 100_000, whole=True),
+    "ci_level": Bounds(0, 0.999, low_open=True, unit="(fraction)"),
+    "hac_max_lags": Bounds(0, 1000, whole=True),
+    "bootstrap_block_runs": Bounds(1, 1000, whole=True),
+    "bootstrap_reps": Bounds(1, 100_000, whole=True),
+    "placebo_step_weeks": Bounds(0, 104, low_open=True, unit="weeks"),
+    "placebo_min_pre_weeks": Bounds(0, 520, unit="weeks"),
+    "seed": Bounds(0, 2**32 - 1, whole=True),
+}
+# (low, high): the first must be below the second.
+ORDERED_SETTINGS = (("hr_min_bpm", "hr_max_bpm"), ("min_speed_m_s", "max_speed_m_s"),
+                    ("max_gap_s", "max_recording_gap_s"), ("response_start_weeks", "response_end_weeks"))
+
+
+def setting_bounds(key: str, whole: bool = False) -> Bounds:
+    """Allowed range of one numeric ``[analysis]`` setting: its own entry in :data:`SETTING_BOUNDS`, else
+    the range of its unit suffix (:data:`pipeline.settings.SUFFIX_BOUNDS`), else any finite number up to
+    1e6 in size, so a setting added later is checked without an entry."""
+    if key not in SETTING_BOUNDS:
+        return suffix_bounds(key, whole)
+    return replace(SETTING_BOUNDS[key], whole=True) if whole else SETTING_BOUNDS[key]
 
 
 def _choice(key: str, value: str, valid: tuple[str, ...]) -> None:
     if value not in valid:
-        raise PipelineError(f"pipeline.toml [analysis]: {key} = {value!r} is not one of {', '.join(valid)}")
+        raise PipelineError(f"{WHERE}: {key} = {value!r} is not one of {', '.join(valid)}")

@@ -18,7 +18,8 @@ import pandas as pd
 from pipeline.analyze.economy import EconomyModel, economy_bins, economy_fit, economy_ref_speed
 from pipeline.analyze.effects import block_effects, placebo_checks
 from pipeline.analyze.params import AnalysisParams
-from pipeline.analyze.runs import RunResult, run_kind, run_process
+from pipeline.analyze.runs import (RunAnalysisError, RunResult, run_kind, run_process, runs_outside_speed_ranges,
+                                   steady_speed_range)
 from pipeline.analyze.weekly import weekly_summary
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC, columns
 
@@ -54,12 +55,14 @@ def run_reduced(result: RunResult, params: AnalysisParams) -> RunResult:
     """The run with its steady samples reduced to what the athlete model reads: the model bins of an
     included run (:func:`pipeline.analyze.economy.economy_bins`, finite HR and speed only, as
     :func:`economy_fit` filters them), nothing for an excluded run. A run's arrays are dropped as soon as
-    it is summarised, so memory grows with runs x bins, not with samples."""
+    it is summarised, so memory grows with runs x bins, not with samples. The range of its steady speed is
+    kept for the reference-speed check (:func:`~pipeline.analyze.runs.steady_speed_range`)."""
     if not result.included or result.steady.empty:
         return RunResult(result.row, pd.DataFrame(columns=MODEL_BIN_COLUMNS))
     s = result.steady.assign(activity_id=result.row["activity_id"])
+    speed_range = steady_speed_range(s)
     s = s[np.isfinite(s["hr_bpm"]) & np.isfinite(s["gap_lag_m_s"])]
-    return RunResult(result.row, economy_bins(s, params.model_bin_s).reset_index(drop=True))
+    return RunResult(result.row, economy_bins(s, params.model_bin_s).reset_index(drop=True), speed_range)
 
 
 def athlete_runs(activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataFrame]],
@@ -76,7 +79,10 @@ def athlete_runs(activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataF
     for activity_id, frame in samples:
         if activity_id not in act.index or activity_id in reuse:
             continue
-        done[activity_id] = run_reduced(run_process(frame, act.loc[activity_id].to_dict(), params), params)
+        try:
+            done[activity_id] = run_reduced(run_process(frame, act.loc[activity_id].to_dict(), params), params)
+        except Exception as e:  # name the activity: the caller reports it with its file
+            raise RunAnalysisError(activity_id, e) from e
     results, not_runs = [], Counter()
     for activity_id, row in act.iterrows():
         if activity_id in reuse:
@@ -90,6 +96,17 @@ def athlete_runs(activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataF
             else:
                 not_runs[kind.removeprefix("not a run: ").removeprefix("not analysed: ")] += 1
     return results, not_runs
+
+
+def exclude_runs(rows: pd.DataFrame, steady: pd.DataFrame, reasons: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mark the runs in ``reasons`` (activity_id -> reason) excluded and drop their steady samples (pure)."""
+    if not reasons:
+        return rows, steady
+    hit = rows["activity_id"].isin(list(reasons))
+    rows = rows.copy()
+    rows.loc[hit, "included"] = False
+    rows.loc[hit, "exclusion_reason"] = rows.loc[hit, "activity_id"].map(reasons)
+    return rows, steady[~steady["activity_id"].isin(list(reasons))].reset_index(drop=True)
 
 
 def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataFrame]],
@@ -126,6 +143,10 @@ def athlete_from_runs(athlete_id: str, results: list[RunResult], not_runs: Count
     model = None
     if len(included):
         v_ref = economy_ref_speed(included, ref_speed_m_s)
+        ranges = {r.row["activity_id"]: r.speed_range for r in results if r.included}
+        rows, steady = exclude_runs(rows, steady, runs_outside_speed_ranges(ranges, v_ref, p))
+        included = rows[rows["included"]]
+    if len(included):
         model = economy_fit(steady, included, v_ref, replace(p, model_bin_s=0.0))   # binned per run already
         idx = model.runs.set_index("activity_id")
         for col in ("hr_at_ref_bpm", "economy_m_per_beat"):

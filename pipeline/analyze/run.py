@@ -3,19 +3,24 @@ pure analysis, then replace that athlete's rows of the analysis tables in one tr
 
 1. which athletes, and which of them are out of date (:func:`pipeline.analyze.fingerprint.analysis_plan`:
    the fingerprint of each athlete's inputs against the one stored with its latest analysis);
-2. per athlete to redo, one at a time (here, or on a cluster: :func:`analysed_stream`): its inputs
-   (:func:`~pipeline.analyze.store.load_athlete_inputs`), its strength blocks
+2. per athlete to redo, one at a time and in isolation (here, or on a cluster: :func:`analysed_stream`):
+   its athlete.toml checked, its inputs (:func:`~pipeline.analyze.store.load_athlete_inputs`, after
+   :func:`~pipeline.analyze.store.check_computable_times`), its strength blocks
    (:func:`pipeline.analyze.blocks.strength_blocks_for_athlete`; declared win), the runs it can reuse
    (:mod:`pipeline.analyze.run_cache`), then the pure analysis
    (:func:`pipeline.analyze.athlete_job.run_athlete_job`) over the other runs' samples, streamed a batch
-   at a time;
+   at a time. ANY failure becomes that athlete's error (the reason naming the settings file and key, or the
+   activity and file(s) involved: :func:`~pipeline.analyze.store.describe_failure`), never the others';
 3. write its ``run_metrics``, ``weekly``, ``strength_blocks``, ``block_effects`` and ``placebo_checks`` rows
    and one ``analysis_runs`` row (when, pipeline version, settings, fitted model values, input fingerprint)
    that every row links to, in one transaction (:func:`~pipeline.analyze.store.replace_analysis_rows`), so
-   an interrupted analyze leaves each athlete's rows whole, old or new, and a re-run finishes the rest;
+   an interrupted analyze leaves each athlete's rows whole, old or new, and a re-run finishes the rest (a
+   failed athlete's old rows are removed: they no longer describe its data);
 4. the squad, when any athlete changed: pooled effects, teammates as controls, dose-response over every
-   athlete in the warehouse (:func:`pipeline.analyze.squad_store.analyze_squad`);
-5. return the one-screen summary (:mod:`pipeline.analyze.summary`) with the time taken.
+   athlete in the warehouse (:func:`pipeline.analyze.squad_store.analyze_squad`); a failure there is
+   reported, not raised, since the athletes' own results are already stored;
+5. return the one-screen summary (:mod:`pipeline.analyze.summary`) with the time taken, failures included;
+   the CLI exits 1 when there are any.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, fields
 
 import duckdb
 import pandas as pd
@@ -42,15 +47,18 @@ from pipeline.analyze.process import AthleteAnalysis, athlete_process
 from pipeline.analyze.run_cache import drop_runs, save_runs
 from pipeline.analyze.squad import SquadParams
 from pipeline.analyze.squad_store import analyze_squad
-from pipeline.analyze.store import athlete_ids, load_athlete_inputs, replace_analysis_rows, samples_by_activity
-from pipeline.analyze.summary import AnalyzeSummary, athlete_summary
+from pipeline.analyze.store import (athlete_ids, check_computable_times, describe_failure, load_athlete_inputs,
+                                    replace_analysis_rows, samples_by_activity)
+from pipeline.analyze.summary import AnalyzeSummary, AthleteFailure, athlete_summary
+from pipeline.errors import PipelineError
 from pipeline.warehouse.db import connect
-from pipeline.workspace import Workspace
+from pipeline.workspace import Workspace, load_athlete_config
 
 
 def analyze_athlete(con: duckdb.DuckDBPyConnection, athlete_id: str, params: AnalysisParams,
                     block_params: BlockParams) -> AthleteAnalysis:
     """Load one athlete's staging rows and run :func:`athlete_process` (reads only)."""
+    check_computable_times(con, athlete_id)
     inputs = load_athlete_inputs(con, athlete_id)
     blocks = strength_blocks_for_athlete(athlete_id, inputs.strength_sessions, inputs.strength_sets,
                                          inputs.declared_blocks, block_params)
@@ -58,32 +66,75 @@ def analyze_athlete(con: duckdb.DuckDBPyConnection, athlete_id: str, params: Ana
                            inputs.strength_sessions, blocks, params, inputs.ref_speed_m_s)
 
 
-def _analysis_run(result: AthleteResult, params: AnalysisParams, block_params: BlockParams,
-                  plan: AnalysisPlan) -> dict:
-    """The ``analysis_runs`` row of one athlete's (successful) analysis: the fitted model's values and the
-    fingerprint of its inputs (with the pooled inputs' digest when it drew on the squad's results)."""
-    analysis = result.analysis
-    fp = plan.fingerprints[analysis.athlete_id]
-    rm = analysis.run_metrics
-    return {"analysis_run_id": uuid.uuid4().hex, "athlete_id": analysis.athlete_id, "started_at": result.started_at,
-            "finished_at": pd.Timestamp.now(tz="UTC"), "status": "ok", "message": None,
-            "pipeline_version": pipeline.__version__, "settings_json": settings_json(params, block_params),
-            "n_runs": len(rm), "n_included": int(rm["included"].sum()) if len(rm) else 0,
-            **model_provenance(analysis.model),
-            "input_fingerprint": fp.value, "input_parts_json": json.dumps(fp.parts, sort_keys=True),
-            "pooled_fingerprint": plan.pool if uses_pooled_inputs(analysis.block_effects) else None}
+def prepared_job(con: duckdb.DuckDBPyConnection, ws: Workspace, athlete_id: str, params: AnalysisParams,
+                 block_params: BlockParams, materialise: bool = False):
+    """The athlete's job (:func:`~pipeline.analyze.athlete_job.athlete_job`) after its athlete.toml and times
+    are checked, or, if reading or checking failed, the failed :class:`AthleteResult` itself (isolation)."""
+    started = pd.Timestamp.now(tz="UTC")
+    try:
+        if (ws.raw_dir / athlete_id).is_dir():
+            load_athlete_config(ws.raw_dir, athlete_id)      # a bad athlete.toml is this athlete's error
+        check_computable_times(con, athlete_id)
+        return athlete_job(con, ws, athlete_id, params, block_params, materialise=materialise)
+    except Exception as e:  # noqa: BLE001 - isolation boundary: the reason is stored and shown, never lost
+        return AthleteResult(athlete_id, None, [], {}, started, error=e)
 
 
 def analysed_stream(con: duckdb.DuckDBPyConnection, ws: Workspace, ids: list[str], params: AnalysisParams,
                     block_params: BlockParams, engine=None) -> Iterator[AthleteResult]:
     """Each athlete's :class:`AthleteResult`, one athlete at a time: here, or on the cluster of ``engine``
     (:class:`pipeline.engine.Engine`; jobs read here, a bounded number in flight, results in order)."""
+    jobs = (prepared_job(con, ws, a, params, block_params, materialise=engine is not None) for a in ids)
     if engine is None:
-        for a in ids:
-            yield run_athlete_job(athlete_job(con, ws, a, params, block_params))
-        return
-    jobs = (athlete_job(con, ws, a, params, block_params, materialise=True) for a in ids)
-    yield from engine.stream(run_athlete_job, jobs)
+        yield from map(run_athlete_job, jobs)
+    else:
+        yield from engine.stream(run_athlete_job, jobs)
+
+
+def _failure_message(con: duckdb.DuckDBPyConnection, result: AthleteResult) -> str:
+    if isinstance(result.error, PipelineError):
+        return str(result.error)
+    return describe_failure(con, result.athlete_id, result.error)
+
+
+def _analysis_run(result: AthleteResult, message: str | None, params: AnalysisParams, block_params: BlockParams,
+                  plan: AnalysisPlan) -> dict:
+    """The ``analysis_runs`` row of one athlete's analysis: ok with the fitted model's values, or error with
+    its reason (model columns NULL); both with the fingerprint of its inputs (and the pooled inputs' digest
+    when it drew on the squad's results)."""
+    analysis = result.analysis
+    fp = plan.fingerprints[result.athlete_id]
+    rm = analysis.run_metrics if analysis is not None else None
+    return {"analysis_run_id": uuid.uuid4().hex, "athlete_id": result.athlete_id,
+            "started_at": result.started_at, "finished_at": pd.Timestamp.now(tz="UTC"),
+            "status": "ok" if analysis is not None else "error", "message": message,
+            "pipeline_version": pipeline.__version__, "settings_json": settings_json(params, block_params),
+            "n_runs": None if rm is None else len(rm),
+            "n_included": None if rm is None else (int(rm["included"].sum()) if len(rm) else 0),
+            **model_provenance(analysis.model if analysis is not None else None),
+            "input_fingerprint": fp.value, "input_parts_json": json.dumps(fp.parts, sort_keys=True),
+            "pooled_fingerprint": plan.pool if analysis is not None and uses_pooled_inputs(analysis.block_effects)
+            else None}
+
+
+def _non_default_settings(params: AnalysisParams) -> str | None:
+    """'min_steady_s = 7200.0, ...' for the settings that differ from the defaults (for the summary's hint)."""
+    changed = [f"{f.name} = {getattr(params, f.name)!r}" for f in fields(params)
+               if getattr(params, f.name) != getattr(AnalysisParams(), f.name)]
+    return ", ".join(changed) or None
+
+
+def _analyze_squad(con: duckdb.DuckDBPyConnection, config: dict, params: AnalysisParams) -> str | None:
+    """Step 4, isolated: the athletes' results are stored by now, so a failure of the squad analysis is a
+    reason in the summary (and exit 1), not an exception that would cost the report. Settings errors (a
+    PipelineError) stop the command as everywhere."""
+    try:
+        analyze_squad(con, config, params)
+        return None
+    except PipelineError:
+        raise
+    except Exception as e:  # noqa: BLE001 - isolation boundary: named in the summary, the CLI exits 1
+        return " ".join(f"{type(e).__name__}: {e}".split())[:300]
 
 
 def analyze_workspace(ws: Workspace, athlete_id: str | None = None, force: bool = False, progress: bool = False,
@@ -91,36 +142,46 @@ def analyze_workspace(ws: Workspace, athlete_id: str | None = None, force: bool 
     """Compute the analysis tables from the staging tables for every athlete (or one) whose inputs changed.
 
     Parameters come from pipeline.toml: ``[analysis]`` (:class:`AnalysisParams`) and ``[blocks]``
-    (:class:`BlockParams`). ``force`` redoes athletes whose inputs did not change; ``progress`` shows a bar
-    per athlete on a terminal; ``engine`` (``--cluster``) analyses athletes on a dask cluster. The caller
-    holds the workspace lock.
+    (:class:`BlockParams`); invalid ones stop the command (they concern every athlete). ``force`` redoes
+    athletes whose inputs did not change; ``progress`` shows a bar per athlete on a terminal; ``engine``
+    (``--cluster``) analyses athletes on a dask cluster. Each athlete is analysed in isolation; the summary
+    lists the failures. The caller holds the workspace lock.
     """
     clock = (time.perf_counter(), time.process_time())
     config = ws.pipeline_config()
-    params = AnalysisParams.from_config(config.get("analysis", {}))
+    params = AnalysisParams.from_config(config.get("analysis"))
     block_params = BlockParams.from_config(config)
     con = connect(ws)
     try:
-        all_ids = athlete_ids(con, None)                                                # 1
-        plan = analysis_plan(con, ws, all_ids, athlete_ids(con, athlete_id), settings_json(params, block_params),
-                             force)
-        summaries = []
-        bar = tqdm(total=len(plan.todo), unit="athlete", desc="analyze", disable=None if progress else True,
-                   leave=False)
-        with bar:
+        plan = analysis_plan(con, ws, athlete_ids(con, None), athlete_ids(con, athlete_id),     # 1
+                             settings_json(params, block_params), force)
+        summary = AnalyzeSummary(settings_note=_non_default_settings(params), up_to_date=plan.up_to_date,
+                                 removed=plan.removed, where=engine.description if engine is not None else "")
+        with tqdm(total=len(plan.todo), unit="athlete", desc="analyze", disable=None if progress else True,
+                  leave=False) as bar:
             for result in analysed_stream(con, ws, list(plan.todo), params, block_params, engine):   # 2
-                replace_analysis_rows(con, [result.analysis.athlete_id], [result.analysis],       # 3
-                                      pd.DataFrame([_analysis_run(result, params, block_params, plan)]))
-                save_runs(ws, result.analysis.athlete_id, result.run_digests, result.runs)
-                summaries.append(athlete_summary(result.analysis))
+                _store_result(con, ws, result, params, block_params, plan, summary)               # 3
                 bar.update()
         _remove_athletes(con, ws, plan.removed)
-        squad = _squad_step(con, config, params, force)                                  # 4
+        summary.squad, summary.squad_error = _squad_step(con, config, params, force)             # 4
     finally:
         con.close()
-    return AnalyzeSummary(summaries, up_to_date=plan.up_to_date, removed=plan.removed, squad=squad,   # 5
-                          seconds=time.perf_counter() - clock[0], cpu_seconds=time.process_time() - clock[1],
-                          where=engine.description if engine is not None else "")
+    summary.seconds, summary.cpu_seconds = time.perf_counter() - clock[0], time.process_time() - clock[1]
+    return summary                                                                               # 5
+
+
+def _store_result(con: duckdb.DuckDBPyConnection, ws: Workspace, result: AthleteResult, params: AnalysisParams,
+                  block_params: BlockParams, plan: AnalysisPlan, summary: AnalyzeSummary) -> None:
+    """Step 3 for one athlete: its rows and analysis_runs row in one transaction, its runs cached."""
+    message = None if result.analysis is not None else _failure_message(con, result)
+    analyses = [result.analysis] if result.analysis is not None else []
+    replace_analysis_rows(con, [result.athlete_id], analyses,
+                          pd.DataFrame([_analysis_run(result, message, params, block_params, plan)]))
+    if result.analysis is not None:
+        save_runs(ws, result.athlete_id, result.run_digests, result.runs)
+        summary.athletes.append(athlete_summary(result.analysis))
+    else:
+        summary.failures.append(AthleteFailure(result.athlete_id, message or "failed"))
 
 
 def _remove_athletes(con: duckdb.DuckDBPyConnection, ws: Workspace, removed: list[str]) -> None:
@@ -131,14 +192,17 @@ def _remove_athletes(con: duckdb.DuckDBPyConnection, ws: Workspace, removed: lis
             drop_runs(ws, a)
 
 
-def _squad_step(con: duckdb.DuckDBPyConnection, config: dict, params: AnalysisParams, force: bool) -> str:
+def _squad_step(con: duckdb.DuckDBPyConnection, config: dict, params: AnalysisParams,
+                force: bool) -> tuple[str, str | None]:
     """Recompute the squad tables when what they are computed from changed (any athlete's analysis, the
-    settings, the code); 'recomputed' or 'up to date'."""
+    settings, the code): ('recomputed' | 'up to date' | 'failed', the failure's reason)."""
     squad_settings = json.dumps({"squad": asdict(SquadParams.from_config(config)), "analysis": asdict(params)},
                                 sort_keys=True)
     current = squad_input_fingerprint(con, squad_settings)
     if not force and stored_squad_fingerprint(con) == current:
-        return "up to date"
-    analyze_squad(con, config, params)
+        return "up to date", None
+    error = _analyze_squad(con, config, params)
+    if error is not None:
+        return "failed", error
     store_squad_fingerprint(con, current)
-    return "recomputed"
+    return "recomputed", None

@@ -11,6 +11,7 @@ Friel J. The Triathlete's Training Bible (efficiency factor = normalised pace / 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.analyze.clean import run_clean, run_steady_segments
+from pipeline.analyze.clean import run_clean, run_hr_response, run_steady_segments, weighted_quantile
 from pipeline.analyze.params import AnalysisParams
 
 # sub_sport values analysed as runs (fitparse names; None = not given). Treadmill-like ones get no grade.
@@ -30,12 +31,27 @@ UNKNOWN_SPORTS = frozenset({"unknown", "generic", ""})
 STEADY_COLUMNS = ["t_s", "dt_s", "gap_lag_m_s", "gap_speed_m_s", "speed_m_s", "hr_bpm", "temperature_c"]
 
 
+class RunAnalysisError(Exception):
+    """An unexpected error while analysing one activity; carries the activity so it can be named."""
+
+    def __init__(self, activity_id: str, error: BaseException):
+        super().__init__(f"activity {activity_id}: {type(error).__name__}: {error}")
+        self.activity_id = activity_id
+        self.error = error
+
+    def __reduce__(self):  # picklable with its own arguments: it travels back from cluster workers
+        return (RunAnalysisError, (self.activity_id, self.error))
+
+
 @dataclass
 class RunResult:
     """One activity analysed: its ``run_metrics`` row (model columns still empty) and its steady samples."""
 
     row: dict[str, Any]
     steady: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=STEADY_COLUMNS))
+    # Once reduced (pipeline.analyze.process.run_reduced): ``steady`` holds the model bins and this the
+    # 5-95 % range of the steady speed (steady_speed_range).
+    speed_range: tuple[float, float] = (float("nan"), float("nan"))
 
     @property
     def included(self) -> bool:
@@ -166,43 +182,137 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min"
 
 
-def run_exclusion_reason(seg: pd.DataFrame, params: AnalysisParams) -> str | None:
-    """Why a cleaned run cannot be included, in words; None when it can.
-
-    Checks, in order: speed source, any HR, HR coverage of the moving time after warm-up, interval
-    session (repeated surges), steady time.
-    When steady time is short, the largest cause of lost moving time is named.
-    """
+def _reason_no_signal(seg: pd.DataFrame, params: AnalysisParams) -> str | None:
+    """No speed at all, no heart rate at all, or no moving time after the warm-up."""
     if seg.attrs.get("speed_source") == "none":
         return "no speed, distance or position data"
     if seg["hr_missing"].all() or (seg["hr_missing"] | seg["hr_implausible"]).all():
         return "no heart rate"
     dt = seg["dt_s"].to_numpy()
-    moving = ~(seg["warmup"] | seg["stopped"] | seg["too_fast"]).to_numpy()
-    moving_s = float(dt[moving].sum())
-    if moving_s <= 0:
+    if dt[_moving(seg)].sum() <= 0:
         total = float(seg["t_s"].iloc[-1] - seg["t_s"].iloc[0]) if len(seg) else 0.0
         return f"no moving time after the {_minutes(params.warmup_s)} warm-up (recorded {_minutes(total)})"
+    return None
+
+
+def _moving(seg: pd.DataFrame) -> np.ndarray:
+    return ~(seg["warmup"] | seg["stopped"] | seg["too_fast"]).to_numpy()
+
+
+def _reason_hr_coverage(seg: pd.DataFrame, params: AnalysisParams) -> str | None:
+    """Valid HR on less than ``min_hr_coverage`` of the moving time after the warm-up."""
+    dt = seg["dt_s"].to_numpy()
+    moving = _moving(seg)
     hr_present = ~(seg["hr_missing"] | seg["hr_implausible"]).to_numpy()
-    coverage = float(dt[moving & hr_present].sum()) / moving_s
+    coverage = float(dt[moving & hr_present].sum()) / float(dt[moving].sum())
     if coverage < params.min_hr_coverage:
         return f"heart rate on only {coverage * 100:.0f} % of moving time (min {params.min_hr_coverage * 100:.0f} %)"
+    return None
+
+
+def _reason_flat_hr(seg: pd.DataFrame, params: AnalysisParams) -> str | None:
+    """A stuck HR sensor: HR within ``flat_hr_range_bpm`` while pace varies (docs/analysis.md)."""
+    response = run_hr_response(seg)
+    if not response.flat_lined(params):
+        return None
+    hr = (f"{response.hr_low_bpm:.0f} bpm" if round(response.hr_low_bpm) == round(response.hr_high_bpm)
+          else f"{response.hr_low_bpm:.0f}-{response.hr_high_bpm:.0f} bpm")
+    return (f"flat-lined heart rate: {hr} while pace varied by {response.pace_range_pct:.0f} % "
+            f"(HR that does not follow pace is a stuck sensor; needs more than "
+            f"{params.flat_hr_range_bpm:.0f} bpm of range)")
+
+
+def _reason_intervals(seg: pd.DataFrame, params: AnalysisParams) -> str | None:
+    """More than ``interval_max_surges`` surges: an interval session."""
     surges = int(seg.attrs.get("surges", 0))
     if surges > params.interval_max_surges:
         return (f"interval session: {surges} surges of at least {params.interval_surge_min_s:.0f} s more than "
                 f"{params.interval_surge_pct:.0f} % above the run's usual pace (HR never settles)")
-    steady_s = float(dt[seg["steady"].to_numpy()].sum())
-    if steady_s < params.min_steady_s:
-        losses = {
-            "pace changes (intervals, surges, stops)": (moving & (seg["transition"] | seg["after_gap"]).to_numpy()),
-            "unsteady pace": (moving & seg["unsteady"].to_numpy() & ~seg["transition"].to_numpy()),
-            "cadence lock of the optical HR": (moving & seg["cadence_lock"].to_numpy()),
-            "HR spikes/dropouts": (moving & ~np.isfinite(seg["hr_bpm"].to_numpy()) & ~seg["cadence_lock"].to_numpy()),
-        }
-        cause, mask = max(losses.items(), key=lambda kv: dt[kv[1]].sum())
-        detail = f"; {_minutes(dt[mask].sum())} lost to {cause}" if dt[mask].sum() > 0 else ""
-        return f"only {_minutes(steady_s)} steady (min {_minutes(params.min_steady_s).split()[0]}){detail}"
     return None
+
+
+def _reason_steady_time(seg: pd.DataFrame, params: AnalysisParams) -> str | None:
+    """Less than ``min_steady_s`` of steady samples; the largest cause of lost moving time is named."""
+    dt = seg["dt_s"].to_numpy()
+    steady_s = float(dt[seg["steady"].to_numpy()].sum())
+    if steady_s >= params.min_steady_s:
+        return None
+    moving = _moving(seg)
+    losses = {
+        "pace changes (intervals, surges, stops)": (moving & (seg["transition"] | seg["after_gap"]).to_numpy()),
+        "unsteady pace": (moving & seg["unsteady"].to_numpy() & ~seg["transition"].to_numpy()),
+        "cadence lock of the optical HR": (moving & seg["cadence_lock"].to_numpy()),
+        "HR spikes/dropouts": (moving & ~np.isfinite(seg["hr_bpm"].to_numpy()) & ~seg["cadence_lock"].to_numpy()),
+    }
+    cause, mask = max(losses.items(), key=lambda kv: dt[kv[1]].sum())
+    detail = f"; {_minutes(dt[mask].sum())} lost to {cause}" if dt[mask].sum() > 0 else ""
+    # Whole minutes rounded DOWN: "only 15 min steady (min 15)" for 14.6 minutes would read as a contradiction.
+    return f"only {math.floor(steady_s / 60):.0f} min steady (min {params.min_steady_s / 60:.0f}){detail}"
+
+
+# The checks of one cleaned run, in order; the first that fails names the reason.
+EXCLUSION_CHECKS = (_reason_no_signal, _reason_hr_coverage, _reason_flat_hr, _reason_intervals, _reason_steady_time)
+
+
+def run_exclusion_reason(seg: pd.DataFrame, params: AnalysisParams) -> str | None:
+    """Why a cleaned run cannot be included, in words; None when it can.
+
+    Checks, in order (:data:`EXCLUSION_CHECKS`): speed source, any HR, moving time after warm-up, HR
+    coverage of the moving time, flat-lined HR, interval session (repeated surges), steady time. When
+    steady time is short, the largest cause of lost moving time is named. The reference-speed check
+    needs the whole athlete and runs later (:func:`runs_outside_reference_speed`).
+    """
+    for check in EXCLUSION_CHECKS:
+        reason = check(seg, params)
+        if reason is not None:
+            return reason
+    return None
+
+
+def steady_speed_range(run_steady: pd.DataFrame) -> tuple[float, float]:
+    """The 5-95 % (time-weighted) range of one run's lagged grade-adjusted steady speed (m/s): what
+    :func:`runs_outside_reference_speed` compares with the reference speed. Computed when the run is
+    reduced, so the check needs no samples later."""
+    if run_steady.empty:
+        return float("nan"), float("nan")
+    lo, hi = weighted_quantile(run_steady["gap_lag_m_s"].to_numpy(dtype=float),
+                               run_steady["dt_s"].to_numpy(dtype=float), [0.05, 0.95])
+    return float(lo), float(hi)
+
+
+def runs_outside_reference_speed(steady: pd.DataFrame, ref_speed_m_s: float,
+                                 params: AnalysisParams) -> dict[str, str]:
+    """Runs whose steady pace lies more than ``ref_speed_margin_m_s`` from the reference speed, with the reason.
+
+    The economy index is each run's HR predicted at the athlete's reference speed; a run that never came
+    near that speed (a walk, a race) would have it EXTRAPOLATED along the athlete's HR-speed line, which
+    is not linear down at walking speeds and whose slope error grows with the distance. ``steady`` holds
+    the steady samples of the runs still included (activity_id, dt_s, gap_lag_m_s: the lagged
+    grade-adjusted speed the model uses); the range a run covers is the 5-95 % (time-weighted) range of
+    that speed. Returns {activity_id: reason} for the runs to exclude (pure; empty without a finite
+    reference speed).
+    """
+    if steady.empty:
+        return {}
+    ranges = {a: steady_speed_range(run) for a, run in steady.groupby("activity_id", sort=False)}
+    return runs_outside_speed_ranges(ranges, ref_speed_m_s, params)
+
+
+def runs_outside_speed_ranges(ranges: dict[str, tuple[float, float]], ref_speed_m_s: float,
+                              params: AnalysisParams) -> dict[str, str]:
+    """:func:`runs_outside_reference_speed` from each run's :func:`steady_speed_range`."""
+    if not np.isfinite(ref_speed_m_s):
+        return {}
+    margin = params.ref_speed_margin_m_s
+    out: dict[str, str] = {}
+    for activity_id, (lo, hi) in ranges.items():
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            continue
+        if hi < ref_speed_m_s - margin or lo > ref_speed_m_s + margin:
+            side = "below" if hi < ref_speed_m_s else "above"
+            out[activity_id] = (f"steady pace {lo:.2f}-{hi:.2f} m/s is more than {margin:.1f} m/s {side} the "
+                                f"reference speed {ref_speed_m_s:.2f} m/s (HR there would be extrapolated)")
+    return out
 
 
 def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: AnalysisParams | None = None) -> RunResult:
@@ -241,9 +351,12 @@ def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: Anal
         moving = seg.loc[~seg["stopped"], "speed_m_s"]
         lo, hi = p.unknown_sport_speed_range_m_s
         med = float(moving.median()) if len(moving) else float("nan")
+        if not np.isfinite(med):
+            row["exclusion_reason"] = "sport not recorded and no moving samples to tell whether it is a run"
+            return RunResult(row)
         if not (lo <= med <= hi):
             row["exclusion_reason"] = (f"sport not recorded and moving speed {med:.1f} m/s is not typical "
-                                       f"of running ({lo}-{hi} m/s)")
+                                       f"of running ({lo:g}-{hi:g} m/s)")
             return RunResult(row)
     # 3. Steady state: stable grade-adjusted pace, outside tempo transitions, with clean HR.
     seg = run_steady_segments(seg, p)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.analyze.process import AthleteAnalysis
-from pipeline.analyze.runs import run_kind
+from pipeline.analyze.runs import RunAnalysisError, run_kind
 from pipeline.errors import PipelineError
 from pipeline.warehouse.contract import WEATHER_VALUE_COLUMNS, columns
 from pipeline.warehouse.db import insert_frame, transaction
@@ -43,11 +43,19 @@ def _df(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) ->
 
 def samples_by_activity(con: duckdb.DuckDBPyConnection,
                         activity_ids: list[str]) -> Iterator[tuple[str, pd.DataFrame]]:
-    """Yield (activity_id, samples) for the given activities, fetching a batch of activities at a time."""
-    for k in range(0, len(activity_ids), SAMPLE_BATCH_ACTIVITIES):
-        batch = activity_ids[k:k + SAMPLE_BATCH_ACTIVITIES]
-        frame = _df(con, "SELECT * FROM samples WHERE activity_id IN (SELECT UNNEST(?)) ORDER BY activity_id, ts",
-                    [batch])
+    """Yield (activity_id, samples) for the given activities, fetching a batch of activities at a time.
+
+    Batches are runs of consecutive ids and the query names the batch's id range as well as its ids: a
+    constant range lets DuckDB skip every row group outside it (zone maps), so reading one athlete's samples
+    costs the same however many other athletes the warehouse holds (a join on the id list alone scans the
+    whole table each time: cost quadratic in the squad's size).
+    """
+    ordered = sorted(activity_ids)
+    for k in range(0, len(ordered), SAMPLE_BATCH_ACTIVITIES):
+        batch = ordered[k:k + SAMPLE_BATCH_ACTIVITIES]
+        frame = _df(con, "SELECT * FROM samples WHERE activity_id BETWEEN ? AND ? "
+                         "AND activity_id IN (SELECT UNNEST(?)) ORDER BY activity_id, ts",
+                    [batch[0], batch[-1], batch])
         for activity_id, group in frame.groupby("activity_id", sort=False):
             yield activity_id, group.reset_index(drop=True)
 
@@ -118,3 +126,80 @@ def replace_analysis_rows(con: duckdb.DuckDBPyConnection, athlete_ids: list[str]
             df = pd.concat(frames, ignore_index=True)[cols]
             df = df.replace({np.inf: np.nan, -np.inf: np.nan})
             insert_frame(con, table, df, cols)
+
+
+# Times the analysis can compute with: pandas works in nanoseconds (1677-2262) and silently wraps beyond
+# (a start in the year 200000 came back as 1972). Rows outside this window make the athlete an error.
+COMPUTABLE_TIMES = ("1900-01-01", "2200-01-01")
+_IMPOSSIBLE_TIMES_SQL = f"""
+    SELECT 'activity ' || a.activity_id, coalesce(f.path, '(file unknown)'), a.start_time::VARCHAR
+    FROM activities a LEFT JOIN source_files f ON f.file_id = a.file_id AND f.athlete_id = a.athlete_id
+         AND f.status = 'ok'
+    WHERE a.athlete_id = $1 AND NOT (a.start_time >= TIMESTAMPTZ '{COMPUTABLE_TIMES[0]}'
+                                     AND a.start_time < TIMESTAMPTZ '{COMPUTABLE_TIMES[1]}')
+    UNION ALL
+    SELECT 'strength session ' || s.session_id, coalesce(f.path, '(file unknown)'), s.start_time::VARCHAR
+    FROM strength_sessions s LEFT JOIN source_files f ON f.file_id = s.file_id AND f.athlete_id = s.athlete_id
+         AND f.status = 'ok'
+    WHERE s.athlete_id = $1 AND NOT (s.start_time >= TIMESTAMPTZ '{COMPUTABLE_TIMES[0]}'
+                                     AND s.start_time < TIMESTAMPTZ '{COMPUTABLE_TIMES[1]}')
+    ORDER BY 1 LIMIT 5"""
+
+
+def check_computable_times(con: duckdb.DuckDBPyConnection, athlete_id: str) -> None:
+    """Refuse (PipelineError naming the files) an athlete whose activities or strength sessions start at
+    a time the analysis cannot compute with, instead of letting it wrap silently into a wrong date."""
+    rows = con.execute(_IMPOSSIBLE_TIMES_SQL, [athlete_id]).fetchall()
+    if rows:
+        named = "; ".join(f"{path} ({what}, starts {start})" for what, path, start in rows)
+        raise PipelineError(f"impossible times, outside {COMPUTABLE_TIMES[0][:4]}-{COMPUTABLE_TIMES[1][:4]}: "
+                            f"{named}; fix or remove the file(s) and run `pipeline ingest` again")
+
+
+# What makes an activity's times absurd enough to break an analysis (the ingest sanity gate's limits).
+_SUSPECT_ACTIVITIES_SQL = """
+    SELECT a.activity_id, coalesce(f.path, '(file unknown)'), a.start_time::VARCHAR, a.elapsed_s
+    FROM activities a LEFT JOIN source_files f ON f.file_id = a.file_id AND f.athlete_id = a.athlete_id
+         AND f.status = 'ok'
+    WHERE a.athlete_id = ? AND (a.start_time < TIMESTAMPTZ '2000-01-01' OR a.start_time > now() + INTERVAL 1 DAY
+          OR a.elapsed_s > 48 * 3600 OR NOT isfinite(a.elapsed_s))
+    ORDER BY a.start_time LIMIT 5"""
+
+
+def _activity_files(con: duckdb.DuckDBPyConnection, activity_id: str) -> list[str]:
+    rows = con.execute("SELECT DISTINCT f.path, f.status <> 'ok' FROM activities a JOIN source_files f "
+                       "ON f.file_id = a.file_id AND f.athlete_id = a.athlete_id WHERE a.activity_id = ? "
+                       "ORDER BY 2, 1", [activity_id]).fetchall()
+    return [r[0] for r in rows]
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None or not np.isfinite(seconds):
+        return "an unknown time"
+    if seconds >= 2 * 365.25 * 86400:
+        return f"{seconds / (365.25 * 86400):,.0f} years"
+    return f"{seconds / 3600:,.1f} h"
+
+
+def describe_failure(con: duckdb.DuckDBPyConnection, athlete_id: str, error: BaseException) -> str:
+    """One line for an athlete whose analysis raised: the error and the activity/file(s) involved.
+
+    An error inside one run's analysis names that run and its file. Otherwise the athlete's activities
+    with absurd times (before 2000, in the future, longer than 48 h) are named as the likely cause. The
+    warehouse is only read, in SQL (DuckDB holds any time).
+    """
+    cause = error.error if isinstance(error, RunAnalysisError) else error
+    text = " ".join(str(cause).split())[:300] or "(no message)"
+    message = f"{type(cause).__name__}: {text}"
+    try:
+        if isinstance(error, RunAnalysisError):
+            files = _activity_files(con, error.activity_id)
+            return f"{message} (in activity {error.activity_id}, file {', '.join(files) or 'unknown'})"
+        suspects = con.execute(_SUSPECT_ACTIVITIES_SQL, [athlete_id]).fetchall()
+    except duckdb.Error:
+        return message
+    if not suspects:
+        return message
+    named = "; ".join(f"{path} (activity {aid}, starts {start}, lasts {_duration(elapsed)})"
+                      for aid, path, start, elapsed in suspects)
+    return f"{message}; activities with impossible times, the likely cause: {named}"

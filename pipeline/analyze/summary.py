@@ -30,16 +30,27 @@ class AthleteSummary:
     placebo_losses: int = 0
 
 
+@dataclass(frozen=True)
+class AthleteFailure:
+    """An athlete whose analysis could not be done, and why (file and key, or activity and file)."""
+
+    athlete_id: str
+    message: str
+
+
 @dataclass
 class AnalyzeSummary:
     """Result of :func:`analyze_workspace`; ``render()`` gives one screen of text.
 
-    ``athletes``: the athletes analysed now; ``up_to_date``: those skipped because their inputs had not
-    changed; ``removed``: athletes whose analysis rows went with their data; ``squad``: 'recomputed' or
-    'up to date'; ``seconds``/``cpu_seconds``: wall and CPU time of this process; ``where``: the cluster
-    the athletes were analysed on ('' = here)."""
+    ``athletes``/``failures``: the athletes analysed now; ``up_to_date``: those skipped because their inputs
+    had not changed; ``removed``: athletes whose analysis rows went with their data; ``squad``: 'recomputed'
+    or 'up to date'; ``seconds``/``cpu_seconds``: wall time and this process's CPU time; ``where``: the
+    cluster the athletes were analysed on ('' = here)."""
 
     athletes: list[AthleteSummary] = field(default_factory=list)
+    failures: list[AthleteFailure] = field(default_factory=list)
+    settings_note: str | None = None     # the non-default [analysis] settings, for the "no run included" hint
+    squad_error: str | None = None       # why the squad analysis (pooled effects, controls) failed, if it did
     up_to_date: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     squad: str = ""
@@ -47,17 +58,26 @@ class AnalyzeSummary:
     cpu_seconds: float = float("nan")
     where: str = ""
 
+    @property
+    def ok(self) -> bool:
+        return not self.failures and self.squad_error is None
+
     def render(self) -> str:
-        if not self.athletes and not self.up_to_date:
+        if not self.athletes and not self.failures and not self.up_to_date:
             return "Analyze: no athletes in the warehouse; run `pipeline ingest` first."
-        lines = []
+        lines = [self.headline()]
         for a in self.athletes:
-            lines += _athlete_lines(a)
-        return "\n".join([self.headline(), *lines])
+            lines.extend(_athlete_lines(a, self.settings_note))
+        for f in self.failures:
+            lines.append(f"  {f.athlete_id}: NOT ANALYSED: {f.message}")
+        if self.squad_error:
+            lines.append(f"  squad analysis (pooled effects, teammates as controls): FAILED: {self.squad_error}")
+        return "\n".join(lines)
 
     def headline(self) -> str:
         """The one summary line: what was analysed, what was up to date, the time taken."""
-        parts = [f"{len(self.athletes)} athlete(s) analysed"]
+        parts = [f"{len(self.athletes) + len(self.failures)} athlete(s) analysed"
+                 + (f", {len(self.failures)} could not be analysed" if self.failures else "")]
         if self.up_to_date:
             parts.append(f"{len(self.up_to_date)} up to date (inputs unchanged; --force redoes them)")
         if self.removed:
@@ -70,22 +90,20 @@ class AnalyzeSummary:
         return "Analyze: " + ", ".join(parts) + timing
 
 
-def _athlete_lines(a: AthleteSummary) -> list[str]:
-    """One athlete's lines of the summary: runs included and why not, blocks, headline, placebo."""
+def _athlete_lines(a: AthleteSummary, settings_note: str | None) -> list[str]:
+    """The summary lines of one analysed athlete."""
     lines = [f"  {a.athlete_id}: {a.included} of {a.runs} runs included"
              + (f" (reference speed {a.ref_speed_m_s:.2f} m/s)" if np.isfinite(a.ref_speed_m_s) else "")]
     for n, example in _grouped_reasons(a.exclusions)[:4]:
         lines.append(f"      excluded {n}, e.g. {example}")
+    if a.runs and not a.included:
+        lines.append("      hint: no run is included, so there is no economy index; "
+                     + (f"check the settings in pipeline.toml ({settings_note}) and " if settings_note else "")
+                     + "the reasons above (docs/analysis.md, 'Cleaning')")
     if a.not_runs:
         lines.append("      not runs (skipped): " + ", ".join(f"{k} {v}" for k, v in a.not_runs.most_common()))
     lines.append(f"    strength blocks: {a.blocks}")
-    for h in a.headline:
-        lines.append(
-            f"    block {h['block_id']}: economy {h['change_pct']:+.1f} % beyond trend "
-            f"(95 % CI {h['ci_low_pct']:+.1f} to {h['ci_high_pct']:+.1f}, SWC {h['swc_pct']:.1f} %) "
-            f"-> {h['verdict']}" if np.isfinite(h["change_pct"]) else
-            f"    block {h['block_id']}: {h['verdict']} ({h['n_baseline']} runs before, "
-            f"{h['n_response']} in the response window)")
+    lines.extend(_headline_line(h) for h in a.headline)
     if a.blocks:
         lines.append(f"    placebo: the same estimate at {a.placebo_total} fake block starts before the block "
                      f"claimed a gain at {a.placebo_gains} of {a.placebo_total} (a loss at {a.placebo_losses})"
@@ -93,6 +111,20 @@ def _athlete_lines(a: AthleteSummary) -> list[str]:
                      "    placebo: not enough record before the block for a fake-start check "
                      "(needs ~4.5 months: 6 weeks + a 12-week fake response window)")
     return lines
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.1f}" if x is not None and np.isfinite(x) else "n/a"
+
+
+def _headline_line(h: dict) -> str:
+    """One block's headline effect; numbers that could not be estimated read 'n/a', never 'nan'."""
+    if h["change_pct"] is None or not np.isfinite(h["change_pct"]):
+        return (f"    block {h['block_id']}: {h['verdict']} ({h['n_baseline']} runs before, "
+                f"{h['n_response']} in the response window)")
+    swc = f", SWC {h['swc_pct']:.1f} %" if h["swc_pct"] is not None and np.isfinite(h["swc_pct"]) else ""
+    return (f"    block {h['block_id']}: economy {_signed(h['change_pct'])} % beyond trend "
+            f"(95 % CI {_signed(h['ci_low_pct'])} to {_signed(h['ci_high_pct'])}{swc}) -> {h['verdict']}")
 
 
 def _grouped_reasons(reasons: Counter) -> list[tuple[int, str]]:

@@ -30,6 +30,27 @@ class DeclaredBlocksRead:
     problems: list[str]
 
 
+# Declared dates outside these years are typos (0205 for 2025) or placeholders, never a training block.
+DECLARED_YEARS = (1970, 2100)
+
+
+def _declared_row(rec: dict[str, str]) -> tuple[str, date, date]:
+    """(label, start, end) of one blocks.csv row; ValueError with the reason when it is not usable."""
+    label = rec.get("label", "")
+    if not label:
+        raise ValueError("missing label")
+    try:
+        start = date.fromisoformat(rec.get("start", ""))
+        end = date.fromisoformat(rec.get("end", ""))
+    except ValueError:
+        raise ValueError(f"dates must be YYYY-MM-DD (start {rec.get('start')!r}, end {rec.get('end')!r})") from None
+    if not all(DECLARED_YEARS[0] <= d.year <= DECLARED_YEARS[1] for d in (start, end)):
+        raise ValueError(f"dates must lie between {DECLARED_YEARS[0]} and {DECLARED_YEARS[1]} (start {start}, end {end})")
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    return label, start, end
+
+
 def read_declared_blocks(data: bytes, *, path: str, athlete_id: str) -> DeclaredBlocksRead:
     """Parse blocks.csv bytes (pure).
 
@@ -39,7 +60,10 @@ def read_declared_blocks(data: bytes, *, path: str, athlete_id: str) -> Declared
         Winter strength,2025-01-06,2025-03-16
         "Heavy, low reps",2025-05-05,2025-06-29
 
-    Dates are ISO (YYYY-MM-DD), both inclusive. Bad rows are skipped and reported.
+    Dates are ISO (YYYY-MM-DD), both inclusive, between 1970 and 2100. Bad rows are skipped and
+    reported: unreadable dates, end before start, a block listed twice, and a block that OVERLAPS one
+    listed above it (each run would then sit in two blocks' windows at once, so neither comparison
+    would be clean; the first listed is kept).
     """
     problems: list[str] = []
     text = data.decode("utf-8-sig", errors="replace")
@@ -47,35 +71,29 @@ def read_declared_blocks(data: bytes, *, path: str, athlete_id: str) -> Declared
     delim = ";" if first.count(";") > first.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     header = [h.strip().lower() for h in next(reader, [])]
-    records: list[dict] = []
     if not {"label", "start", "end"} <= set(header):
         problems.append(f"{path}: header must be label,start,end (found {','.join(header) or 'nothing'})")
         return DeclaredBlocksRead(pd.DataFrame(columns=DECLARED_BLOCK_COLUMNS), problems)
-    seen: set[tuple[str, date]] = set()
+    kept: list[tuple[int, str, date, date]] = []
     last = 1
     for fields_ in reader:
         row, last = last + 1, reader.line_num
         if not any(f.strip() for f in fields_):
             continue
-        rec = dict(zip(header, (f.strip() for f in fields_)))
-        label = rec.get("label", "")
         try:
-            if not label:
-                raise ValueError("missing label")
-            try:
-                start = date.fromisoformat(rec.get("start", ""))
-                end = date.fromisoformat(rec.get("end", ""))
-            except ValueError:
-                raise ValueError(f"dates must be YYYY-MM-DD (start {rec.get('start')!r}, end {rec.get('end')!r})")
-            if end < start:
-                raise ValueError(f"end {end} is before start {start}")
-            if (label, start) in seen:
+            label, start, end = _declared_row(dict(zip(header, (f.strip() for f in fields_))))
+            if any((label, start) == (k_label, k_start) for _, k_label, k_start, _ in kept):
                 raise ValueError(f"block {label!r} starting {start} is listed twice")
+            clash = next((k for k in kept if start <= k[3] and k[2] <= end), None)
+            if clash is not None:
+                raise ValueError(f"block {label!r} ({start} to {end}) overlaps block {clash[1]!r} "
+                                 f"(row {clash[0]}, {clash[2]} to {clash[3]})")
         except ValueError as e:
             problems.append(f"{path} row {row}: {e}; row ignored")
             continue
-        seen.add((label, start))
-        records.append({"athlete_id": athlete_id, "label": label, "start_date": start, "end_date": end})
+        kept.append((row, label, start, end))
+    records = [{"athlete_id": athlete_id, "label": label, "start_date": start, "end_date": end}
+               for _, label, start, end in kept]
     return DeclaredBlocksRead(pd.DataFrame.from_records(records, columns=DECLARED_BLOCK_COLUMNS), problems)
 
 

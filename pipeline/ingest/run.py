@@ -134,9 +134,16 @@ def _record_archives(con: duckdb.DuckDBPyConnection, found: Discovery, known: Kn
         _record(con, row, known, summary)
 
 
-def _athlete_config(ws: Workspace, athlete_id: str) -> AthleteConfig:
+def _athlete_config(ws: Workspace, athlete_id: str, notes: list[str] | None = None) -> AthleteConfig:
+    """The athlete's settings; an invalid athlete.toml costs only that athlete its settings (defaults are
+    used for its files, ``notes`` gets the reason, and `pipeline analyze` reports the athlete as an error
+    until the file is fixed), never the other athletes their ingest."""
     if (ws.raw_dir / athlete_id).is_dir():
-        return load_athlete_config(ws.raw_dir, athlete_id)
+        try:
+            return load_athlete_config(ws.raw_dir, athlete_id)
+        except PipelineError as e:
+            if notes is not None:
+                notes.append(f"{athlete_id}: {e}; defaults used for its files until it is fixed")
     return AthleteConfig(athlete_id=athlete_id)
 
 
@@ -177,7 +184,7 @@ def _load_athletes(con: duckdb.DuckDBPyConnection, ws: Workspace, summary: Inges
     """Upsert ``athletes`` from each athlete.toml and load declared blocks (one transaction)."""
     with transaction(con):
         for athlete_id in summary.athletes:
-            cfg = _athlete_config(ws, athlete_id)
+            cfg = _athlete_config(ws, athlete_id, summary.notes)
             con.execute(
                 """INSERT OR REPLACE INTO athletes (athlete_id, display_name, hr_rest_bpm, hr_max_bpm, ref_speed_m_s,
                        time_zone, updated_at) VALUES (?, ?, ?, ?, ?, ?, now())""",

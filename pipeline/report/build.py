@@ -32,7 +32,8 @@ from tqdm import tqdm
 from pipeline.errors import PipelineError
 from pipeline.report import figures as fg
 from pipeline.report import story
-from pipeline.report.data import AthleteReportData, list_athletes, load_athlete_tables, load_squad_tables
+from pipeline.report.data import (AthleteReportData, latest_analysis_error, list_athletes, load_athlete_tables,
+                                  load_squad_tables)
 from pipeline.report.manifest import SQUAD_PAGE, Manifest, ReportSummary, page_digest
 from pipeline.report.squad_section import squad_section
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC
@@ -265,6 +266,7 @@ def athlete_page_context(tables: AthleteReportData, figures: dict[str, RenderedF
         "placebo_rows": placebo[(placebo["block_id"] == focus.block_id) & (placebo["metric"] == HEADLINE_METRIC)
                                 & (placebo["method"] == HEADLINE_METHOD)].to_dict("records"),
         "has_temperature": bool(runs["temperature_c"].notna().any()) if len(runs) else False,
+        "analysis_error": tables.analysis_error,
     }
 
 
@@ -318,7 +320,7 @@ def squad_rows(all_tables: list[AthleteReportData], reports_dir: Path) -> list[d
             "runs_included": len(t.included_runs),
             "runs": len(t.runs),
             "blocks": len(t.blocks),
-            "verdict": story.short_verdict(t),
+            "verdict": "not analysed" if t.analysis_error else story.short_verdict(t),
             "estimate": None if r is None else story.format_signed_1dp(r["change_pct"]),
             "ci": None if r is None else f"{story.format_1dp(r['ci_low_pct'])} to {story.format_1dp(r['ci_high_pct'])}",
         })
@@ -361,6 +363,23 @@ def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env
     return page
 
 
+def _write_error_page(athlete_id: str, message: str, analysis_error: str | None, reports_dir: Path,
+                      env: Environment) -> None:
+    """A page saying why an athlete's report could not be built, so the squad page's link is not dead."""
+    out_dir = reports_dir / validate_athlete_id(athlete_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("*.png"):
+        old.unlink()
+    html = env.get_template("athlete_error.html.j2").render(athlete_id=athlete_id, message=message,
+                                                            analysis_error=analysis_error)
+    _write_bytes(out_dir / PAGE_NAME, html.encode("utf-8"))
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error) if isinstance(error, PipelineError) else f"{type(error).__name__}: {error}"
+    return " ".join(text.split())[:300]
+
+
 def build_reports(ws: Workspace, athlete_id: str | None = None, force: bool = False) -> Path:
     """:func:`report_workspace`; returns the squad page's path."""
     return report_workspace(ws, athlete_id=athlete_id, force=force).index
@@ -372,36 +391,66 @@ def report_workspace(ws: Workspace, athlete_id: str | None = None, force: bool =
     did not change since they were built (:mod:`pipeline.report.manifest`; ``force`` rebuilds them).
 
     Reads the warehouse read-only. Raises :class:`PipelineError` for an unknown athlete or no warehouse.
+    One athlete's page failing (unreadable rows, a figure that cannot be drawn) costs no other athlete
+    theirs: that athlete gets a page saying why, every other page and the squad page are written, and a
+    PipelineError naming the athlete(s) is raised at the end (the CLI exits 1).
     """
     clock = (time.perf_counter(), time.process_time())
+    env, manifest = _environment(), Manifest(ws.reports_dir)
+    summary = ReportSummary(ws.reports_dir / PAGE_NAME)
+    failures: list[tuple[str, str]] = []
+    all_tables: list[AthleteReportData] = []
     con = connect(ws, read_only=True)
     try:
         athletes = list_athletes(con)
         if athlete_id is not None and athlete_id not in athletes:
             known = ", ".join(athletes) or "none"
             raise PipelineError(f"no athlete {athlete_id!r} in the warehouse (athletes: {known})")
-        all_tables = [load_athlete_tables(con, a) for a in athletes]
+        for a in tqdm(athletes, unit="page", desc="report", disable=None if progress else True, leave=False):
+            try:
+                tables = load_athlete_tables(con, a)
+                if athlete_id is None or a == athlete_id:
+                    _athlete_page(tables, ws.reports_dir, env, manifest, summary, force)
+                all_tables.append(tables)
+            except Exception as e:  # noqa: BLE001 - isolation boundary: named in the page and the error
+                failures.append((a, _one_line(e)))
+                manifest.forget(a)
+                if athlete_id is None or a == athlete_id:
+                    _write_error_page(a, _one_line(e), latest_analysis_error(con, a), ws.reports_dir, env)
         squad_tables = load_squad_tables(con)
     finally:
         con.close()
-    env, manifest = _environment(), Manifest(ws.reports_dir)
-    summary = ReportSummary(ws.reports_dir / PAGE_NAME)
-    selected = [t for t in all_tables if athlete_id is None or t.athlete_id == athlete_id]
-    for tables in tqdm(selected, unit="page", desc="report", disable=None if progress else True, leave=False):
-        digest = page_digest(tables)
-        if not force and manifest.is_current(tables.athlete_id, digest):
-            summary.up_to_date.append(tables.athlete_id)
-            continue
-        page = write_athlete_page(tables, ws.reports_dir, env)
-        manifest.record(tables.athlete_id, digest, [page, *page.parent.glob("*.png")])
-        summary.written.append(tables.athlete_id)
-    links = sorted(t.athlete_id for t in all_tables if (ws.reports_dir / t.athlete_id / PAGE_NAME).exists())
-    digest = page_digest(*all_tables, squad_tables, {"links": links})
-    summary.squad = "up to date"
-    if force or not manifest.is_current(SQUAD_PAGE, digest):
-        page = write_squad_page(all_tables, ws.reports_dir, env, squad_tables)
-        manifest.record(SQUAD_PAGE, digest, [page, *ws.reports_dir.glob("*.png")])
-        summary.squad = "written"
+    _squad_page(all_tables, squad_tables, ws.reports_dir, env, manifest, summary, force or bool(failures))
     manifest.save()
     summary.seconds, summary.cpu_seconds = time.perf_counter() - clock[0], time.process_time() - clock[1]
+    if failures:
+        named = "; ".join(f"{a} ({message})" for a, message in failures)
+        raise PipelineError(f"the report page of {len(failures)} athlete(s) could not be built: {named}; every "
+                            f"other page and the squad page {summary.index} were written")
     return summary
+
+
+def _athlete_page(tables: AthleteReportData, reports_dir: Path, env: Environment, manifest: Manifest,
+                  summary: ReportSummary, force: bool) -> None:
+    """Write the athlete's page unless it was built from the same data (then count it up to date)."""
+    digest = page_digest(tables)
+    if not force and manifest.is_current(tables.athlete_id, digest):
+        summary.up_to_date.append(tables.athlete_id)
+        return
+    manifest.forget(tables.athlete_id)         # recorded again only once the page is whole
+    page = write_athlete_page(tables, reports_dir, env)
+    manifest.record(tables.athlete_id, digest, [page, *page.parent.glob("*.png")])
+    summary.written.append(tables.athlete_id)
+
+
+def _squad_page(all_tables: list[AthleteReportData], squad_tables: dict, reports_dir: Path, env: Environment,
+                manifest: Manifest, summary: ReportSummary, force: bool) -> None:
+    """Write the squad page unless its data (every athlete's, the squad tables, the links) is unchanged."""
+    links = sorted(t.athlete_id for t in all_tables if (reports_dir / t.athlete_id / PAGE_NAME).exists())
+    digest = page_digest(*all_tables, squad_tables, {"links": links})
+    if not force and manifest.is_current(SQUAD_PAGE, digest):
+        summary.squad = "up to date"
+        return
+    page = write_squad_page(all_tables, reports_dir, env, squad_tables)
+    manifest.record(SQUAD_PAGE, digest, [page, *reports_dir.glob("*.png")])
+    summary.squad = "written"

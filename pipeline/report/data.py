@@ -2,7 +2,8 @@
 
 The report reads the analysis tables (``run_metrics``, ``weekly``, ``strength_blocks``,
 ``block_effects``, ``placebo_checks``) and, for context only, ``athletes`` (display names),
-``source_files`` (files that failed to ingest) and ``strength_sessions`` (session dates drawn as marks
+``source_files`` (files that failed to ingest), ``analysis_runs`` (an athlete whose analysis failed) and
+``strength_sessions`` (session dates drawn as marks
 on the timeline). Never ``samples`` and never ``data/raw``: the report must be rebuildable from the
 warehouse alone, and fast.
 
@@ -34,6 +35,7 @@ class AthleteReportData:
     placebo: pd.DataFrame            # placebo_checks rows
     strength_sessions: pd.DataFrame  # session_id, start_time (tz-naive UTC), title
     source_files: pd.DataFrame       # path, format, status, message (all files of this athlete)
+    analysis_error: str | None = None  # why the latest `pipeline analyze` could not analyse this athlete
 
     @property
     def included_runs(self) -> pd.DataFrame:
@@ -136,7 +138,8 @@ _ATHLETE_READS = {
 def load_athlete_tables(con: duckdb.DuckDBPyConnection, athlete_id: str) -> AthleteReportData:
     """Read one athlete's rows from every table the page uses."""
     frames = {name: _read_athlete_table(con, read, athlete_id) for name, read in _ATHLETE_READS.items()}
-    return AthleteReportData(athlete_id=athlete_id, display_name=_display_name(con, athlete_id), **frames)
+    return AthleteReportData(athlete_id=athlete_id, display_name=_display_name(con, athlete_id), **frames,
+                             analysis_error=latest_analysis_error(con, athlete_id))
 
 
 def _read_athlete_table(con: duckdb.DuckDBPyConnection, read: _TableRead, athlete_id: str) -> pd.DataFrame:
@@ -155,6 +158,15 @@ def _display_name(con: duckdb.DuckDBPyConnection, athlete_id: str) -> str:
 
 
 SQUAD_TABLES = ("squad_blocks", "squad_pooled", "squad_did", "squad_dose_response")
+
+
+def latest_analysis_error(con: duckdb.DuckDBPyConnection, athlete_id: str) -> str | None:
+    """The message of the athlete's latest ``analysis_runs`` row when its status is 'error', else None."""
+    rows = _query(con, "analysis_runs", "SELECT status, message FROM analysis_runs WHERE athlete_id = ? "
+                  "ORDER BY started_at DESC LIMIT 1", [athlete_id])
+    if len(rows) and rows.iloc[0]["status"] == "error":
+        return str(rows.iloc[0]["message"] or "the analysis failed")
+    return None
 
 
 def load_squad_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:

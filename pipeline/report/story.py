@@ -96,6 +96,9 @@ def headline_effect(tables: AthleteReportData) -> HeadlineEffect | None:
 
 def headline_sentence(tables: AthleteReportData) -> str:
     """The page's one-sentence answer, in the athlete's terms, with the exact block_effects numbers."""
+    if tables.analysis_error:
+        return ("Running economy could not be assessed: the analysis of this athlete's data failed "
+                "(the reason is in the box above).")
     if tables.runs.empty:
         return ("No runs were found for this athlete, so running economy cannot be assessed yet: "
                 "add watch exports (FIT, GPX or TCX) under data/raw/ and run the pipeline again.")

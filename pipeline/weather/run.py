@@ -29,6 +29,7 @@ from pipeline.weather.settings import WeatherSettings
 from pipeline.weather.store import outdoor_runs, store_rows
 from pipeline.weather.summary import WeatherSummary
 from pipeline.weather.values import batch_rows, no_data_rows
+from pipeline.errors import PipelineError
 from pipeline.workspace import Workspace, load_athlete_config
 
 
@@ -58,10 +59,20 @@ def weather_workspace(ws: Workspace, athlete_id: str | None = None, retry_no_dat
     return summary                                                                       # 5
 
 
+def _weather_allowed(ws: Workspace, athlete_id: str) -> bool:
+    """False when the athlete's athlete.toml says ``weather = false``, or cannot be read: an invalid file
+    (reported by ingest and analyze) cannot have allowed positions to leave the machine, and it must not
+    stop the stage for the other athletes."""
+    try:
+        return load_athlete_config(ws.raw_dir, athlete_id).weather is not False
+    except PipelineError:
+        return False
+
+
 def _without_opted_out(ws: Workspace, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Drop the runs of athletes whose athlete.toml says ``weather = false``; return them by name."""
-    opted_out = [a for a in sorted(runs["athlete_id"].unique())
-                 if load_athlete_config(ws.raw_dir, a).weather is False]
+    """Drop the runs of athletes whose athlete.toml says ``weather = false`` (or is invalid); return them
+    by name."""
+    opted_out = [a for a in sorted(runs["athlete_id"].unique()) if not _weather_allowed(ws, a)]
     return runs[~runs["athlete_id"].isin(opted_out)], opted_out
 
 
