@@ -9,7 +9,7 @@ by one grouped query per table, so deciding what to redo costs milliseconds, not
 Rules (docs/scaling.md, "Re-runs"):
 
 * an athlete is redone when its current fingerprint differs from the one stored with its latest analysis
-  (``analysis_runs.input_fingerprint``), when it has none, or with ``--force``;
+  (``analysis_runs.input_fingerprint``), when it has none, when that analysis failed, or with ``--force``;
 * **pooled inputs**: an analysis that drew on other athletes' results (calibration on the squad's pooled
   negative controls: ``block_effects.calibration_source`` 'squad' or 'default', i.e. its own controls were
   too few) stores ``pooled_fingerprint``, the digest of every athlete's fingerprint at the time; it is redone
@@ -103,27 +103,33 @@ class StoredFingerprint:
     input_fingerprint: str | None
     parts: dict[str, str | None]
     pooled_fingerprint: str | None
+    status: str = "ok"
 
 
 def stored_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, StoredFingerprint]:
-    """The latest analysis of each athlete (ok or not: the same inputs give the same outcome). A warehouse
+    """The latest analysis of each athlete (ok or error). A warehouse
     from before fingerprints (opened read-only, columns not added yet) has none: everything is out of date."""
     have = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
                                       "WHERE table_name = 'analysis_runs'").fetchall()}
     if "input_fingerprint" not in have:
         return {}
     rows = con.execute(
-        "SELECT athlete_id, input_fingerprint, input_parts_json, pooled_fingerprint FROM analysis_runs "
+        "SELECT athlete_id, input_fingerprint, input_parts_json, pooled_fingerprint, status FROM analysis_runs "
         "QUALIFY row_number() OVER (PARTITION BY athlete_id ORDER BY started_at DESC, analysis_run_id) = 1"
     ).fetchall()
-    return {a: StoredFingerprint(fp, json.loads(parts) if parts else {}, pooled) for a, fp, parts, pooled in rows}
+    return {a: StoredFingerprint(fp, json.loads(parts) if parts else {}, pooled, status)
+            for a, fp, parts, pooled, status in rows}
 
 
 def stale_reasons(fp: AthleteFingerprint, stored: StoredFingerprint | None, pool: str) -> list[str]:
     """Why an athlete's stored analysis no longer matches its inputs ([] = up to date): the parts that
-    changed, 'not analysed yet', or 'other athletes changed (pooled calibration)'."""
+    changed, 'not analysed yet', 'last analysis failed' (a failed athlete is always tried again: cheap, and
+    its error is reported again rather than hidden behind "up to date"), or 'other athletes changed (pooled
+    calibration)'."""
     if stored is None or stored.input_fingerprint is None:
         return ["not analysed yet" if stored is None else "analysed before fingerprints were recorded"]
+    if stored.status != "ok":
+        return ["last analysis failed"]
     reasons = []
     if stored.input_fingerprint != fp.value:
         reasons = [p for p in fp.parts if stored.parts.get(p) != fp.parts[p]] or ["inputs changed"]
