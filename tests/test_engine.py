@@ -9,42 +9,14 @@ import shutil
 import pandas as pd
 import pytest
 
+from bench.compare import COMPARED, result_tables
 from pipeline.analyze.run import analyze_workspace
 from pipeline.demo.simulate import PROFILES, simulate_athlete
 from pipeline.demo.write import write_athlete
 from pipeline.engine import open_engine, parse_cluster
 from pipeline.errors import PipelineError
 from pipeline.ingest.run import ingest_paths
-from pipeline.warehouse.db import connect
 from pipeline.workspace import Workspace
-
-# Every table either stage writes, with the columns that name a moment or an analysis left out.
-COMPARED = {
-    "source_files": "SELECT * EXCLUDE (ingested_at) FROM source_files",
-    "activities": "SELECT * FROM activities",
-    "samples": "SELECT * FROM samples",
-    "laps": "SELECT * FROM laps",
-    "strength_sessions": "SELECT * FROM strength_sessions",
-    "strength_sets": "SELECT * FROM strength_sets",
-    "run_metrics": "SELECT * EXCLUDE (analysis_run_id) FROM run_metrics",
-    "weekly": "SELECT * EXCLUDE (analysis_run_id) FROM weekly",
-    "strength_blocks": "SELECT * EXCLUDE (analysis_run_id) FROM strength_blocks",
-    "block_effects": "SELECT * EXCLUDE (analysis_run_id) FROM block_effects",
-    "placebo_checks": "SELECT * EXCLUDE (analysis_run_id) FROM placebo_checks",
-    "analysis_runs": "SELECT athlete_id, status, n_runs, n_included, hr_speed_slope_bpm_per_m_s, "
-                     "input_fingerprint, pooled_fingerprint FROM analysis_runs",
-    "squad_blocks": "SELECT * EXCLUDE (analysis_run_id) FROM squad_blocks",
-    "squad_pooled": "SELECT * EXCLUDE (computed_at) FROM squad_pooled",
-}
-
-
-def result_tables(ws: Workspace) -> dict[str, pd.DataFrame]:
-    con = connect(ws, read_only=True)
-    try:
-        return {t: con.execute(f"{sql} ORDER BY ALL").df() for t, sql in COMPARED.items()}
-    finally:
-        con.close()
-
 
 def test_parse_cluster_spec():
     assert parse_cluster("local:2") == (None, 2)
