@@ -17,10 +17,10 @@ import pandas as pd
 
 from pipeline.analyze.blocks import BlockParams, strength_blocks_for_athlete
 from pipeline.analyze.params import AnalysisParams
-from pipeline.analyze.process import AthleteAnalysis, athlete_from_runs, athlete_runs
+from pipeline.analyze.process import AthleteAnalysis, athlete_from_runs, athlete_process, athlete_runs
 from pipeline.analyze.run_cache import reusable_runs, run_digests
 from pipeline.analyze.runs import RunResult
-from pipeline.analyze.store import load_athlete_inputs, samples_by_activity
+from pipeline.analyze.store import check_computable_times, load_athlete_inputs, samples_by_activity
 from pipeline.workspace import Workspace
 
 
@@ -82,3 +82,15 @@ def run_athlete_job(job: AthleteJob | AthleteResult) -> AthleteResult:
         return AthleteResult(job.athlete_id, None, [], {}, job.started_at, error=e)
     return AthleteResult(job.athlete_id, analysis, results, job.run_digests, job.started_at,
                          sum(1 for r in results if r.row["activity_id"] in job.reuse))
+
+
+def analyze_athlete(con: duckdb.DuckDBPyConnection, athlete_id: str, params: AnalysisParams,
+                    block_params: BlockParams) -> AthleteAnalysis:
+    """Load one athlete's staging rows and run :func:`athlete_process` (reads only; no cache, no fingerprint:
+    what the Python API uses to re-analyse in memory with other settings)."""
+    check_computable_times(con, athlete_id)
+    inputs = load_athlete_inputs(con, athlete_id)
+    blocks = strength_blocks_for_athlete(athlete_id, inputs.strength_sessions, inputs.strength_sets,
+                                         inputs.declared_blocks, block_params)
+    return athlete_process(athlete_id, inputs.activities, samples_by_activity(con, inputs.run_activity_ids),
+                           inputs.strength_sessions, blocks, params, inputs.ref_speed_m_s)

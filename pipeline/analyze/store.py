@@ -7,6 +7,8 @@ re-running gives identical tables and an interrupted run leaves the previous one
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,11 +16,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pipeline.analyze.process import AthleteAnalysis
 from pipeline.analyze.runs import RunAnalysisError, run_kind
 from pipeline.errors import PipelineError
 from pipeline.warehouse.contract import WEATHER_VALUE_COLUMNS, columns
 from pipeline.warehouse.db import insert_frame, transaction
+
+if TYPE_CHECKING:   # type hints only: process.py imports statsmodels (~2 s), unneeded here
+    from pipeline.analyze.process import AthleteAnalysis
 
 SAMPLE_BATCH_ACTIVITIES = 40
 ANALYSIS_TABLES = ("run_metrics", "weekly", "strength_blocks", "block_effects", "placebo_checks")

@@ -3,14 +3,18 @@ effects and the placebo check."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.analyze.process import AthleteAnalysis
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC
+
+if TYPE_CHECKING:   # type hints only: process.py imports statsmodels (~2 s), unneeded here
+    from pipeline.analyze.process import AthleteAnalysis
 
 
 @dataclass
