@@ -279,7 +279,12 @@ def demo(ctx, seed, if_empty, squad, season_pct):
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
 @click.pass_context
 def sql(ctx, query, as_csv):
-    """Run a read-only SQL QUERY on the warehouse and print the result."""
+    """Run SQL QUERY on the warehouse and print the result.
+
+    Read-only for the warehouse, and nothing outside it: writes (INSERT, UPDATE, CREATE...) are refused,
+    and so are COPY ... TO, reading other files (read_csv, read_parquet, glob), ATTACH, EXPORT DATABASE
+    and INSTALL/LOAD of extensions. To change the warehouse use `pipeline shell --write`.
+    """
     from pipeline.warehouse.query import run_sql
 
     click.echo(run_sql(_ws(ctx), query, as_csv=as_csv))

@@ -60,7 +60,8 @@ class Engine:
 
         def submit(item: Any) -> None:
             # scattered first: large frames travel once, directly to a worker, not inside the task graph
-            arg = self.client.scatter(item, direct=True)
+            # (wrapped in a list: a list or dict item is then one object, not scattered element by element)
+            arg = self.client.scatter([item], direct=True)[0]
             pending.append((arg, self.client.submit(fn, arg, pure=False)))
 
         for item in it:
@@ -78,6 +79,10 @@ class Engine:
                 submit(nxt)
                 break
             yield result
+
+    def run_on_workers(self, fn: Callable[[], Any]) -> None:
+        """``fn()`` once in every worker process (housekeeping, e.g. closing files a stage kept open)."""
+        self.client.run(fn)
 
     def worker_peak_memory_mb(self) -> float | None:
         """The largest worker's peak resident memory so far (MB), where the platform reports it."""

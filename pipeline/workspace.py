@@ -10,9 +10,11 @@ in ``data/raw/`` belong to the athlete :data:`DEFAULT_ATHLETE_ID`. An athlete fo
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -113,15 +115,64 @@ def is_ignored_name(path: Path, raw_dir: Path) -> bool:
 
 
 def athlete_id_for(path: Path, raw_dir: Path) -> str:
-    """The athlete a file under ``data/raw`` belongs to: its first folder, else the default athlete."""
+    """The athlete a file under ``data/raw`` belongs to: its first folder (mapped by
+    :func:`athlete_id_from_folder`), else the default athlete."""
     rel = Path(path).resolve().relative_to(raw_dir.resolve())
-    return rel.parts[0] if len(rel.parts) > 1 else DEFAULT_ATHLETE_ID
+    return athlete_id_from_folder(rel.parts[0]) if len(rel.parts) > 1 else DEFAULT_ATHLETE_ID
+
+
+# ---- the athlete-id rule (one rule, used by ingest, analyze, report and export) -------------------------
+#
+# An athlete id is used as a folder name (reports/<id>/), a URL path segment, a file-name part of
+# exports and inside activity ids, so it is limited to ASCII letters, digits, '_', '-', '.' (at most 64,
+# starting with a letter or digit). A folder under data/raw whose name already is such an id IS the id.
+# Any other folder name (a space, an accent, an apostrophe, CJK characters...) is MAPPED, never refused:
+# accents are dropped (NFKD), every other run of characters becomes '-', and an 8-hex-digit digest of the
+# folder name (NFC) is appended so two names never share an id ("Zoë O'Brien" -> "Zoe-O-Brien-0f5d7ebe";
+# "山田" -> "athlete-5f34cd83"). The folder name itself becomes the display name unless athlete.toml sets
+# one. An id given on the command line (--athlete) must already be valid: it is checked, not mapped.
+ATHLETE_ID_MAX_CHARS = 64
+_ID_DIGEST_CHARS = 8
+
+
+def is_valid_athlete_id(text: str) -> bool:
+    """True when ``text`` can be used as an athlete id as it is."""
+    return bool(_ATHLETE_ID_RE.match(text))
+
+
+def athlete_id_from_folder(name: str) -> str:
+    """The athlete id of a folder under ``data/raw`` (identity for valid ids; see the rule above)."""
+    if is_valid_athlete_id(name):
+        return name
+    nfc = unicodedata.normalize("NFC", name)
+    digest = hashlib.sha256(nfc.encode("utf-8")).hexdigest()[:_ID_DIGEST_CHARS]
+    ascii_text = unicodedata.normalize("NFKD", nfc).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_text).strip("-._")
+    slug = slug[:ATHLETE_ID_MAX_CHARS - _ID_DIGEST_CHARS - 1].rstrip("-._") or "athlete"
+    return f"{slug}-{digest}"
+
+
+def athlete_folder(raw_dir: Path, athlete_id: str) -> Path:
+    """The folder under ``data/raw`` holding ``athlete_id``'s files (mapped names included).
+
+    Returns ``raw_dir / athlete_id`` when no folder maps to the id (it may not exist).
+    """
+    direct = raw_dir / athlete_id
+    if direct.is_dir() or not raw_dir.is_dir():
+        return direct
+    for child in sorted(raw_dir.iterdir()):
+        if child.is_dir() and not child.name.startswith(".") and athlete_id_from_folder(child.name) == athlete_id:
+            return child
+    return direct
 
 
 def validate_athlete_id(athlete_id: str) -> str:
-    if not _ATHLETE_ID_RE.match(athlete_id):
+    """Check an id given by a user (``--athlete``); folder names are mapped instead (athlete_id_from_folder)."""
+    if not is_valid_athlete_id(athlete_id):
         raise PipelineError(
-            f"athlete id {athlete_id!r} is not usable as a folder name: use letters, digits, '_', '-', '.'"
+            f"athlete id {athlete_id!r} is not usable as a folder name: use at most {ATHLETE_ID_MAX_CHARS} "
+            f"letters, digits, '_', '-', '.', starting with a letter or digit (a folder under data/raw with "
+            f"that name would be read as {athlete_id_from_folder(athlete_id)!r})"
         )
     return athlete_id
 
@@ -184,10 +235,10 @@ def load_athlete_config(raw_dir: Path, athlete_id: str) -> AthleteConfig:
     Every value is checked (type, finiteness, range; hr_rest_bpm below hr_max_bpm; a known IANA time
     zone); a problem raises :class:`PipelineError` naming the file and the key.
     """
-    path = raw_dir / athlete_id / ATHLETE_CONFIG_NAME
+    path = athlete_folder(raw_dir, athlete_id) / ATHLETE_CONFIG_NAME
     if not path.exists():
         return AthleteConfig(athlete_id=athlete_id)
-    where = f"data/raw/{athlete_id}/{ATHLETE_CONFIG_NAME}"
+    where = f"data/raw/{path.parent.name}/{ATHLETE_CONFIG_NAME}"
     data = read_toml(path, where)
     known = {f.name for f in fields(AthleteConfig)} - {"athlete_id", "extra"}
     kwargs = {k: v for k, v in data.items() if k in known}

@@ -33,7 +33,8 @@ class NothingToIngest(ReadError):
 class ReadContext:
     """Everything a reader may use besides the bytes: where the file sits and whose it is.
 
-    ``sport_override``/``name_override`` come from a Strava bulk export's ``activities.csv``.
+    ``sport_override``/``name_override``/``start_hint`` come from a Strava bulk export's ``activities.csv``
+    (``start_hint`` is used only by the sanity gate, to place times from a device clock that was never set).
     """
 
     path: str
@@ -42,6 +43,7 @@ class ReadContext:
     athlete: AthleteConfig | None = None
     sport_override: str | None = None
     name_override: str | None = None
+    start_hint: pd.Timestamp | None = None
 
     def parsed(self, fmt: str, size_bytes: int, **kwargs) -> ParsedFile:
         return ParsedFile(path=self.path, file_id=self.file_id, athlete_id=self.athlete_id, format=fmt,

@@ -18,7 +18,8 @@ import pandas as pd
 from fitparse import FitFile
 from fitparse import profile as fit_profile
 from fitparse.records import FieldDefinition
-from fitparse.utils import FitParseError
+from fitparse.utils import FitCRCError as FitparseCRCError
+from fitparse.utils import FitEOFError, FitHeaderError, FitParseError
 
 from pipeline.ingest.common import (
     UNKNOWN_SPORT, NothingToIngest, ReadContext, ReadError, activity_id_for, typed_frame,
@@ -358,9 +359,23 @@ def decode_with_fitparse(data: bytes) -> tuple[DecodedFit | None, str | None]:
             elif num in _KEEP:
                 result.messages.setdefault(num, []).append(_fallback_message(message))
     except Exception as e:  # noqa: BLE001 - fitparse raises assorted errors on broken files
-        return None, f"{type(e).__name__}: {e}"
+        return None, fitparse_refusal(e)
     result.n_parts = 1
     return result, None
+
+
+# fitparse's exception types in plain words (its own texts name its internals: "Got data message with
+# invalid local message type", "'>=' not supported between instances of 'tuple' and 'int'"...).
+_FITPARSE_REASONS = ((FitparseCRCError, "its CRC does not match: the file is corrupt"),
+                     (FitEOFError, "the file ends early: it is truncated"),
+                     (FitHeaderError, "the header is not a FIT header"),
+                     (FitParseError, "the file is structurally damaged"))
+
+
+def fitparse_refusal(error: Exception) -> str:
+    """Why fitparse could not read a file, in words for the file's message."""
+    return next((words for kind, words in _FITPARSE_REASONS if isinstance(error, kind)),
+                "it stops on the damaged data too")
 
 
 def _fallback_record(message) -> tuple[MessageDefinition, int | None, tuple]:

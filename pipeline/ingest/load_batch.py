@@ -1,11 +1,13 @@
 """Loading parsed files in batches: one transaction and one bulk insert per table for a batch of plain
-files, every other file one by one; a batch that fails is retried file by file.
+files, every other file one by one; a batch that fails is retried file by file. Wired into the ingest
+recipe by :func:`pipeline.ingest.run.ingest_paths` (``batch_files``).
 
 Why: loading file by file costs a commit and a dozen statements per file (~40 ms), which bounded a squad's
 ingest at ~40 files/s whatever the parsers did. Most files of an ingest are **plain**
 (:func:`plain_files`): a new path, content not stored under another path, ``ok``, no strength sessions,
-activity ids not taken, and no activity overlapping (within the duplicate tolerance) any activity stored
-for the athlete or any other activity of the batch. For such a file :func:`pipeline.ingest.load.load_parsed`
+activity ids not taken, and no activity whose time range, widened by the same-start tolerance (120 s),
+meets any activity stored for the athlete or any other activity of the batch (so neither duplicate rule of
+:mod:`pipeline.ingest.load`, same start or overlap, can reach it). For such a file :func:`pipeline.ingest.load.load_parsed`
 would delete nothing, find no duplicate, rename nothing and write exactly its activities, samples, laps and
 an ``ok`` ``source_files`` row; :func:`load_plain_batch` writes the same rows for the whole batch at once.
 Files that are not plain take the careful path (duplicates, promotion, strength) one by one, in order; they
@@ -25,7 +27,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pipeline.ingest.load import DUPLICATE_START_TOLERANCE_S, LoadOutcome, clean_file_message, load_parsed
+from pipeline.ingest.load import DUPLICATE_START_TOLERANCE_S, LoadOutcome, load_parsed, plain_message
 from pipeline.ingest.parsed import ACTIVITY_COLUMNS, LAP_COLUMNS, SAMPLE_COLUMNS, ParsedFile
 from pipeline.warehouse.contract import columns
 from pipeline.warehouse.db import insert_frame, transaction
@@ -33,6 +35,7 @@ from pipeline.warehouse.db import insert_frame, transaction
 # A batch is flushed at this many files or samples, whichever comes first: large enough that the commit and
 # the statements are shared by many files, small enough that a retried batch and the memory held stay small.
 BATCH_FILES = 64
+EPOCH = pd.Timestamp(0, tz="UTC")
 BATCH_SAMPLES = 400_000
 
 
@@ -44,7 +47,8 @@ def _ranges(files: list[ParsedFile], only: list[bool] | None = None) -> pd.DataF
         a = f.activities
         if not len(a) or (only is not None and not only[k]):
             continue
-        start = pd.to_datetime(a["start_time"], utc=True).astype("int64").to_numpy() / 1e9
+        # seconds since the epoch whatever the frame's resolution (ns, us...)
+        start = (pd.to_datetime(a["start_time"], utc=True) - EPOCH).dt.total_seconds().to_numpy()
         rows.append(pd.DataFrame({"k": k, "athlete_id": f.athlete_id, "activity_id": a["activity_id"].to_numpy(),
                                   "start_s": start,
                                   "end_s": start + pd.to_numeric(a["elapsed_s"], errors="coerce").fillna(0).to_numpy()}))
@@ -107,7 +111,7 @@ def _source_rows(files: list[ParsedFile], n_samples: list[int]) -> pd.DataFrame:
         "path": [f.path for f in files], "file_id": [f.file_id for f in files],
         "athlete_id": [f.athlete_id for f in files], "format": [f.format for f in files],
         "size_bytes": [f.size_bytes for f in files], "status": "ok",
-        "message": [clean_file_message(f) for f in files], "ingested_at": pd.Timestamp.now(tz="UTC"),
+        "message": [plain_message(f) for f in files], "ingested_at": pd.Timestamp.now(tz="UTC"),
         "n_activities": [len(f.activities) for f in files], "n_samples": n_samples, "duplicate_of": None,
         "shadowed_by": [[] for _ in files]})
 
@@ -127,7 +131,7 @@ def load_plain_batch(con: duckdb.DuckDBPyConnection, files: list[ParsedFile]) ->
         if laps:
             insert_frame(con, "laps", pd.concat([x[LAP_COLUMNS] for x in laps], ignore_index=True), LAP_COLUMNS)
         insert_frame(con, "source_files", _source_rows(files, [len(s) for s in kept]), columns("source_files"))
-    return [LoadOutcome("ok", clean_file_message(f), len(f.activities), len(s),
+    return [LoadOutcome("ok", plain_message(f), len(f.activities), len(s),
                         sports=tuple(str(x) for x in f.activities["sport"])) for f, s in zip(files, kept)]
 
 

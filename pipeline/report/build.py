@@ -363,6 +363,26 @@ def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env
     return page
 
 
+def remove_stale_pages(reports_dir: Path, athletes: list[str]) -> list[str]:
+    """Delete ``reports/<folder>/`` of athletes the warehouse no longer holds (their data folder is gone).
+
+    Only folders this step wrote are touched: a folder holding an ``index.html`` and nothing but pages and
+    figures (``*.html``, ``*.png``); anything else found there is left alone. Returns the folders removed.
+    """
+    removed = []
+    if not reports_dir.is_dir():
+        return removed
+    for folder in sorted(p for p in reports_dir.iterdir() if p.is_dir() and p.name not in athletes):
+        files = list(folder.iterdir())
+        ours = all(f.is_file() and f.suffix in (".html", ".png", ".tmp") for f in files)
+        if ours and (folder / PAGE_NAME).is_file():
+            for f in files:
+                f.unlink()
+            folder.rmdir()
+            removed.append(folder.name)
+    return removed
+
+
 def _write_error_page(athlete_id: str, message: str, analysis_error: str | None, reports_dir: Path,
                       env: Environment) -> None:
     """A page saying why an athlete's report could not be built, so the squad page's link is not dead."""
@@ -420,6 +440,10 @@ def report_workspace(ws: Workspace, athlete_id: str | None = None, force: bool =
         squad_tables = load_squad_tables(con)
     finally:
         con.close()
+    if athlete_id is None:
+        remove_stale_pages(ws.reports_dir, athletes)
+        for key in set(manifest.pages) - set(athletes) - {SQUAD_PAGE}:   # athletes the warehouse no longer holds
+            manifest.forget(key)
     _squad_page(all_tables, squad_tables, ws.reports_dir, env, manifest, summary, force or bool(failures))
     manifest.save()
     summary.seconds, summary.cpu_seconds = time.perf_counter() - clock[0], time.process_time() - clock[1]

@@ -31,6 +31,15 @@ EXAMPLES_SHOWN = 3
 HR_BPM = (25, 250)
 RUN_SPEED_M_S = (0, 15)
 M_PER_BEAT = (0.3, 4)
+# Any sport: 40 m/s (144 km/h) is beyond human-powered sport; on-foot sports are held to RUN_SPEED_M_S by a
+# condition. The ingest sanity gate (pipeline/ingest/sanity.py) is at least as strict as these checks.
+ANY_SPEED_M_S = (0, 40)
+ON_FOOT_SPORTS = ("running", "walking", "hiking")
+_ON_FOOT = ", ".join(f"'{s}'" for s in ON_FOOT_SPORTS)
+_ON_FOOT_SPEED = (f"{{col}} IS NULL OR {{col}} <= {RUN_SPEED_M_S[1]} OR activity_id NOT IN "
+                  f"(SELECT activity_id FROM activities WHERE sport IN ({_ON_FOOT}))")
+# Recordings are dated from 2000 on and never in the future (one day of slack for clocks and zones).
+_PLAUSIBLE_TIME = "{col} BETWEEN TIMESTAMPTZ '2000-01-01 00:00:00+00' AND now() + INTERVAL 1 DAY"
 
 # Per table: key (unique + not null), not_null, accepted (column -> values), relationships
 # ((columns) -> (table, (columns)); rows with a NULL in the columns are not checked), ranges
@@ -54,7 +63,8 @@ TABLE_CHECKS: dict[str, dict] = {
         "ranges": {"elapsed_s": (0, 7 * 86400), "distance_m": (0, 1_000_000),
                    "avg_heart_rate_bpm": HR_BPM},
         # fitparse names are lower-case words with underscores; unknown sports keep their FIT number.
-        "conditions": {"sport_is_a_name_or_number": "sport IS NULL OR regexp_full_match(sport, '[a-z_]+|[0-9]+')"},
+        "conditions": {"sport_is_a_name_or_number": "sport IS NULL OR regexp_full_match(sport, '[a-z_]+|[0-9]+')",
+                       "start_time_plausible": _PLAUSIBLE_TIME.format(col="start_time")},
     },
     "samples": {
         "key": ["activity_id", "ts"],
@@ -62,20 +72,24 @@ TABLE_CHECKS: dict[str, dict] = {
         "relationships": {("activity_id",): ("activities", ("activity_id",))},
         # A sample's athlete must be its activity's athlete (exports and queries filter on either).
         "consistent": {"athlete_id": ("activities", "activity_id")},
-        "ranges": {"heart_rate_bpm": HR_BPM, "speed_m_s": RUN_SPEED_M_S, "lat_deg": (-90, 90),
+        "ranges": {"heart_rate_bpm": HR_BPM, "speed_m_s": ANY_SPEED_M_S, "lat_deg": (-90, 90),
                    "lon_deg": (-180, 180), "altitude_m": (-500, 9000), "cadence_spm": (0, 300),
-                   "power_w": (0, 3000), "temperature_c": (-60, 60)},
+                   "power_w": (0, 3000), "temperature_c": (-60, 60), "distance_m": (0, 1_000_000)},
+        "conditions": {"on_foot_speed_plausible": _ON_FOOT_SPEED.format(col="speed_m_s"),
+                       "ts_plausible": _PLAUSIBLE_TIME.format(col="ts")},
     },
     "laps": {
         "key": ["activity_id", "lap_index"],
         "relationships": {("activity_id",): ("activities", ("activity_id",))},
-        "ranges": {"avg_heart_rate_bpm": HR_BPM, "avg_speed_m_s": RUN_SPEED_M_S, "distance_m": (0, None)},
+        "ranges": {"avg_heart_rate_bpm": HR_BPM, "avg_speed_m_s": ANY_SPEED_M_S, "distance_m": (0, None)},
+        "conditions": {"on_foot_speed_plausible": _ON_FOOT_SPEED.format(col="avg_speed_m_s")},
     },
     "strength_sessions": {
         "key": ["session_id"],
         "not_null": ["athlete_id", "start_time", "file_id"],
         "relationships": {("file_id",): ("source_files", ("file_id",))},
         "ranges": {"duration_s": (0, 86400)},
+        "conditions": {"start_time_plausible": _PLAUSIBLE_TIME.format(col="start_time")},
     },
     "strength_sets": {
         "key": ["session_id", "set_index"],

@@ -163,6 +163,12 @@ RELATIONS: dict[str, Relation] = {
             Column('n_samples', 'BIGINT', 'Samples loaded from the file.'),
             Column('duplicate_of', 'VARCHAR',
                    'For status duplicate: the activity_id or session_id the file duplicates.'),
+            Column('shadowed_by', 'VARCHAR[]',
+                   "Activity and session ids, from other files of the same athlete, that hold data this file "
+                   'also has and that were kept instead of its own (duplicates, identical copies, partly '
+                   'duplicated files). When any of them is gone, the next ingest reads this file again, so '
+                   'its data is not lost. Empty when nothing was shadowed; NULL for rows written before '
+                   'schema version 3 that had nothing to record.'),
         ),
         primary_key=('path',),
     ),

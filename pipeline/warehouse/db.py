@@ -24,8 +24,9 @@ from pipeline.workspace import Workspace
 __all__ = ["SCHEMA_VERSION", "connect", "ensure_schema", "insert_frame", "transaction", "workspace_lock"]
 
 # Bump with a numbered migration in migrations.py whenever a change is not purely additive.
-# 1: the skeleton contract; 2: declared_blocks, stable views, column comments.
-SCHEMA_VERSION = 2
+# 1: the skeleton contract; 2: declared_blocks, stable views, column comments; 3: identity per athlete,
+# source_files.shadowed_by (the warehouse follows data/raw).
+SCHEMA_VERSION = 3
 
 # DuckDB storage format written for new warehouses. The Python package (2.x) would otherwise write a
 # format that the DuckDB CLI on PyPI (duckdb-cli, `make shell`) and DuckDB 1.x clients in R or other

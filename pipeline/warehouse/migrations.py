@@ -48,9 +48,49 @@ def _migrate_to_2(con: duckdb.DuckDBPyConnection) -> None:
     del con
 
 
+# An activity id as ingest writes it: <athlete>-<YYYYMMDDTHHMMSSZ>-<index>[-<8 hex of the file's sha256>].
+_ACTIVITY_ID_RE = r"[A-Za-z0-9][A-Za-z0-9_.-]*-[0-9]{8}T[0-9]{6}Z-[0-9]+(-[0-9a-f]{8})?"
+
+
+def _migrate_to_3(con: duckdb.DuckDBPyConnection) -> None:
+    """Identity per athlete, and what shadows each file (source_files.shadowed_by).
+
+    1. Before version 3 a file with the same bytes as another athlete's file was marked ``duplicate`` of
+       it and loaded nothing (identity was global). Those rows hold no data: they are deleted, so the next
+       ingest reads each file for its own athlete.
+    2. ``shadowed_by`` (new) is filled for the rows that have something to record: a duplicate is shadowed
+       by its ``duplicate_of``; an identical copy by every activity and session of the file it copies; a
+       partly duplicated file by the activity ids its message lists. (A strength log partly duplicated by
+       another source named no ids before version 3: it is read again when it changes.)
+    """
+    con.execute('ALTER TABLE source_files ADD COLUMN IF NOT EXISTS shadowed_by VARCHAR[]')
+    con.execute("""
+        DELETE FROM source_files d
+        WHERE d.status = 'duplicate' AND d.message LIKE 'identical content to %'
+          AND EXISTS (SELECT 1 FROM source_files o WHERE o.path = substr(d.message, 22)
+                                                     AND o.athlete_id <> d.athlete_id)""")
+    con.execute("""
+        UPDATE source_files d SET shadowed_by = (
+            SELECT list(x.id ORDER BY x.id) FROM (
+                SELECT a.activity_id AS id FROM activities a WHERE a.athlete_id = d.athlete_id AND a.file_id = d.file_id
+                UNION ALL
+                SELECT s.session_id FROM strength_sessions s WHERE s.athlete_id = d.athlete_id AND s.file_id = d.file_id
+            ) x)
+        WHERE d.status = 'duplicate' AND d.message LIKE 'identical content to %'""")
+    con.execute("UPDATE source_files SET shadowed_by = [duplicate_of] "
+                "WHERE status = 'duplicate' AND shadowed_by IS NULL AND duplicate_of IS NOT NULL")
+    con.execute(f"""
+        UPDATE source_files SET shadowed_by = regexp_extract_all(
+            regexp_extract(message, 'already present from a richer or equal source \\(([^)]*)\\)', 1),
+            '{_ACTIVITY_ID_RE}')
+        WHERE status = 'ok' AND message LIKE '%already present from a richer or equal source (%'""")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "declared_blocks table; stable views runs, block_summary, monthly_economy; column comments",
               _migrate_to_2),
+    Migration(3, "identity per athlete (cross-athlete identical-copy rows re-read); source_files.shadowed_by",
+              _migrate_to_3),
 )
 
 

@@ -1,4 +1,11 @@
-"""``pipeline sql "QUERY"``: run read-only SQL on the warehouse and format the result for a terminal."""
+"""``pipeline sql "QUERY"``: run user SQL on the warehouse, sandboxed, and format the result for a terminal.
+
+Sandbox (:func:`sandboxed_connection`): the warehouse is opened read-only (no INSERT/UPDATE/DELETE/CREATE)
+and DuckDB's external access is switched off and the configuration locked, so the query cannot reach
+anything but the warehouse: no ``COPY ... TO`` a file, no ``read_csv``/``read_parquet``/``glob`` of other
+files, no ``ATTACH``, no ``INSTALL``/``LOAD`` of extensions from disk or the network, no ``EXPORT
+DATABASE``; and it cannot switch any of that back on. Write access is ``pipeline shell --write``.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +34,7 @@ def run_sql(ws: Workspace, query: str, as_csv: bool = False) -> str:
     Several statements separated by ``;`` are allowed; the result of the last is shown. Any DuckDB error
     becomes one PipelineError line ``SQL: <DuckDB's message>``.
     """
-    con = connect(ws, read_only=True)
+    con = sandboxed_connection(ws)
     try:
         columns, rows, more = fetch(con, query, limit=None if as_csv else MAX_TABLE_ROWS)
     finally:
@@ -35,6 +42,25 @@ def run_sql(ws: Workspace, query: str, as_csv: bool = False) -> str:
     if as_csv:
         return render_csv(columns, rows)
     return render_table(columns, rows, more=more)
+
+
+# Applied in this order: the last one locks every setting, this list included, for the connection's life.
+_SANDBOX = ("SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false",
+            "SET enable_external_access = false", "SET lock_configuration = true")
+SANDBOX_HINT = ("pipeline sql reads the warehouse only: no files, extensions or network (write with "
+                "`pipeline shell --write`)")
+
+
+def sandboxed_connection(ws: Workspace) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the warehouse with external access off and the configuration locked."""
+    con = connect(ws, read_only=True)
+    try:
+        for statement in _SANDBOX:
+            con.execute(statement)
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def fetch(con: duckdb.DuckDBPyConnection, query: str,
@@ -57,6 +83,8 @@ def fetch(con: duckdb.DuckDBPyConnection, query: str,
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if "read-only mode" in message:
             message += " (pipeline sql is read-only; write with `pipeline shell --write`)"
+        elif "disabled by configuration" in message or "configuration has been locked" in message:
+            message += f" ({SANDBOX_HINT})"
         raise PipelineError(f"SQL: {message}") from e
     columns = table.column_names
     rows = [tuple(r[i] for i in range(len(columns))) for r in

@@ -46,7 +46,7 @@ def _tables(ws: Workspace) -> dict[str, pd.DataFrame]:
 def _parsed(ws: Workspace, athlete: str):
     """The athlete's run files as the reader parses them (real bytes through the real reader)."""
     out = []
-    for path in sorted((ws.raw_dir / athlete).glob("*.fit")):
+    for path in sorted((ws.raw_dir / athlete).rglob("*.fit")):
         data = path.read_bytes()
         rel = ws.relative(path)
         out.append(read_bytes(data, path.name, ReadContext(path=rel, file_id=sha256_hex(data), athlete_id=athlete)))
@@ -58,12 +58,14 @@ def test_batched_ingest_equals_file_by_file(tmp_path):
     batched, one_by_one = Workspace(tmp_path / "batched"), Workspace(tmp_path / "one")
     _write(batched.raw_dir)
     # the same run exported twice (FIT and GPX copy under another name): a duplicate inside the batch
-    fit = sorted((batched.raw_dir / "ann").glob("*.fit"))[3]
-    shutil.copy(fit, batched.raw_dir / "ann" / f"copy_{fit.name}")
+    fit = sorted((batched.raw_dir / "ann").rglob("*.fit"))[3]
+    shutil.copy(fit, fit.parent / f"copy_{fit.name}")
     shutil.copytree(batched.raw_dir, one_by_one.raw_dir)
-    ingest_paths(batched, None, jobs=1, progress=False)
-    ingest_paths(one_by_one, None, jobs=1, progress=False, batch_files=0)
+    summary = ingest_paths(batched, None, jobs=1, progress=False)
+    assert ingest_paths(one_by_one, None, jobs=1, progress=False, batch_files=0).n_batched == 0
     a, b = _tables(batched), _tables(one_by_one)
+    # every run file but the twin pair (same bytes: the careful path) went through the batches
+    assert summary.n_batched == a["source_files"]["format"].isin(["fit", "gpx"]).sum() - 2 > 50
     assert len(a["activities"]) > 50 and (a["source_files"]["status"] == "duplicate").sum() == 1
     for t in STAGING:
         pd.testing.assert_frame_equal(a[t], b[t], check_exact=True, obj=t)

@@ -34,7 +34,7 @@ import pytest
 
 from fitparse_oracle import fitparse_values
 from pipeline.ingest.common import ReadContext
-from pipeline.ingest.dispatch import read_bytes
+from pipeline.ingest.dispatch import read_unchecked as read_bytes  # the reader, before the sanity gate
 from pipeline.ingest.fit_decode import MESG_SESSION, FitDecodeError, decode_fit
 from pipeline.ingest.fit_reader import _KEEP, _record_columns
 
@@ -241,5 +241,5 @@ def test_decoder_refusal_that_fitparse_shares_is_an_error_naming_both(corpus_dir
     path = "dtcooper__python-fitparse/tests/files/activity-unexpected-eof.fit"
     p = read_bytes((corpus_dir / path).read_bytes(), path, ReadContext(path=path, file_id="x", athlete_id="a"))
     assert p.status == "error"
-    assert p.message.startswith("FIT: truncated: header announces 757 bytes of records (at byte 768); "
-                                "fitparse cannot read it either (FitEOFError: ")
+    assert p.message == ("FIT: truncated: header announces 757 bytes of records (at byte 768); "
+                         "fitparse cannot read it either (the file ends early: it is truncated)")

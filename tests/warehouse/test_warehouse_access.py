@@ -51,6 +51,31 @@ def test_run_sql_errors_are_one_line_and_writes_are_refused(populated_ws):
         run_sql(populated_ws, "  ")
 
 
+def test_run_sql_cannot_reach_outside_the_warehouse(populated_ws, tmp_path):
+    """External access off, configuration locked: no file written or read, no extension installed."""
+    secret = tmp_path / "secret.csv"
+    secret.write_text("password\nhunter2\n")
+    out = tmp_path / "copy.csv"
+    for query in (f"COPY (SELECT * FROM samples) TO '{out}'", f"SELECT * FROM read_csv('{secret}')",
+                  f"SELECT * FROM read_text('{secret}')", f"SELECT * FROM glob('{tmp_path}/*')",
+                  f"ATTACH '{tmp_path / 'other.duckdb'}'", f"EXPORT DATABASE '{tmp_path / 'dump'}'",
+                  "INSTALL httpfs"):
+        with pytest.raises(PipelineError, match=r"^SQL: Permission Error: .*disabled by configuration.*"
+                                                r"pipeline sql reads the warehouse only"):
+            run_sql(populated_ws, query)
+    for query in ("SET enable_external_access = true", "SET lock_configuration = false"):
+        with pytest.raises(PipelineError, match="configuration has been locked"):
+            run_sql(populated_ws, f"{query}; COPY (SELECT 1) TO '{out}'")
+    assert not out.exists() and not (tmp_path / "other.duckdb").exists() and not (tmp_path / "dump").exists()
+    assert run_sql(populated_ws, "SELECT count(*) AS n FROM samples").splitlines()[2].strip() == "1200"
+
+
+def test_sql_help_says_precisely_what_read_only_means():
+    result = CliRunner().invoke(cli, ["sql", "--help"])
+    assert "Read-only for the warehouse, and nothing outside it" in result.output
+    assert "COPY ... TO" in result.output and "INSTALL/LOAD" in result.output
+
+
 def test_run_sql_cuts_long_tables_but_not_csv(populated_ws):
     table = run_sql(populated_ws, "SELECT * FROM range(1500)")
     assert table.splitlines()[-1] == "(more than 1000 rows, first 1000 shown; use --csv or LIMIT)"

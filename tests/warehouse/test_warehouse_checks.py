@@ -108,4 +108,5 @@ def test_cli_check_exits_1_and_lists_violations(populated_ws):
     _plant(populated_ws, "UPDATE samples SET speed_m_s = 40 WHERE activity_id = 'ana-run-2' AND elapsed_s = 0")
     bad = runner.invoke(cli, ["--workspace", str(populated_ws.root), "check"])
     assert bad.exit_code == 1
-    assert "FAIL  range_samples_speed_m_s: 1 row - samples.speed_m_s outside 0..15" in bad.output
+    assert ("FAIL  samples_on_foot_speed_plausible: 1 row - samples: not (speed_m_s IS NULL OR speed_m_s <= 15"
+            in bad.output)

@@ -47,10 +47,12 @@ def test_fresh_warehouse_records_the_current_version(workspace):
 def test_v1_warehouse_is_migrated_in_place_keeping_every_row(workspace):
     _v1_warehouse(workspace)
     # read-only commands cannot migrate: they say what to do
-    with pytest.raises(PipelineError, match="has schema version 1, this pipeline uses 2: run `pipeline ingest`"):
+    with pytest.raises(PipelineError, match=f"has schema version 1, this pipeline uses {SCHEMA_VERSION}: "
+                                            "run `pipeline ingest`"):
         connect(workspace, read_only=True)
     con = connect(workspace)
-    assert con.execute("SELECT value FROM pipeline_meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    assert con.execute("SELECT value FROM pipeline_meta WHERE key = 'schema_version'").fetchone() == (
+        str(SCHEMA_VERSION),)
     assert con.execute("SELECT count(*) FROM samples").fetchone() == (500,)
     assert con.execute("SELECT athlete_id, CAST(month AS VARCHAR), runs, median_economy_m_per_beat "
                        "FROM monthly_economy").fetchall() == [("ana", "2024-03-01", 1, 1.2)]
@@ -85,8 +87,8 @@ def test_failed_migration_leaves_the_file_unchanged(workspace, monkeypatch):
         con.execute("SELECT * FROM no_such_table")
 
     monkeypatch.setattr(migrations, "MIGRATIONS", (migrations.Migration(2, "broken", broken),))
-    with pytest.raises(PipelineError, match="could not bring the warehouse .* from schema version 1 to 2; "
-                                            "it was left unchanged"):
+    with pytest.raises(PipelineError, match=f"could not bring the warehouse .* from schema version 1 to "
+                                            f"{SCHEMA_VERSION}; it was left unchanged"):
         connect(workspace)
     con = duckdb.connect(str(workspace.warehouse_path), read_only=True)
     assert con.execute("SELECT value FROM pipeline_meta WHERE key='schema_version'").fetchone() == ("1",)
@@ -102,8 +104,8 @@ def test_newer_warehouse_is_refused_with_upgrade_advice(workspace):
     con.execute("UPDATE pipeline_meta SET value = '99' WHERE key = 'schema_version'")
     con.close()
     for read_only in (False, True):
-        with pytest.raises(PipelineError, match=r"has schema version 99, newer than this pipeline knows \(2\).*"
-                                                r"Upgrade the pipeline"):
+        with pytest.raises(PipelineError, match=rf"has schema version 99, newer than this pipeline knows "
+                                                rf"\({SCHEMA_VERSION}\).*Upgrade the pipeline"):
             connect(workspace, read_only=read_only)
 
 
@@ -117,6 +119,46 @@ def test_unversioned_warehouse_with_tables_says_what_to_do(workspace):
     con = duckdb.connect(str(workspace.warehouse_path), read_only=True)
     assert con.execute("SELECT * FROM activities").fetchall() == [("x",)]   # untouched
     con.close()
+
+
+def _v2_warehouse_with_duplicates(ws) -> None:
+    """A version-2 warehouse (no shadowed_by) holding every kind of duplicate row version 2 wrote."""
+    con = connect(ws)
+    con.execute("ALTER TABLE source_files DROP COLUMN shadowed_by")
+    con.execute("UPDATE pipeline_meta SET value = '2' WHERE key = 'schema_version'")
+    con.execute("""
+        INSERT INTO source_files (path, file_id, athlete_id, format, size_bytes, status, message, ingested_at,
+                                  n_activities, n_samples, duplicate_of) VALUES
+        ('data/raw/ana/plan.csv', 'fc', 'ana', 'strong_csv', 9, 'ok', '8 sessions', now(), 8, 0, NULL),
+        ('data/raw/ben/plan.csv', 'fc', 'ben', 'strong_csv', 9, 'duplicate',
+         'identical content to data/raw/ana/plan.csv', now(), 0, 0, NULL),
+        ('data/raw/ana/run.fit', 'ff', 'ana', 'fit', 9, 'ok', '2 activities', now(), 1, 10, NULL),
+        ('data/raw/ana/copy/run.fit', 'ff', 'ana', 'fit', 9, 'duplicate',
+         'identical content to data/raw/ana/run.fit', now(), 0, 0, 'ana-20240501T061500Z-0'),
+        ('data/raw/ana/run.gpx', 'fg', 'ana', 'gpx', 9, 'duplicate', 'same activity as ...', now(), 0, 0,
+         'ana-20240501T061500Z-0'),
+        ('data/raw/ana/multi.tcx', 'ft', 'ana', 'tcx', 9, 'ok', '2 activities (running, running), 20 samples; '
+         '1 activity already present from a richer or equal source (ana-20240502T061500Z-1-0a1b2c3d); '
+         'warnings: x', now(), 1, 10, NULL);
+        INSERT INTO activities (activity_id, athlete_id, file_id, start_time) VALUES
+        ('ana-20240501T061500Z-0', 'ana', 'ff', TIMESTAMPTZ '2024-05-01 06:15:00+00');
+        INSERT INTO strength_sessions (session_id, athlete_id, start_time, file_id) VALUES
+        ('ss_1', 'ana', TIMESTAMPTZ '2024-03-01 18:00:00+00', 'fc');
+    """)
+    con.close()
+
+
+def test_v2_warehouse_gets_identity_per_athlete_and_shadows(workspace):
+    _v2_warehouse_with_duplicates(workspace)
+    con = connect(workspace)
+    rows = dict(con.execute("SELECT regexp_replace(path, 'data/raw/', ''), shadowed_by FROM source_files").fetchall())
+    con.close()
+    # ben's copy of ana's bytes was wrongly a duplicate: gone, so the next ingest reads it for ben
+    assert "ben/plan.csv" not in rows
+    assert rows == {"ana/plan.csv": None, "ana/run.fit": None,
+                    "ana/copy/run.fit": ["ana-20240501T061500Z-0"],
+                    "ana/run.gpx": ["ana-20240501T061500Z-0"],
+                    "ana/multi.tcx": ["ana-20240502T061500Z-1-0a1b2c3d"]}
 
 
 def test_migrations_are_numbered_in_order_up_to_the_current_version():
