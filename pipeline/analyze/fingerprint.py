@@ -81,10 +81,19 @@ def settings_json(params, block_params) -> str:
     return json.dumps({"analysis": asdict(params), "blocks": asdict(block_params)}, sort_keys=True)
 
 
+def _part_digests(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, str]:
+    """athlete_id -> digest of one part; none when its table is missing (a warehouse from before that
+    table, as ``pipeline status`` may read: a table that does not exist holds nothing for anyone)."""
+    try:
+        return dict(con.execute(sql).fetchall())
+    except duckdb.CatalogException:
+        return {}
+
+
 def current_fingerprints(con: duckdb.DuckDBPyConnection, ws: Workspace, athlete_ids: list[str],
                          settings: str) -> dict[str, AthleteFingerprint]:
     """Every listed athlete's fingerprint from the warehouse as it is now (reads only small tables)."""
-    by_part = {part: dict(con.execute(sql).fetchall()) for part, sql in PART_SQL.items()}
+    by_part = {part: _part_digests(con, sql) for part, sql in PART_SQL.items()}
     shared = {"settings": parts_digest({"settings": settings}), "code": code_digest(*ANALYSIS_CODE)}
     return {a: AthleteFingerprint(a, {**{part: d.get(a) for part, d in by_part.items()},
                                       "athlete_toml": file_digest(ws.raw_dir / a / "athlete.toml"), **shared})
