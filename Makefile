@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 WORKSPACE ?= .
 
-.PHONY: report test bench shell clean install demo
+.PHONY: report test bench validate shell clean install demo
 
 # Create the virtual environment and install the package (+ test tools) once,
 # again only when pyproject.toml changes.
@@ -27,6 +27,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Accuracy of the block verdicts on a seeded matrix of simulated athletes (bench/validate.py): one table,
+# targets met or missed; ~40 min on 2 cores (VALIDATE_ARGS=--quick for a few minutes).
+validate: $(STAMP)
+	$(BIN)/python -m bench.validate $(VALIDATE_ARGS)
 
 # Read-only DuckDB shell on the warehouse (write access: make shell MODE=rw).
 shell: $(STAMP)

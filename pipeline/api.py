@@ -25,7 +25,7 @@ import pandas as pd
 from pipeline.analyze.blocks import BlockParams
 from pipeline.analyze.params import AnalysisParams
 from pipeline.analyze.process import AthleteAnalysis
-from pipeline.analyze.athlete_job import analyze_athlete
+from pipeline.analyze.athlete_job import analyze_athlete, squad_calibrated_alone
 from pipeline.errors import PipelineError
 from pipeline.report import figures as fg
 from pipeline.report import story
@@ -95,7 +95,9 @@ class SquadWorkspace:
     def effects(self, athlete_id: str | None = None, metric: str | None = HEADLINE_METRIC,
                 method: str | None = HEADLINE_METHOD) -> pd.DataFrame:
         """``block_effects`` rows (default: the headline, economy_m_per_beat by ITS; None = every one):
-        change_pct (%, > 0 more economical), ci_low_pct/ci_high_pct, verdict, windows, run counts."""
+        change_pct (%, > 0 more economical), ci_low_pct/ci_high_pct, verdict (raw), windows, run counts, and
+        the headline beside them: calibrated_change_pct with its CI and SE (log scale x 100),
+        calibrated_verdict, verdict_reason, calibration_source (own | squad | default)."""
         e = self._rows("block_effects", athlete_id, "athlete_id, block_id, metric, method")
         if metric is not None:
             e = e[e["metric"] == metric]
@@ -104,7 +106,8 @@ class SquadWorkspace:
         return e.reset_index(drop=True)
 
     def placebo(self, athlete_id: str | None = None) -> pd.DataFrame:
-        """``placebo_checks``: the estimator at fake block starts (change_pct %, CI, verdict)."""
+        """``placebo_checks``: the negative controls, the estimator at fake block starts before, between and
+        after the blocks (change_pct %, CI, se_pct, raw verdict, position, calibration_class)."""
         return self._rows("placebo_checks", athlete_id, "athlete_id, block_id, fake_start")
 
     def pooled(self) -> pd.DataFrame:
@@ -131,12 +134,13 @@ class SquadWorkspace:
         ``its_pre_weeks=12``, ``heat_method="none"``, ``swc_pct=0.5``); ``blocks``: fields of
         :class:`~pipeline.analyze.blocks.BlockParams`. Defaults are the workspace's pipeline.toml. Returns
         the frames ``pipeline analyze`` would write (``.run_metrics``, ``.block_effects``, ``.headline``,
-        ``.placebo_checks``, ...) and the fitted model (``.model``).
+        ``.placebo_checks``, ...) and the fitted model (``.model``), calibrated as it would be: own negative
+        controls, else the squad's stored ones, else the default.
         """
         config = self.workspace.pipeline_config()
         params = _with(AnalysisParams.from_config(config.get("analysis", {})), analysis)
         block_params = _with(BlockParams.from_config(config), blocks or {})
-        return analyze_athlete(self.con, athlete_id, params, block_params)
+        return squad_calibrated_alone(self.con, analyze_athlete(self.con, athlete_id, params, block_params))
 
     # ----------------------------------------------------------------------------------- figures
 

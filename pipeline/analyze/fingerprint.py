@@ -11,8 +11,8 @@ Rules (docs/scaling.md, "Re-runs"):
 * an athlete is redone when its current fingerprint differs from the one stored with its latest analysis
   (``analysis_runs.input_fingerprint``), when it has none, when that analysis failed, or with ``--force``;
 * **pooled inputs**: an analysis that drew on other athletes' results (calibration on the squad's pooled
-  negative controls: ``block_effects.calibration_source`` 'squad' or 'default', i.e. its own controls were
-  too few) stores ``pooled_fingerprint``, the digest of every athlete's fingerprint at the time; it is redone
+  negative controls: ``block_effects.calibration_source`` 'squad', or 'default' in a calibration class the
+  squad could serve, i.e. its own controls were too few) stores ``pooled_fingerprint``, the digest of every athlete's fingerprint at the time; it is redone
   when that digest changes (an athlete added, removed or changed), even if its own inputs did not;
 * the squad tables are recomputed when any athlete's analysis was redone or removed, or the ``[squad]``
   settings or code changed (:func:`squad_input_fingerprint`, kept in ``pipeline_meta``).
@@ -35,6 +35,9 @@ ANALYSIS_CODE = ("analyze", "formulas.py", "settings.py", "warehouse/contract.py
 SQUAD_META_KEY = "squad_input_fingerprint"
 # calibration_source values meaning "calibrated on (or for want of) the squad's pooled controls".
 POOLED_SOURCES = ("squad", "default")
+# pooled_fingerprint of an analysis stored before its squad calibration pass (pipeline.analyze.run, step 4):
+# never a digest, so an analyze interrupted between the passes redoes that athlete.
+POOL_PENDING = "pending squad calibration"
 
 
 def _row_text(cols: list[str], alias: str = "") -> str:
@@ -142,7 +145,9 @@ def stale_reasons(fp: AthleteFingerprint, stored: StoredFingerprint | None, pool
     reasons = []
     if stored.input_fingerprint != fp.value:
         reasons = [p for p in fp.parts if stored.parts.get(p) != fp.parts[p]] or ["inputs changed"]
-    if stored.pooled_fingerprint is not None and stored.pooled_fingerprint != pool:
+    if stored.pooled_fingerprint == POOL_PENDING:
+        reasons.append("squad calibration not finished (analyze was interrupted)")
+    elif stored.pooled_fingerprint is not None and stored.pooled_fingerprint != pool:
         reasons.append("other athletes changed (pooled calibration)")
     return reasons
 
@@ -183,11 +188,15 @@ def analysed_athletes(con: duckdb.DuckDBPyConnection, exclude: list[str]) -> lis
     return [r[0] for r in rows if r[0] not in set(exclude)]
 
 
-def uses_pooled_inputs(block_effects: pd.DataFrame) -> bool:
-    """Whether an athlete's block estimates were calibrated on (or for want of) the squad's pooled controls."""
+def uses_pooled_inputs(block_effects: pd.DataFrame, squad_class: bool = True) -> bool:
+    """Whether an athlete's block estimates depend on other athletes' results: calibrated on the squad's
+    pooled controls ('squad'), or on the default for want of enough controls ('default') in a calibration
+    class the squad's controls could serve (``squad_class``: the athlete's class is one of
+    :data:`pipeline.analyze.calibration.SQUAD_CLASSES`; for another class the default is all there is, so
+    nobody else's results matter)."""
     if "calibration_source" not in block_effects:
         return False
-    return bool(block_effects["calibration_source"].isin(POOLED_SOURCES).any())
+    return bool(block_effects["calibration_source"].isin(POOLED_SOURCES if squad_class else ("squad",)).any())
 
 
 def squad_input_fingerprint(con: duckdb.DuckDBPyConnection, squad_settings: str) -> str:

@@ -18,6 +18,7 @@ from pipeline.settings import Bounds, setting_number, settings_from_section, suf
 GRADE_METHODS = ("minetti2002", "none")
 HEAT_METHODS = ("detrended", "fixed", "none")
 HEAT_TEMPERATURES = ("settled", "mean")
+HEAT_MEASURES = ("steadman1994", "air")
 SLOPE_METHODS = ("adjacent_bins_iv", "within")
 CI_METHODS = ("cochrane_orcutt1949", "newey_west1987", "kunsch1989")
 
@@ -71,14 +72,27 @@ class AnalysisParams:
     slope_method: str = "adjacent_bins_iv"  # or "within": plain within-run least squares (attenuated)
     model_bin_s: float = 300.0            # steady samples averaged per 5 min of elapsed time before the fit
     ref_elapsed_s: float = 1800.0         # every run's intercept is referred to 30 min elapsed (drift)
-    ref_temperature_c: float = 21.5       # heat threshold in SETTLED DEVICE degC: 15 C air + ~6.5 C wrist warming
+    # Heat (docs/analysis.md, "Heat"; pipeline/analyze/heat.py): threshold and coefficient estimated per
+    # temperature source from day-to-day weather. Nothing about the wrist's warming is assumed: device
+    # readings get their own threshold range, or are put on the air scale by the offset measured on runs
+    # that have both.
     heat_method: str = "detrended"        # detrended | fixed | none (see docs/analysis.md)
-    heat_temperature: str = "settled"     # per-run temperature: "settled" (indoor start removed) or "mean"
+    heat_measure: str = "steadman1994"    # archive weather: apparent temperature (Steadman 1994) or "air"
+    heat_threshold_air_range_c: tuple[float, float] = (5.0, 25.0)     # air/apparent: heat curve segments start here
+    heat_threshold_device_range_c: tuple[float, float] = (10.0, 35.0)  # settled device: segment starts
+    heat_knot_step_c: float = 5.0         # a heat-curve segment every 5 C (its own non-negative slope)
+    heat_min_above_runs: int = 10         # a segment needs this many runs above its start
+    heat_min_paired_runs: int = 10        # runs with both air weather and a device reading to convert devices
+    heat_air_error_sd_c: float = 1.0      # archive air vs the air the runner felt (errors in variables)
+    heat_impute_days: float = 14.0        # a run without temperature: mean adjustment of runs within +-14 d
+    heat_temperature: str = "settled"     # device reading per run: "settled" (indoor start removed) or "mean"
     device_temp_tau_s: float = 600.0      # thermal time constant of a wrist device (indoor -> outdoor)
-    heat_bpm_per_c: float = 0.4           # coefficient used by heat_method = "fixed" (bpm per C above ref)
-    heat_detrend_days: float = 14.0       # half-width of the local window for heat_method = "detrended"
+    ref_temperature_c: float = 21.5       # heat_method = "fixed" only: threshold in settled device degC
+    heat_bpm_per_c: float = 0.4           # heat_method = "fixed" only: bpm per C above ref_temperature_c
+    heat_detrend_days: float = 14.0       # half-width of the local window of the day-to-day deviations
     heat_sensor_sd_c: float = 1.0         # run-to-run SD of the wrist device's warming (errors-in-variables)
-    heat_min_runs: int = 20               # fewer runs with temperature: no heat term is estimated
+    heat_min_runs: int = 20               # fewer runs with a source's temperature: no model for that source
+    heat_bootstrap_reps: int = 200        # block-bootstrap replicates of the heat model (its uncertainty)
 
     # ---- block statistics -----------------------------------------------------------------------
     baseline_weeks: float = 6.0           # window method: the 6 weeks before block start
@@ -92,8 +106,16 @@ class AnalysisParams:
     hac_max_lags: int | None = None       # None: floor(4 (n/100)^(2/9)) (Newey & West 1994 rule)
     bootstrap_block_runs: int = 4         # block length of the moving-block bootstrap (runs)
     bootstrap_reps: int = 999
-    placebo_step_weeks: float = 2.0       # fake block starts every 2 weeks inside the pre-block period
+    cannot_tell_halfwidth_pct: float = 3.0  # calibrated CI half-width above which a non-verdict is "cannot tell"
+    volume_note_pct: float = 15.0         # running volume change during the block worth naming in the verdict
+    sensor_change_share: float = 0.5      # pre-block share on the response window's HR device below: a change
+    # ---- season (docs/analysis.md, "Season") -------------------------------------------------------
+    season_min_days: float = 365.0        # included runs spanning a year: annual harmonic in the model
+    season_min_months: int = 8            # ... with runs in at least 8 of the 12 calendar months
+    # ---- negative controls and calibration (docs/analysis.md, "Negative controls", "Calibration") --
+    placebo_step_weeks: float = 2.0       # fake block starts every 2 weeks across the whole record
     placebo_min_pre_weeks: float = 6.0    # ... each with at least 6 weeks of record before it (its trend)
+    calibration_min_effective_controls: float = 4.0  # own controls worth fewer: squad's, else the default
     seed: int = 20020901                  # bootstrap random seed (results are reproducible)
 
     @classmethod
@@ -134,7 +156,7 @@ class AnalysisParams:
 
 WHERE = "pipeline.toml [analysis]"
 METHOD_CHOICES = {"grade_method": GRADE_METHODS, "heat_method": HEAT_METHODS, "heat_temperature": HEAT_TEMPERATURES,
-                  "slope_method": SLOPE_METHODS, "ci_method": CI_METHODS}
+                  "heat_measure": HEAT_MEASURES, "slope_method": SLOPE_METHODS, "ci_method": CI_METHODS}
 
 # Settings whose range is narrower than their suffix's, or that have no unit suffix.
 SETTING_BOUNDS = {
@@ -158,6 +180,11 @@ SETTING_BOUNDS = {
     "heat_detrend_days": Bounds(0, 3650, low_open=True, unit="days"),
     "heat_sensor_sd_c": Bounds(0, 20, unit="degC"),
     "heat_min_runs": Bounds(1, 100_000, whole=True),
+    "heat_knot_step_c": Bounds(0, 30, low_open=True, unit="degC"),
+    "heat_min_above_runs": Bounds(1, 100_000, whole=True),
+    "heat_min_paired_runs": Bounds(1, 100_000, whole=True),
+    "heat_air_error_sd_c": Bounds(0, 20, unit="degC"),
+    "heat_bootstrap_reps": Bounds(0, 100_000, whole=True),
     "baseline_weeks": Bounds(0, 104, low_open=True, unit="weeks"),
     "response_start_weeks": Bounds(0, 104, unit="weeks"),
     "response_end_weeks": Bounds(0, 104, low_open=True, unit="weeks"),
@@ -170,6 +197,11 @@ SETTING_BOUNDS = {
     "bootstrap_reps": Bounds(1, 100_000, whole=True),
     "placebo_step_weeks": Bounds(0, 104, low_open=True, unit="weeks"),
     "placebo_min_pre_weeks": Bounds(0, 520, unit="weeks"),
+    "cannot_tell_halfwidth_pct": Bounds(0, 100, unit="%"),
+    "sensor_change_share": Bounds(0, 1, unit="(fraction)"),
+    "season_min_days": Bounds(0, 3650, unit="days"),
+    "season_min_months": Bounds(0, 12, whole=True),
+    "calibration_min_effective_controls": Bounds(0, 10_000, unit="(controls)"),
     "seed": Bounds(0, 2**32 - 1, whole=True),
 }
 # (low, high): the first must be below the second.

@@ -15,11 +15,19 @@ pure analysis, then replace that athlete's rows of the analysis tables in one tr
    and one ``analysis_runs`` row (when, pipeline version, settings, fitted model values, input fingerprint)
    that every row links to, in one transaction (:func:`~pipeline.analyze.store.replace_analysis_rows`), so
    an interrupted analyze leaves each athlete's rows whole, old or new, and a re-run finishes the rest (a
-   failed athlete's old rows are removed: they no longer describe its data);
-4. the squad, when any athlete changed: pooled effects, teammates as controls, dose-response over every
-   athlete in the warehouse (:func:`pipeline.analyze.squad_store.analyze_squad`); a failure there is
-   reported, not raised, since the athletes' own results are already stored;
-5. return the one-screen summary (:mod:`pipeline.analyze.summary`) with the time taken, failures included;
+   failed athlete's old rows are removed: they no longer describe its data). The block verdicts are
+   calibrated on the athlete's own negative controls, or, where those are too few, the default for now;
+4. a second pass over the athletes of step 3 calibrated for want of their own controls: calibrated on the
+   squad's (every athlete analysed now, plus the stored controls of athletes not analysed now)
+   (:func:`_squad_calibration`, :func:`pipeline.analyze.process.recalibrate`), their ``block_effects`` rows
+   replaced. Step 3 stores such an analysis with ``pooled_fingerprint`` = :data:`POOL_PENDING`, so an
+   analyze interrupted before this pass redoes it; the pass keeps only kilobytes per athlete (controls,
+   fits, notes), so memory does not grow with the athletes' runs. A failure here is that athlete's error;
+5. the squad, when any athlete changed: pooled effects, teammates as controls, dose-response over every
+   athlete in the warehouse (:func:`pipeline.analyze.squad_store.analyze_squad`), pooling each block's
+   CALIBRATED estimate, so it runs after steps 3-4 (docs/squad.md, "Order"); a failure there is reported,
+   not raised, since the athletes' own results are already stored;
+6. return the one-screen summary (:mod:`pipeline.analyze.summary`) with the time taken, failures included;
    the CLI exits 1 when there are any.
 """
 
@@ -29,7 +37,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -40,11 +48,12 @@ import pipeline
 
 from pipeline.analyze.blocks import BlockParams, strength_blocks_for_athlete
 from pipeline.analyze.economy import model_provenance
-from pipeline.analyze.fingerprint import (AnalysisPlan, analysis_plan, settings_json, squad_input_fingerprint,
-                                          store_squad_fingerprint, stored_squad_fingerprint, uses_pooled_inputs)
+from pipeline.analyze.fingerprint import (POOL_PENDING, AnalysisPlan, analysis_plan, settings_json,
+                                          squad_input_fingerprint, store_squad_fingerprint, stored_squad_fingerprint)
 from pipeline.analyze.params import AnalysisParams
 from pipeline.analyze.run_cache import drop_runs, save_runs
-from pipeline.analyze.store import athlete_ids, check_computable_times, describe_failure, replace_analysis_rows
+from pipeline.analyze.store import (athlete_ids, check_computable_times, describe_failure, replace_analysis_rows,
+                                    replace_block_effects)
 from pipeline.analyze.summary import AnalyzeSummary, AthleteFailure, athlete_summary
 from pipeline.errors import PipelineError
 from pipeline.warehouse.db import connect
@@ -52,6 +61,7 @@ from pipeline.workspace import Workspace, load_athlete_config
 
 if TYPE_CHECKING:
     from pipeline.analyze.athlete_job import AthleteResult
+    from pipeline.analyze.process import AthleteAnalysis
 
 
 def _athlete_machinery():
@@ -123,7 +133,7 @@ def _analysis_run(result: AthleteResult, message: str | None, params: AnalysisPa
             "n_included": None if rm is None else (int(rm["included"].sum()) if len(rm) else 0),
             **model_provenance(analysis.model if analysis is not None else None),
             "input_fingerprint": fp.value, "input_parts_json": json.dumps(fp.parts, sort_keys=True),
-            "pooled_fingerprint": plan.pool if analysis is not None and uses_pooled_inputs(analysis.block_effects)
+            "pooled_fingerprint": POOL_PENDING if analysis is not None and _athlete_machinery().draws_on_squad(analysis)
             else None}
 
 
@@ -135,7 +145,7 @@ def _non_default_settings(params: AnalysisParams) -> str | None:
 
 
 def _analyze_squad(con: duckdb.DuckDBPyConnection, config: dict, params: AnalysisParams) -> str | None:
-    """Step 4, isolated: the athletes' results are stored by now, so a failure of the squad analysis is a
+    """Step 5, isolated: the athletes' results are stored by now, so a failure of the squad analysis is a
     reason in the summary (and exit 1), not an exception that would cost the report. Settings errors (a
     PipelineError) stop the command as everywhere."""
     try:
@@ -167,31 +177,73 @@ def analyze_workspace(ws: Workspace, athlete_id: str | None = None, force: bool 
                              settings_json(params, block_params), force)
         summary = AnalyzeSummary(settings_note=_non_default_settings(params), up_to_date=plan.up_to_date,
                                  removed=plan.removed, where=engine.description if engine is not None else "")
+        calibration = SquadPass()
         with tqdm(total=len(plan.todo), unit="athlete", desc="analyze", disable=None if progress else True,
                   leave=False) as bar:
             for result in analysed_stream(con, ws, list(plan.todo), params, block_params, engine):   # 2
-                _store_result(con, ws, result, params, block_params, plan, summary)               # 3
+                _store_result(con, ws, result, params, block_params, plan, summary, calibration)  # 3
                 bar.update()
+        _squad_calibration(con, calibration, list(plan.todo), (params, block_params), plan, summary)  # 4
         _remove_athletes(con, ws, plan.removed)
-        summary.squad, summary.squad_error = _squad_step(con, config, params, force)             # 4
+        summary.squad, summary.squad_error = _squad_step(con, config, params, force)             # 5
     finally:
         con.close()
     summary.seconds, summary.cpu_seconds = time.perf_counter() - clock[0], time.process_time() - clock[1]
-    return summary                                                                               # 5
+    return summary                                                                               # 6
+
+
+@dataclass
+class SquadPass:
+    """What step 4 needs of the athletes stored in step 3: every analysed athlete's negative-control sets
+    and, for those calibrated for want of their own controls, the slimmed analysis to recalibrate with its
+    ``analysis_runs`` id (kilobytes per athlete: fits, controls, notes; never runs or samples)."""
+
+    control_sets: list = field(default_factory=list)
+    pending: list[tuple[AthleteAnalysis, str]] = field(default_factory=list)
 
 
 def _store_result(con: duckdb.DuckDBPyConnection, ws: Workspace, result: AthleteResult, params: AnalysisParams,
-                  block_params: BlockParams, plan: AnalysisPlan, summary: AnalyzeSummary) -> None:
-    """Step 3 for one athlete: its rows and analysis_runs row in one transaction, its runs cached."""
+                  block_params: BlockParams, plan: AnalysisPlan, summary: AnalyzeSummary,
+                  calibration: SquadPass) -> None:
+    """Step 3 for one athlete: its rows and analysis_runs row in one transaction, its runs cached; what the
+    squad calibration pass needs kept aside."""
     message = None if result.analysis is not None else _failure_message(con, result)
     analyses = [result.analysis] if result.analysis is not None else []
-    replace_analysis_rows(con, [result.athlete_id], analyses,
-                          pd.DataFrame([_analysis_run(result, message, params, block_params, plan)]))
+    row = _analysis_run(result, message, params, block_params, plan)
+    replace_analysis_rows(con, [result.athlete_id], analyses, pd.DataFrame([row]))
     if result.analysis is not None:
         save_runs(ws, result.athlete_id, result.run_digests, result.runs)
         summary.athletes.append(athlete_summary(result.analysis))
+        calibration.control_sets.extend(result.analysis.controls.values())
+        if row["pooled_fingerprint"] is not None:
+            calibration.pending.append((_athlete_machinery().slim(result.analysis), row["analysis_run_id"]))
     else:
         summary.failures.append(AthleteFailure(result.athlete_id, message or "failed"))
+
+
+def _squad_calibration(con: duckdb.DuckDBPyConnection, calibration: SquadPass, attempted: list[str],
+                       settings: tuple[AnalysisParams, BlockParams], plan: AnalysisPlan,
+                       summary: AnalyzeSummary) -> None:
+    """Step 4: the athletes analysed now whose own negative controls were too few, recalibrated on the
+    squad's (:func:`pipeline.analyze.athlete_job.squad_recalibrated`); their block_effects rows replaced and
+    their pooled inputs' digest recorded. A failure is that athlete's error only (its rows removed)."""
+    if not calibration.pending:
+        return
+    run_ids = {a.athlete_id: run_id for a, run_id in calibration.pending}
+    by_id = {s.athlete_id: s for s in summary.athletes}
+    pending = [a for a, _ in calibration.pending]
+    for analysis, out in _athlete_machinery().squad_recalibrated(con, pending, calibration.control_sets, attempted):
+        if isinstance(out, BaseException):
+            failed = _athlete_machinery().AthleteResult(analysis.athlete_id, None, [], {},
+                                                        pd.Timestamp.now(tz="UTC"), error=out)
+            message = _failure_message(con, failed)
+            replace_analysis_rows(con, [analysis.athlete_id], [],
+                                  pd.DataFrame([_analysis_run(failed, message, *settings, plan)]))
+            summary.athletes.remove(by_id[analysis.athlete_id])
+            summary.failures.append(AthleteFailure(analysis.athlete_id, message))
+            continue
+        replace_block_effects(con, out, run_ids[analysis.athlete_id], plan.pool)
+        by_id[analysis.athlete_id].headline = out.headline.to_dict("records")
 
 
 def _remove_athletes(con: duckdb.DuckDBPyConnection, ws: Workspace, removed: list[str]) -> None:

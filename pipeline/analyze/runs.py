@@ -49,9 +49,6 @@ class RunResult:
 
     row: dict[str, Any]
     steady: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=STEADY_COLUMNS))
-    # Once reduced (pipeline.analyze.process.run_reduced): ``steady`` holds the model bins and this the
-    # 5-95 % range of the steady speed (steady_speed_range).
-    speed_range: tuple[float, float] = (float("nan"), float("nan"))
 
     @property
     def included(self) -> bool:
@@ -269,17 +266,6 @@ def run_exclusion_reason(seg: pd.DataFrame, params: AnalysisParams) -> str | Non
     return None
 
 
-def steady_speed_range(run_steady: pd.DataFrame) -> tuple[float, float]:
-    """The 5-95 % (time-weighted) range of one run's lagged grade-adjusted steady speed (m/s): what
-    :func:`runs_outside_reference_speed` compares with the reference speed. Computed when the run is
-    reduced, so the check needs no samples later."""
-    if run_steady.empty:
-        return float("nan"), float("nan")
-    lo, hi = weighted_quantile(run_steady["gap_lag_m_s"].to_numpy(dtype=float),
-                               run_steady["dt_s"].to_numpy(dtype=float), [0.05, 0.95])
-    return float(lo), float(hi)
-
-
 def runs_outside_reference_speed(steady: pd.DataFrame, ref_speed_m_s: float,
                                  params: AnalysisParams) -> dict[str, str]:
     """Runs whose steady pace lies more than ``ref_speed_margin_m_s`` from the reference speed, with the reason.
@@ -292,20 +278,13 @@ def runs_outside_reference_speed(steady: pd.DataFrame, ref_speed_m_s: float,
     that speed. Returns {activity_id: reason} for the runs to exclude (pure; empty without a finite
     reference speed).
     """
-    if steady.empty:
-        return {}
-    ranges = {a: steady_speed_range(run) for a, run in steady.groupby("activity_id", sort=False)}
-    return runs_outside_speed_ranges(ranges, ref_speed_m_s, params)
-
-
-def runs_outside_speed_ranges(ranges: dict[str, tuple[float, float]], ref_speed_m_s: float,
-                              params: AnalysisParams) -> dict[str, str]:
-    """:func:`runs_outside_reference_speed` from each run's :func:`steady_speed_range`."""
-    if not np.isfinite(ref_speed_m_s):
+    if not np.isfinite(ref_speed_m_s) or steady.empty:
         return {}
     margin = params.ref_speed_margin_m_s
     out: dict[str, str] = {}
-    for activity_id, (lo, hi) in ranges.items():
+    for activity_id, run in steady.groupby("activity_id", sort=False):
+        lo, hi = weighted_quantile(run["gap_lag_m_s"].to_numpy(dtype=float), run["dt_s"].to_numpy(dtype=float),
+                                   [0.05, 0.95])
         if not (np.isfinite(lo) and np.isfinite(hi)):
             continue
         if hi < ref_speed_m_s - margin or lo > ref_speed_m_s + margin:
@@ -313,6 +292,18 @@ def runs_outside_speed_ranges(ranges: dict[str, tuple[float, float]], ref_speed_
             out[activity_id] = (f"steady pace {lo:.2f}-{hi:.2f} m/s is more than {margin:.1f} m/s {side} the "
                                 f"reference speed {ref_speed_m_s:.2f} m/s (HR there would be extrapolated)")
     return out
+
+
+def _unknown_sport_reason(seg: pd.DataFrame, p: AnalysisParams) -> str | None:
+    """Why an activity without a recorded sport is not taken for a run (its moving speed), or None."""
+    moving = seg.loc[~seg["stopped"], "speed_m_s"]
+    lo, hi = p.unknown_sport_speed_range_m_s
+    med = float(moving.median()) if len(moving) else float("nan")
+    if not np.isfinite(med):
+        return "sport not recorded and no moving samples to tell whether it is a run"
+    if not (lo <= med <= hi):
+        return f"sport not recorded and moving speed {med:.1f} m/s is not typical of running ({lo:g}-{hi:g} m/s)"
+    return None
 
 
 def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: AnalysisParams | None = None) -> RunResult:
@@ -330,8 +321,8 @@ def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: Anal
         "distance_km": (activity.get("distance_m") or np.nan) / 1000 if not _isna(activity.get("distance_m")) else np.nan,
         "steady_s": 0.0, "speed_m_s": np.nan, "gap_speed_m_s": np.nan, "heart_rate_bpm": np.nan,
         "m_per_beat": np.nan, "gap_m_per_beat": np.nan, "hr_at_ref_bpm": np.nan, "economy_m_per_beat": np.nan,
-        "decoupling_pct": np.nan, "temperature_c": np.nan, "heat_temperature_c": np.nan, "included": False,
-        "exclusion_reason": None, "temperature_source": None, "climb_m_per_km": np.nan, "mean_abs_grade_pct": np.nan,
+        "decoupling_pct": np.nan, "temperature_c": np.nan, "device_temperature_c": np.nan, "included": False,
+        "exclusion_reason": None, "climb_m_per_km": np.nan, "mean_abs_grade_pct": np.nan,
     }
     # 1. Is it a run at all? (cycling, swimming... are listed with the reason, never analysed)
     kind, treadmill = run_kind(activity.get("sport"), activity.get("sub_sport"))
@@ -347,17 +338,9 @@ def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: Anal
         row["duration_s"] = float(seg["t_s"].iloc[-1])
     if _isna(row["distance_km"]) and "distance_m" in samples and samples["distance_m"].notna().any():
         row["distance_km"] = float(pd.to_numeric(samples["distance_m"], errors="coerce").max()) / 1000
-    if kind == "maybe":
-        moving = seg.loc[~seg["stopped"], "speed_m_s"]
-        lo, hi = p.unknown_sport_speed_range_m_s
-        med = float(moving.median()) if len(moving) else float("nan")
-        if not np.isfinite(med):
-            row["exclusion_reason"] = "sport not recorded and no moving samples to tell whether it is a run"
-            return RunResult(row)
-        if not (lo <= med <= hi):
-            row["exclusion_reason"] = (f"sport not recorded and moving speed {med:.1f} m/s is not typical "
-                                       f"of running ({lo:g}-{hi:g} m/s)")
-            return RunResult(row)
+    if kind == "maybe" and (not_a_run := _unknown_sport_reason(seg, p)):
+        row["exclusion_reason"] = not_a_run
+        return RunResult(row)
     # 3. Steady state: stable grade-adjusted pace, outside tempo transitions, with clean HR.
     seg = run_steady_segments(seg, p)
     reason = run_exclusion_reason(seg, p)
@@ -369,12 +352,10 @@ def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: Anal
     # The temperature the heat model uses: what the device settled at (indoor start removed), or the
     # steady-sample mean (heat_temperature = "mean").
     if p.heat_temperature == "settled":
-        row["heat_temperature_c"] = run_settled_temperature_c(seg["t_s"].to_numpy(), seg["temperature_c"].to_numpy(),
+        row["device_temperature_c"] = run_settled_temperature_c(seg["t_s"].to_numpy(), seg["temperature_c"].to_numpy(),
                                                               seg["dt_s"].to_numpy(), p.device_temp_tau_s)
     else:
-        row["heat_temperature_c"] = row["temperature_c"]
-    if np.isfinite(row["heat_temperature_c"]) or np.isfinite(row["temperature_c"]):
-        row["temperature_source"] = "device"   # the only source today; air temperature from weather is planned
+        row["device_temperature_c"] = row["temperature_c"]
     row["included"] = reason is None
     row["exclusion_reason"] = reason
     return RunResult(row, steady if reason is None else steady.iloc[0:0])

@@ -6,14 +6,20 @@ returns the rows of the squad tables (``squad_blocks``, ``squad_pooled``, ``squa
 ``squad_did_placebo``, ``squad_dose_response``); :mod:`pipeline.analyze.squad_store` reads and writes them.
 
 **Pooled effect** (:func:`meta_analysis`). Each block's headline estimate (economy index, ITS) is taken on
-the log scale, y = ln(1 + change/100), with its standard error; the calibrated estimate when empirical
-calibration has filled it, else the raw one (:func:`block_estimates` says which). A random-effects model
+the log scale, y = ln(1 + change/100), with its standard error: the CALIBRATED estimate and SE
+(``calibrated_change_pct``, ``calibrated_se_pct``: the block's raw estimate with the systematic error its
+negative controls show removed, and that error's spread in the SE) when empirical calibration filled
+them, else the raw one (:func:`block_estimates` says which, per block and pooled). The calibration only
+reads negative controls (fake block starts), never another block's estimate, and runs before this step,
+so pooling cannot feed back into it (docs/squad.md, "Order"). A random-effects model
 y_i ~ N(mu, se_i^2 + tau^2) is fitted by ``method``:
 
 ``"reml_hksj"`` (default)
     tau^2 by restricted maximum likelihood (Viechtbauer 2005), the CI of mu by Hartung-Knapp-Sidik-Jonkman:
     the variance of mu scaled by the weighted residual mean square, t(k-1) quantiles (Hartung & Knapp
-    2001; Sidik & Jonkman 2002). With few blocks the Wald CI is far too narrow (IntHout et al. 2014).
+    2001; Sidik & Jonkman 2002). With few blocks the Wald CI is far too narrow (IntHout et al. 2014). The
+    scaled variance is never below the unscaled one (the ad hoc floor, Knapp & Hartung 2003; Roever et al.
+    2015; :func:`_hk_floor`), so calibrated SEs that carry a systematic error the blocks share are kept.
 ``"dersimonian_laird"``
     the classic moment estimator of tau^2 (DerSimonian & Laird 1986) with a normal-theory CI.
 
@@ -24,7 +30,9 @@ are computed here. ``tests/analyze/test_squad_meta.py`` reproduces metafor's pub
 
 **Teammates as controls** (:func:`squad_did`). For each block, the athlete's change beyond its own
 pre-block trend minus the same ITS estimate for teammates without a block over the same calendar windows
-(the random-effects mean of the controls' estimates). What the season, the weather or a shared calendar
+(the random-effects mean of the controls' estimates). Both sides are the same local ITS, recomputed here on
+the stored runs, raw (not calibrated, no season harmonic): the teammates ARE the control for the season and
+the calendar, and calibrating one side would remove the shared systematic error twice. What the season, the weather or a shared calendar
 do to everyone cancels; the athlete's own linear trend is already removed by the ITS on both sides.
 Assumption (parallel trends): without the block, the athlete's deviation from its linear trend would
 have matched the teammates'. Checked on the pre-period: the same difference at fake block starts before
@@ -45,6 +53,10 @@ J Educ Behav Stat 30:261-293.
 Higgins JPT, Thompson SG (2002). Quantifying heterogeneity in a meta-analysis. Stat Med 21:1539-1558.
 Higgins JPT, Thompson SG, Spiegelhalter DJ (2009). A re-evaluation of random-effects meta-analysis.
 J R Stat Soc A 172:137-159.
+Knapp G, Hartung J (2003). Improved tests for a random effects meta-regression with a single covariate.
+Stat Med 22:2693-2710.
+Roever C, Knapp G, Friede T (2015). Hartung-Knapp-Sidik-Jonkman approach and its modification for
+random-effects meta-analysis with few studies. BMC Med Res Methodol 15:99.
 IntHout J, Ioannidis JPA, Borm GF (2014). The Hartung-Knapp-Sidik-Jonkman method for random effects
 meta-analysis is straightforward and considerably outperforms the standard DerSimonian-Laird method.
 BMC Med Res Methodol 14:25.
@@ -61,16 +73,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pipeline.analyze.effects import WEEK, BlockWindows, block_windows, effect_its
+from pipeline.analyze.effects import WEEK, BlockWindows, EffectContext, block_windows, effect_its
 from pipeline.analyze.params import AnalysisParams, settings_from_section
 from pipeline.errors import PipelineError
 from pipeline.warehouse.contract import (
     DOSE_MODERATORS, HEADLINE_METHOD, HEADLINE_METRIC, META_METHODS, columns,
 )
 
-# The calibrated columns block_effects gains from empirical calibration (issue 12). Used when present.
+# The calibrated columns of block_effects (empirical calibration, docs/analysis.md). Used when present.
 CALIBRATED_COLUMNS = ("calibrated_change_pct", "calibrated_ci_low_pct", "calibrated_ci_high_pct")
-CALIBRATED_SE_COLUMN = "se_pct"
+CALIBRATED_SE_COLUMN = "calibrated_se_pct"   # log scale x 100 (the SD of the calibrated log change)
+# The per-run heat key the squad's ITS uses: one heat curve per athlete, its uncertainty as a scale (below).
+SQUAD_HEAT_KEY = "athlete"
 Z95 = float(stats.norm.ppf(0.975))
 
 
@@ -142,6 +156,25 @@ def _pymare_fit(y: np.ndarray, v: np.ndarray, X: np.ndarray | None, method: str,
     return est.summary()
 
 
+def _hk_floor(y: np.ndarray, v: np.ndarray, X: np.ndarray | None, method: str, hksj: bool | None, alpha: float,
+              j: int) -> tuple[float, float, float, float, float] | None:
+    """The Knapp-Hartung ad hoc floor (Knapp & Hartung 2003; Roever, Knapp & Friede 2015): coefficient ``j``'s
+    (estimate, SE, CI low, CI high, p) with the SE never below the plain random-effects (Wald) SE, t(k - p)
+    quantiles; None when the Knapp-Hartung correction is not in use.
+
+    Why: HKSJ scales the variance by the weighted residual mean square q, so blocks that agree better than
+    their SEs say (q < 1) make the CI NARROWER than the normal-theory one. The blocks' calibrated SEs carry
+    each one's systematic error (season, heat, time of year); errors the athletes share -- blocks at the same
+    time of year -- do not show as spread between the estimates, and plain HKSJ would silently drop them."""
+    if not ((method == "reml_hksj") if hksj is None else hksj):
+        return None
+    wald = _pymare_fit(y, v, X, method, hksj=False).get_fe_stats(alpha=alpha)
+    est, se = float(np.ravel(wald["est"])[j]), float(np.ravel(wald["se"])[j])
+    dof = len(y) - (1 if X is None else 1 + X.shape[1])
+    q = float(stats.t.ppf(1 - alpha / 2, max(dof, 1)))
+    return est, se, est - q * se, est + q * se, float(2 * stats.t.sf(abs(est) / se, max(dof, 1))) if se > 0 else np.nan
+
+
 def meta_analysis(y, se, method: str = "reml_hksj", ci_level: float = 0.95, hksj: bool | None = None) -> MetaResult:
     """Random-effects pooled mean of estimates ``y`` with standard errors ``se`` (same units, e.g. log ratios).
 
@@ -165,6 +198,10 @@ def meta_analysis(y, se, method: str = "reml_hksj", ci_level: float = 0.95, hksj
     res = _pymare_fit(y, v, None, method, hksj)
     fe = res.get_fe_stats(alpha=alpha)
     mu, se_mu = float(np.ravel(fe["est"])[0]), float(np.ravel(fe["se"])[0])
+    ci_low, ci_high, p_value = float(np.ravel(fe["ci_l"])[0]), float(np.ravel(fe["ci_u"])[0]), float(np.ravel(fe["p"])[0])
+    floored = _hk_floor(y, v, None, method, hksj, alpha, 0)
+    if floored is not None and floored[1] > se_mu:
+        se_mu, ci_low, ci_high, p_value = floored[1:]
     tau2 = float(np.ravel(res.tau2)[0])
     het = res.get_heterogeneity_stats()
     w = 1 / v
@@ -174,8 +211,8 @@ def meta_analysis(y, se, method: str = "reml_hksj", ci_level: float = 0.95, hksj
         half = float(stats.t.ppf(1 - alpha / 2, k - 2)) * np.sqrt(tau2 + se_mu ** 2)
         pi_low, pi_high = mu - half, mu + half
     re_w = 1 / (v + tau2)
-    return MetaResult(method, k, mu, se_mu, float(np.ravel(fe["ci_l"])[0]), float(np.ravel(fe["ci_u"])[0]),
-                      pi_low, pi_high, float(np.ravel(fe["p"])[0]), tau2, float(100 * tau2 / (tau2 + s2)),
+    return MetaResult(method, k, mu, se_mu, ci_low, ci_high,
+                      pi_low, pi_high, p_value, tau2, float(100 * tau2 / (tau2 + s2)),
                       float(np.ravel(het["Q"])[0]), float(np.ravel(het["p(Q)"])[0]), re_w / re_w.sum())
 
 
@@ -201,9 +238,13 @@ def meta_regression(y, se, x, method: str = "reml_hksj", ci_level: float = 0.95,
     xc = x - x.mean()
     res = _pymare_fit(y, se ** 2, xc[:, None], method, hksj)
     fe = res.get_fe_stats(alpha=1 - ci_level)
-    est, lo, hi, p = (np.ravel(fe[key]) for key in ("est", "ci_l", "ci_u", "p"))
-    return MetaRegression(len(y), float(x.mean()), float(est[0]), float(est[1]), float(lo[1]), float(hi[1]),
-                          float(p[1]), float(np.ravel(res.tau2)[0]))
+    est, lo, hi, p, sd = (np.ravel(fe[key]) for key in ("est", "ci_l", "ci_u", "p", "se"))
+    slope = (float(est[1]), float(sd[1]), float(lo[1]), float(hi[1]), float(p[1]))
+    floored = _hk_floor(y, se ** 2, xc[:, None], method, hksj, 1 - ci_level, 1)
+    if floored is not None and floored[1] > slope[1]:
+        slope = (slope[0], *floored[1:])
+    return MetaRegression(len(y), float(x.mean()), float(est[0]), slope[0], slope[2], slope[3], slope[4],
+                          float(np.ravel(res.tau2)[0]))
 
 
 # ---------------------------------------------------------------------------------- block estimates
@@ -222,9 +263,10 @@ def block_estimates(effects: pd.DataFrame) -> pd.DataFrame:
     """The estimate each headline block_effects row contributes, calibrated when present, else raw.
 
     Returns athlete_id, block_id, estimate_source ('calibrated' | 'raw'), change_pct, ci_low_pct,
-    ci_high_pct, log_change (ln(1 + change/100)) and se_log: for calibrated rows ``se_pct`` / 100 on the
-    log scale (delta method) when given, else (like raw rows) the CI width on the log scale / (2 x 1.96).
-    Rows without a finite estimate and CI are dropped.
+    ci_high_pct, log_change (ln(1 + change/100)) and se_log: for calibrated rows ``calibrated_se_pct`` / 100
+    (already the SE of the log change: the calibrated posterior-predictive SD, systematic error included)
+    when given, else (like raw rows) the CI width on the log scale / (2 x 1.96). Rows without a finite
+    estimate and CI are dropped.
     """
     e = effects[(effects["metric"] == HEADLINE_METRIC) & (effects["method"] == HEADLINE_METHOD)]
     out = e[["athlete_id", "block_id"]].copy()
@@ -241,7 +283,7 @@ def block_estimates(effects: pd.DataFrame) -> pd.DataFrame:
     if CALIBRATED_SE_COLUMN in e:
         se_pct = pd.to_numeric(e[CALIBRATED_SE_COLUMN], errors="coerce").to_numpy(dtype=float)
         given = use_cal & np.isfinite(se_pct) & (se_pct > 0)
-        se = np.where(given, se_pct / 100 / (1 + raw[:, 0] / 100), se)
+        se = np.where(given, se_pct / 100, se)
     out["se_log"] = se
     ok = np.isfinite(out["log_change"]) & np.isfinite(out["se_log"]) & (out["se_log"] > 0)
     return out[ok].reset_index(drop=True)
@@ -372,9 +414,12 @@ def did_controls(athlete_id: str, lo: pd.Timestamp, hi: pd.Timestamp, athletes, 
             and not any(s < hi and lo < e for s, e in spans.get(a, []))]
 
 
-def _its_log(runs: pd.DataFrame, w: BlockWindows, params: AnalysisParams, heat_se: float) -> tuple[float, float] | None:
-    """The ITS estimate of the headline metric over ``runs`` as (log change, SE on the log scale), or None."""
-    e = effect_its(runs, w, HEADLINE_METRIC, params, heat_se_bpm_per_c=heat_se)
+def _its_log(runs: pd.DataFrame, w: BlockWindows, params: AnalysisParams, heat_rel_se: float) -> tuple[float, float] | None:
+    """The local ITS estimate of the headline metric over ``runs`` as (log change, SE on the log scale), or
+    None. ``heat_rel_se``: the SE of the athlete's heat curve as a share of it (SE / coefficient); each run's
+    heat adjustment (bpm, column ``heat_excess_c`` under :data:`SQUAD_HEAT_KEY`, see :func:`squad_runs`)
+    times it enters the CI, the delta method :func:`pipeline.analyze.effects.heat_extra_se` applies."""
+    e = effect_its(runs, w, HEADLINE_METRIC, EffectContext(params, heat_se={SQUAD_HEAT_KEY: heat_rel_se}))
     if e.verdict == "insufficient data" or not np.isfinite(e.change_pct) or not np.isfinite(e.ci_low_pct):
         return None
     y = float(_log_pct(e.change_pct))
@@ -397,19 +442,42 @@ def _difference(treated: tuple[float, float], controls: list[tuple[float, float]
 
 @dataclass(frozen=True)
 class SquadRuns:
-    """Every athlete's included runs (athlete_id, start_time, economy_m_per_beat, heat_temperature_c) and
-    each athlete's heat-coefficient SE (bpm/degC; 0 when unknown), as the ITS estimator takes them."""
+    """Every athlete's included runs (athlete_id, start_time, economy_m_per_beat, hr_at_ref_bpm and the heat
+    columns of :func:`squad_runs`) and each athlete's heat curve SE as a share of the curve (0 when unknown),
+    as the ITS estimator takes them."""
 
     runs: pd.DataFrame
-    heat_se_bpm_per_c: dict[str, float]
+    heat_rel_se: dict[str, float]
 
     def of(self, athlete_id: str, before: pd.Timestamp | None = None) -> pd.DataFrame:
         r = self.runs[self.runs["athlete_id"] == athlete_id]
         return r if before is None else r[r["start_time"] < before]
 
     def heat_se(self, athlete_id: str) -> float:
-        v = self.heat_se_bpm_per_c.get(athlete_id)
+        v = self.heat_rel_se.get(athlete_id)
         return float(v) if v is not None and np.isfinite(v) else 0.0
+
+
+def squad_runs(run_metrics: pd.DataFrame, heat_se_bpm_per_c: dict[str, float] | None,
+               heat_bpm_per_c: dict[str, float] | None) -> SquadRuns:
+    """The included runs with what the squad's ITS needs for the heat model's uncertainty.
+
+    Stored runs keep the bpm removed for heat (``heat_adjustment_bpm``), not the curve behind it, so the
+    curve's uncertainty is carried as a scale: each run's adjustment times the athlete's SE / coefficient of
+    its main heat fit (``analysis_runs.heat_se_bpm_per_c`` / ``heat_bpm_per_c``) -- for a single slope
+    exactly excess x SE, the per-athlete estimate's delta method. Without a coefficient (no heat model, or
+    0): no heat term."""
+    inc = run_metrics[run_metrics["included"].astype(bool)].assign(
+        start_time=lambda d: pd.to_datetime(d["start_time"], utc=True))
+    adj = (pd.to_numeric(inc["heat_adjustment_bpm"], errors="coerce").fillna(0.0)
+           if "heat_adjustment_bpm" in inc else pd.Series(0.0, index=inc.index))
+    inc = inc.assign(heat_excess_c=adj.to_numpy(float), heat_model=SQUAD_HEAT_KEY)
+    rel = {}
+    for a, se in (heat_se_bpm_per_c or {}).items():
+        gamma = (heat_bpm_per_c or {}).get(a)
+        ok = se is not None and gamma is not None and np.isfinite(se) and np.isfinite(gamma) and gamma > 0
+        rel[a] = float(se) / float(gamma) if ok else 0.0
+    return SquadRuns(inc, rel)
 
 
 def _controls_at(sr: SquadRuns, athlete_id: str, w: BlockWindows, athletes, spans, params: AnalysisParams,
@@ -489,9 +557,9 @@ def squad_did(sr: SquadRuns, effects: pd.DataFrame, blocks: pd.DataFrame, params
         start = _utc(e.baseline_end)
         w = BlockWindows(start, _utc(e.baseline_start), start, _utc(e.response_start), _utc(e.response_end),
                          _utc(e.baseline_start))
-        treated = (float(_log_pct(e.change_pct)), float((_log_pct(e.ci_high_pct) - _log_pct(e.ci_low_pct)) / (2 * Z95)))
+        treated = _its_log(sr.of(e.athlete_id), w, p, sr.heat_se(e.athlete_id))   # as the controls' (raw, local)
         names, ests = _controls_at(sr, e.athlete_id, w, athletes, spans, p)
-        if len(ests) < sp.min_controls or not treated[1] > 0:
+        if treated is None or len(ests) < sp.min_controls:
             continue
         checks = did_pre_checks(sr, e.athlete_id, start, _record_floor(sr, e.athlete_id, start, spans),
                                 athletes, spans, p, sp)
@@ -527,20 +595,22 @@ SQUAD_TABLES = tuple(f.name for f in fields(SquadAnalysis))
 
 def squad_process(run_metrics: pd.DataFrame, effects: pd.DataFrame, blocks: pd.DataFrame, weekly: pd.DataFrame,
                   heat_se_bpm_per_c: dict[str, float] | None = None, params: AnalysisParams | None = None,
-                  squad: SquadParams | None = None) -> SquadAnalysis:
+                  squad: SquadParams | None = None, heat_bpm_per_c: dict[str, float] | None = None) -> SquadAnalysis:
     """The squad analysis as a recipe, over every athlete's analysis-table rows.
 
     1. each block's estimate (calibrated when present), dose and weight (:func:`squad_blocks`);
     2. teammates as controls: difference in differences with its pre-period check (:func:`squad_did`);
     3. the block estimates and the DiD estimates pooled (:func:`squad_pooled`);
     4. dose-response meta-regressions (:func:`dose_response`).
+
+    ``heat_se_bpm_per_c`` and ``heat_bpm_per_c``: per athlete, its main heat fit's coefficient SE and
+    coefficient (``analysis_runs``), for the heat term of the DiD's ITS (:func:`squad_runs`).
     """
     p, sp = params or AnalysisParams(), squad or SquadParams()
     now = pd.Timestamp.now(tz="UTC")
     sb = squad_blocks(effects, blocks, weekly, p, sp)                                           # 1
-    inc = run_metrics[run_metrics["included"].astype(bool)].assign(
-        start_time=lambda d: pd.to_datetime(d["start_time"], utc=True))
-    did, did_pre = squad_did(SquadRuns(inc, heat_se_bpm_per_c or {}), effects, blocks, p, sp)    # 2
+    sr = squad_runs(run_metrics, heat_se_bpm_per_c, heat_bpm_per_c)
+    did, did_pre = squad_did(sr, effects, blocks, p, sp)                                        # 2
     pooled = squad_pooled(sb, did, sp, now)                                                     # 3
     dose = dose_response(sb, sp, now)                                                           # 4
     return SquadAnalysis(sb, pooled, did, did_pre, dose)

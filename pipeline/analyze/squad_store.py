@@ -17,20 +17,22 @@ from pipeline.warehouse.contract import columns
 from pipeline.warehouse.db import insert_frame, transaction
 
 # Only what the ITS estimator needs from each run: the squad's whole run_metrics would be wasted memory.
-_RUN_COLUMNS = "athlete_id, start_time, included, economy_m_per_beat, heat_temperature_c, temperature_c"
+_RUN_COLUMNS = ("activity_id, athlete_id, start_time, included, economy_m_per_beat, hr_at_ref_bpm, heat_temperature_c, "
+                "heat_adjustment_bpm, temperature_c")
 
 
 def load_squad_inputs(con: duckdb.DuckDBPyConnection) -> dict:
     """Every athlete's included runs, block effects, blocks, weekly rows and each athlete's latest
-    heat-coefficient SE (analysis_runs), as the keyword arguments of :func:`squad_process`."""
+    heat coefficient and its SE (analysis_runs), as the keyword arguments of :func:`squad_process`."""
     runs = con.execute(f"SELECT {_RUN_COLUMNS} FROM run_metrics WHERE included ORDER BY athlete_id, start_time").df()
     heat = con.execute(
-        "SELECT athlete_id, heat_se_bpm_per_c FROM analysis_runs WHERE status = 'ok' "
+        "SELECT athlete_id, heat_se_bpm_per_c, heat_bpm_per_c FROM analysis_runs WHERE status = 'ok' "
         "QUALIFY row_number() OVER (PARTITION BY athlete_id ORDER BY started_at DESC) = 1").fetchall()
     return {"run_metrics": runs, "effects": con.execute("SELECT * FROM block_effects").df(),
             "blocks": con.execute("SELECT * FROM strength_blocks").df(),
             "weekly": con.execute("SELECT * FROM weekly").df(),
-            "heat_se_bpm_per_c": {a: (float(v) if v is not None else 0.0) for a, v in heat}}
+            "heat_se_bpm_per_c": {a: (float(v) if v is not None else 0.0) for a, v, _ in heat},
+            "heat_bpm_per_c": {a: (float(g) if g is not None else 0.0) for a, _, g in heat}}
 
 
 def replace_squad_rows(con: duckdb.DuckDBPyConnection, squad: SquadAnalysis) -> None:

@@ -108,6 +108,12 @@ def with_run_weather(con: duckdb.DuckDBPyConnection, activities: pd.DataFrame) -
     return out
 
 
+def stored_controls(con: duckdb.DuckDBPyConnection, except_athletes: list[str]) -> pd.DataFrame:
+    """The stored ``placebo_checks`` rows (negative controls) of every athlete not in ``except_athletes``:
+    the rest of the squad, for the calibration of the athletes analysed now."""
+    return _df(con, "SELECT * FROM placebo_checks WHERE athlete_id NOT IN (SELECT UNNEST(?))", [except_athletes])
+
+
 def replace_analysis_rows(con: duckdb.DuckDBPyConnection, athlete_ids: list[str] | None,
                           analyses: list[AthleteAnalysis], runs: pd.DataFrame) -> None:
     """Delete the analysed athletes' rows (all rows when ``athlete_ids`` is None) and insert the new ones,
@@ -130,6 +136,20 @@ def replace_analysis_rows(con: duckdb.DuckDBPyConnection, athlete_ids: list[str]
             df = pd.concat(frames, ignore_index=True)[cols]
             df = df.replace({np.inf: np.nan, -np.inf: np.nan})
             insert_frame(con, table, df, cols)
+
+
+def replace_block_effects(con: duckdb.DuckDBPyConnection, analysis: AthleteAnalysis, analysis_run_id: str,
+                          pooled_fingerprint: str | None) -> None:
+    """Replace one athlete's ``block_effects`` rows (recalibrated on the squad's controls) under its stored
+    analysis, and record the pooled inputs' digest on that analysis, in one transaction."""
+    cols = columns("block_effects")
+    df = analysis.block_effects.assign(analysis_run_id=analysis_run_id)[cols]
+    with transaction(con):
+        con.execute("DELETE FROM block_effects WHERE athlete_id = ?", [analysis.athlete_id])
+        if len(df):
+            insert_frame(con, "block_effects", df.replace({np.inf: np.nan, -np.inf: np.nan}), cols)
+        con.execute("UPDATE analysis_runs SET pooled_fingerprint = ? WHERE analysis_run_id = ?",
+                    [pooled_fingerprint, analysis_run_id])
 
 
 # Times the analysis can compute with: pandas works in nanoseconds (1677-2262) and silently wraps beyond

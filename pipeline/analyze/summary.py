@@ -1,5 +1,5 @@
 """What ``pipeline analyze`` prints: one screen, per athlete runs included (and why not), blocks, headline
-effects and the placebo check."""
+effects (calibrated, the raw estimate beside) and how the raw method did on the negative controls."""
 
 from __future__ import annotations
 
@@ -109,11 +109,11 @@ def _athlete_lines(a: AthleteSummary, settings_note: str | None) -> list[str]:
     lines.append(f"    strength blocks: {a.blocks}")
     lines.extend(_headline_line(h) for h in a.headline)
     if a.blocks:
-        lines.append(f"    placebo: the same estimate at {a.placebo_total} fake block starts before the block "
-                     f"claimed a gain at {a.placebo_gains} of {a.placebo_total} (a loss at {a.placebo_losses})"
-                     if a.placebo_total else
-                     "    placebo: not enough record before the block for a fake-start check "
-                     "(needs ~4.5 months: 6 weeks + a 12-week fake response window)")
+        lines.append(f"    negative controls: the raw estimate at {a.placebo_total} fake block starts claimed a "
+                     f"gain at {a.placebo_gains} and a loss at {a.placebo_losses}; the verdicts above are "
+                     "calibrated on them" if a.placebo_total else
+                     "    negative controls: none fit in this record (each needs 6 weeks before it and 12 "
+                     "weeks after it clear of a block): calibrated with the squad's or the default")
     return lines
 
 
@@ -121,14 +121,22 @@ def _signed(x: float) -> str:
     return f"{x:+.1f}" if x is not None and np.isfinite(x) else "n/a"
 
 
+def _finite(x) -> bool:
+    return x is not None and np.isfinite(x)
+
+
 def _headline_line(h: dict) -> str:
-    """One block's headline effect; numbers that could not be estimated read 'n/a', never 'nan'."""
-    if h["change_pct"] is None or not np.isfinite(h["change_pct"]):
-        return (f"    block {h['block_id']}: {h['verdict']} ({h['n_baseline']} runs before, "
+    """One block's calibrated headline (and the raw estimate) for the summary; numbers that could not be
+    estimated read 'n/a', never 'nan'."""
+    verdict = h.get("calibrated_verdict") or h["verdict"]
+    if not _finite(h.get("calibrated_change_pct")):
+        return (f"    block {h['block_id']}: {verdict} ({h['n_baseline']} runs before, "
                 f"{h['n_response']} in the response window)")
-    swc = f", SWC {h['swc_pct']:.1f} %" if h["swc_pct"] is not None and np.isfinite(h["swc_pct"]) else ""
-    return (f"    block {h['block_id']}: economy {_signed(h['change_pct'])} % beyond trend "
-            f"(95 % CI {_signed(h['ci_low_pct'])} to {_signed(h['ci_high_pct'])}{swc}) -> {h['verdict']}")
+    swc = f"; SWC {h['swc_pct']:.1f} %" if _finite(h.get("swc_pct")) else ""
+    return (f"    block {h['block_id']}: economy {_signed(h['calibrated_change_pct'])} % beyond trend, calibrated "
+            f"(95 % CI {_signed(h['calibrated_ci_low_pct'])} to {_signed(h['calibrated_ci_high_pct'])}; raw "
+            f"{_signed(h['change_pct'])}, {_signed(h['ci_low_pct'])} to {_signed(h['ci_high_pct'])}{swc}) "
+            f"-> {verdict}: {h.get('verdict_reason') or ''}")
 
 
 def _grouped_reasons(reasons: Counter) -> list[tuple[int, str]]:

@@ -50,3 +50,21 @@ def ornstein_uhlenbeck(rng: np.random.Generator, n: int, dt_s: float, tau_s: flo
     shocks[0] = rng.normal(0.0, sd)
     out, _ = lfilter([1.0], [1.0, -phi], shocks, zi=[0.0])
     return out
+
+
+def vapour_pressure_hpa(dew_point_c: np.ndarray | float) -> np.ndarray:
+    """Water vapour pressure (hPa) at dew point ``dew_point_c`` (Magnus formula, Bolton 1980 constants
+    as used by the Australian Bureau of Meteorology: 6.105 exp(17.27 Td / (237.7 + Td)))."""
+    td = np.asarray(dew_point_c, dtype=float)
+    return 6.105 * np.exp(17.27 * td / (237.7 + td))
+
+
+def apparent_temperature_c(air_c: np.ndarray | float, dew_point_c: np.ndarray | float) -> np.ndarray:
+    """Apparent temperature in the shade without wind (Steadman 1994, as the Australian Bureau of
+    Meteorology computes it): AT = Ta + 0.33 e - 4.0, e the vapour pressure in hPa."""
+    return np.asarray(air_c, dtype=float) + 0.33 * vapour_pressure_hpa(dew_point_c) - 4.0
+
+
+def relative_humidity_pct(air_c: np.ndarray | float, dew_point_c: np.ndarray | float) -> np.ndarray:
+    """Relative humidity (%) from air temperature and dew point: e(Td) / e(Ta) x 100."""
+    return 100.0 * vapour_pressure_hpa(dew_point_c) / vapour_pressure_hpa(air_c)

@@ -21,8 +21,16 @@ The model (every constant is a field of :class:`AthleteProfile`, documented ther
 * **Strength.** Two sessions a week for ``block_weeks`` weeks from ``block_start_week`` plus a few
   sporadic sessions outside the block, as Strong would log them (warm-up sets, progressive loads).
 
+Variation knobs (issue 12's validation matrix, all off by default): HR-speed curvature, autocorrelated
+day offsets, saturating and wandering fitness, a non-heat seasonal swing, an annual climate with weather
+spells and dew points (heat driven by air or apparent temperature), fitness from running volume and more
+volume during the block, files without temperature, weather-archive columns in the activity rows, an HR
+sensor change, smart recording every 5-9 s, other weekly plans. See :class:`AthleteProfile` and
+:mod:`pipeline.demo.plan`.
+
 Randomness: one :class:`numpy.random.SeedSequence` per athlete, spawned into independent streams for the
-plan, the routes and each run, so the schedule and the truth do not depend on ``sample_interval_s``.
+plan, the routes, the strength log, each run and the variation knobs, so the schedule and the truth do not
+depend on ``sample_interval_s``, and a default profile draws exactly what the original simulator drew.
 
 Matching truth to ingested data: activity ids here are ``<athlete>-run-NNNN``; ingest makes its own ids,
 so match truth runs to ingested activities by ``start_time`` (UTC, whole seconds, unique per athlete).
@@ -38,13 +46,23 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from pipeline.demo.fit_writer import PAUSE_GAP_INTERVALS
 from pipeline.demo.physiology import (
     first_order_response,
     grade_adjusted_speed_m_s,
     ornstein_uhlenbeck,
     speed_for_grade_adjusted_m_s,
 )
-from pipeline.demo.fit_writer import PAUSE_GAP_INTERVALS
+from pipeline.demo.plan import (  # noqa: F401  (re-exported: the simulator's public names)
+    PlannedRun,
+    mean_air_temperature_c,
+    pace_offset_m_s,
+    plan_runs,
+    planted_gain_fraction,
+    smooth_ramp,
+    with_weather_columns,
+)
+from pipeline.demo.profile import DEMO_PROFILE_KEYS, PROFILES, AthleteProfile  # noqa: F401
 from pipeline.ingest.parsed import (
     ACTIVITY_COLUMNS,
     SAMPLE_COLUMNS,
@@ -55,125 +73,14 @@ from pipeline.ingest.parsed import (
 # A Monday. With block_start_week 26 the block runs 2024-05-06 to late July: the heat athlete's summer
 # arrives during it, and ~6 months of pre-block record carry the ITS trend fit and the placebo starts.
 DEFAULT_START_DATE = dt.date(2023, 11, 6)
-DAYS_PER_MONTH = 30.44
 METRES_PER_DEG_LAT = 111_320.0
 FIT_SEMICIRCLES_PER_DEG = 2**31 / 180.0
 # Runners do not exploit descents fully (braking, footing): real speed is capped at 1.25x the target GAP,
 # so on steep descents GAP falls below target (HR follows the GAP actually run, so the model stays exact).
 DOWNHILL_SPEED_CAP = 1.25
-
-
-# --------------------------------------------------------------------------------------------------
-# Profiles
-# --------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class AthleteProfile:
-    """All physiological, plan, weather and device parameters of one simulated athlete.
-
-    Heart-rate constants (typical of trained recreational runners):
-    ``hr_slope_bpm_per_m_s`` ~20-25 bpm per m/s of flat speed (linear HR-speed relation in the aerobic
-    range, e.g. Lambert et al. 1998; Vesterinen et al. 2016); ``hr_tau_s`` ~30-60 s HR on-kinetics;
-    ``drift_bpm_per_h`` cardiac drift ~3-6 bpm/h at constant pace in moderate conditions (Coyle &
-    González-Alonso 2001); ``heat_bpm_per_c`` ~0.3-0.5 bpm per °C above ~15 °C (Ely et al. 2007 show
-    pace loss above ~10-15 °C; HR at fixed pace rises by a few bpm per 10 °C); ``planted_gain_pct``
-    ~3 % economy gain after 6-12 weeks of strength work (Balsalobre-Fernández et al. 2016 meta-analysis:
-    2-8 %).
-    """
-
-    athlete_id: str
-    display_name: str
-    story: str = ""
-    # --- athlete / heart rate -------------------------------------------------------------------
-    hr_rest_bpm: float = 50.0
-    hr_max_bpm: float = 190.0
-    hr_intercept_bpm: float = 76.0          # steady-state HR extrapolated to GAP 0 at the start
-    hr_slope_bpm_per_m_s: float = 22.0      # steady-state HR rise per m/s of grade-adjusted speed
-    hr_tau_s: float = 45.0                  # first-order HR time constant
-    drift_bpm_per_h: float = 4.5            # cardiac drift per hour of elapsed time
-    heat_bpm_per_c: float = 0.4             # HR per °C of air temperature above heat_threshold_c
-    heat_threshold_c: float = 15.0
-    day_noise_sd_bpm: float = 1.7           # day-to-day SD of the intercept (sleep, hydration, ...)
-    within_run_noise_sd_bpm: float = 1.2    # slow within-run wander (OU) of HR around the model
-    within_run_noise_tau_s: float = 30.0
-    fitness_trend_bpm_per_month: float = -0.7   # intercept decline from running itself
-    # --- pace --------------------------------------------------------------------------------
-    easy_speed_m_s: float = 2.9
-    tempo_speed_m_s: float = 3.6
-    long_speed_m_s: float = 2.8
-    pace_day_sd_m_s: float = 0.12           # day-to-day variation of the chosen pace
-    pace_change_m_s: float = 0.0            # added to every target pace after block start
-    pace_change_ramp_weeks: float = 2.0     # ...reached linearly over this many weeks
-    # --- plan and strength block --------------------------------------------------------------
-    # 26 pre-block weeks: the ITS fits the pre-block trend, and the placebo check needs several fake starts
-    # with weeks of record before each and their weeks 6-12 response window ending before the real block.
-    weeks: int = 40                          # ~9 months: block + response window (weeks 6-12) + 2 weeks
-    block_start_week: int = 26               # ~6 months in
-    block_weeks: int = 12
-    skip_prob: float = 0.12
-    extra_easy_prob: float = 0.35
-    strength_skip_prob: float = 0.08
-    # Wednesdays of these weeks, all >= 5 weeks before the block (no detector bridges them in); the record
-    # ends too soon after the block for an equally isolated session after it.
-    sporadic_strength_weeks: tuple[int, ...] = (4, 9, 14, 20)
-    # --- planted economy effect (fraction of economy gained, reached as a smooth ramp) ---------------
-    planted_gain_pct: float = 0.0
-    gain_ramp_start_week: float = 3.0        # weeks after block start
-    gain_ramp_end_week: float = 8.0
-    # --- weather: air temperature rises smoothly from temp_start_c to temp_end_c ---------------------
-    temp_start_c: float = 9.0
-    temp_end_c: float = 15.0
-    temp_rise_start_week: float = 0.0
-    temp_rise_end_week: float = 40.0
-    temp_day_sd_c: float = 2.5
-    # --- device and recording -----------------------------------------------------------------
-    time_zone: str = "Europe/London"
-    home_lat_deg: float = 51.50
-    home_lon_deg: float = -0.12
-    gpx_share: float = 0.15                  # runs exported as GPX instead of FIT
-    no_device_speed_share: float = 0.10      # FIT files without a speed field
-    auto_pause_share: float = 0.5            # runs recorded with auto-pause (stops become timer gaps)
-    stops_per_hour: float = 1.5              # traffic lights (Poisson), road routes only
-    gps_error_sd_m: float = 3.0
-    gps_error_tau_s: float = 90.0
-    cadence_lock_prob: float = 0.08
-    device_temp_offset_c: tuple[float, float] = (5.0, 8.0)
-
-
-def _profiles() -> dict[str, AthleteProfile]:
-    gain = AthleteProfile(
-        athlete_id="demo_gain", display_name="Demo: economy gain",
-        story="Strength block twice weekly; running economy improves ~3 % over weeks 3-8 of the block "
-              "and stays. Mild weather, unchanged paces.",
-        planted_gain_pct=3.0,
-        time_zone="Europe/London", home_lat_deg=51.47, home_lon_deg=-0.17,
-    )
-    heat = AthleteProfile(
-        athlete_id="demo_heat", display_name="Demo: summer heat",
-        story="Strength block with no effect on economy; summer heat arrives during the block "
-              "(~10 °C to ~28 °C), raising HR at the same pace: a naive analysis sees a loss.",
-        hr_intercept_bpm=78.0, hr_slope_bpm_per_m_s=23.0, easy_speed_m_s=2.8, tempo_speed_m_s=3.5,
-        long_speed_m_s=2.7, temp_start_c=10.0, temp_end_c=28.0, temp_rise_start_week=22.0,
-        temp_rise_end_week=36.0, time_zone="Europe/Madrid", home_lat_deg=40.42, home_lon_deg=-3.70,
-    )
-    faster = AthleteProfile(
-        athlete_id="demo_faster", display_name="Demo: faster, not fitter",
-        story="Strength block with no effect on economy, but runs get ~0.4 m/s faster after the block "
-              "starts: raw pace per heartbeat rises, true economy does not.",
-        hr_intercept_bpm=74.0, hr_slope_bpm_per_m_s=21.0, easy_speed_m_s=2.75, tempo_speed_m_s=3.4,
-        long_speed_m_s=2.7, pace_change_m_s=0.4, time_zone="America/New_York",
-        home_lat_deg=40.78, home_lon_deg=-73.97,
-    )
-    null = AthleteProfile(
-        athlete_id="sim_null", display_name="Null athlete",
-        story="Strength block, no effect, constant weather, unchanged paces (false-positive tests).",
-        temp_start_c=12.0, temp_end_c=12.0,
-    )
-    return {"gain": gain, "heat": heat, "faster": faster, "null": null}
-
-
-PROFILES: dict[str, AthleteProfile] = _profiles()
-DEMO_PROFILE_KEYS = ("gain", "heat", "faster")
+# Smart recording: a sample every 5-9 s (Garmin's default "smart" mode records when something changes).
+SMART_INTERVAL_S = (5, 9)
+CURVATURE_CENTRE_M_S = 3.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -185,10 +92,12 @@ class AthleteTruth:
     """What the simulation knows and the analysis must recover.
 
     ``truth_runs`` has one row per run: activity_id, start_time (UTC), true_hr_at_ref_bpm (HR of the
-    athlete's noise-free model at ``ref_speed_m_s`` on flat ground, elapsed ``ref_elapsed_s``, air
-    ``ref_temperature_c``: the day's fitness state), true_economy_m_per_beat (= ref_speed·60/that),
-    effect_pct (planted effect that day), air_temperature_c, mean_speed_m_s (moving), plus run_type,
-    route, sub_sport, source_format, day_offset_bpm (the day's intercept noise, not in the truth HR).
+    athlete's noise-free model at ``ref_speed_m_s`` on flat ground, elapsed ``ref_elapsed_s``, no heat:
+    the day's fitness state, season included), true_hr_at_ref_no_gain_bpm (the same without the planted
+    gain), true_economy_m_per_beat (= ref_speed·60/true_hr_at_ref_bpm), effect_pct (planted effect that
+    day), air_temperature_c, dew_point_c, heat_driver_c, mean_speed_m_s (moving), plus run_type, route,
+    sub_sport, source_format, device, has_temperature, day_offset_bpm (the day's intercept noise, not in
+    the truth HR).
     """
 
     athlete_id: str
@@ -255,41 +164,21 @@ class SimulatedAthlete:
 # Pure model pieces
 # --------------------------------------------------------------------------------------------------
 
-def smooth_ramp(x: np.ndarray | float, start: float, end: float) -> np.ndarray:
-    """0 before ``start``, 1 after ``end``, half-cosine in between (no kinks for the analysis to find)."""
-    x = np.asarray(x, dtype=float)
-    if end <= start:
-        return (x >= start).astype(float)
-    u = np.clip((x - start) / (end - start), 0.0, 1.0)
-    return 0.5 - 0.5 * np.cos(np.pi * u)
-
-
-def planted_gain_fraction(profile: AthleteProfile, weeks_since_block_start: np.ndarray | float) -> np.ndarray:
-    """Economy gain g (fraction, 0.03 = 3 %) on a day, ``weeks_since_block_start`` after the block began."""
-    ramp = smooth_ramp(weeks_since_block_start, profile.gain_ramp_start_week, profile.gain_ramp_end_week)
-    return profile.planted_gain_pct / 100.0 * ramp
-
-
-def mean_air_temperature_c(profile: AthleteProfile, weeks_since_start: np.ndarray | float) -> np.ndarray:
-    """Seasonal mean air temperature (°C) ``weeks_since_start`` into the record (before daily noise)."""
-    ramp = smooth_ramp(weeks_since_start, profile.temp_rise_start_week, profile.temp_rise_end_week)
-    return profile.temp_start_c + (profile.temp_end_c - profile.temp_start_c) * ramp
-
-
-def pace_offset_m_s(profile: AthleteProfile, weeks_since_block_start: float) -> float:
-    """Speed added to every target pace (m/s): 0 before the block, ``pace_change_m_s`` after a linear ramp."""
-    if profile.pace_change_m_s == 0.0 or weeks_since_block_start <= 0:
-        return 0.0
-    frac = min(1.0, weeks_since_block_start / max(profile.pace_change_ramp_weeks, 1e-9))
-    return profile.pace_change_m_s * frac
-
-
 def true_hr_bpm(profile: AthleteProfile, intercept_bpm: float, gap_m_s, gain_fraction: float,
-                elapsed_s, air_temperature_c: float):
-    """Noise-free steady-state HR (bpm) of the athlete's model at grade-adjusted speed ``gap_m_s``."""
-    heat = profile.heat_bpm_per_c * max(0.0, air_temperature_c - profile.heat_threshold_c)
-    return ((intercept_bpm + profile.hr_slope_bpm_per_m_s * np.asarray(gap_m_s)) / (1.0 + gain_fraction)
-            + profile.drift_bpm_per_h * np.asarray(elapsed_s) / 3600.0 + heat)
+                elapsed_s, heat_driver_c: float, season: float = 1.0):
+    """Noise-free steady-state HR (bpm) of the athlete's model at grade-adjusted speed ``gap_m_s``.
+
+    ``heat_driver_c``: air or apparent temperature (``profile.heat_driver``); ``season``: the non-heat
+    seasonal factor of the day. Curvature bends the HR-speed relation around 3 m/s.
+    """
+    heat = profile.heat_bpm_per_c * max(0.0, heat_driver_c - profile.heat_threshold_c)
+    gap = np.asarray(gap_m_s)
+    base = intercept_bpm + profile.hr_slope_bpm_per_m_s * gap
+    if profile.hr_curvature_bpm_per_m_s2:
+        base = base + profile.hr_curvature_bpm_per_m_s2 * (gap - CURVATURE_CENTRE_M_S) ** 2
+    if season != 1.0:
+        base = base * season
+    return base / (1.0 + gain_fraction) + profile.drift_bpm_per_h * np.asarray(elapsed_s) / 3600.0 + heat
 
 
 def cadence_spm_for_speed(speed_m_s):
@@ -322,9 +211,16 @@ class Route:
         d = np.mod(distance_m, self.length_m)
         grid = np.arange(len(self.x_m)) * self.step_m
         elev = np.interp(d, grid, self.elevation_m)
-        grade_grid = np.gradient(self.elevation_m, self.step_m)
         return (np.interp(d, grid, self.x_m), np.interp(d, grid, self.y_m), elev,
-                np.interp(d, grid, grade_grid))
+                np.interp(d, grid, self.grade_grid))
+
+    @property
+    def grade_grid(self) -> np.ndarray:
+        cached = self.__dict__.get("_grade_grid")
+        if cached is None:
+            cached = np.gradient(self.elevation_m, self.step_m)
+            object.__setattr__(self, "_grade_grid", cached)
+        return cached
 
 
 def make_route(rng: np.random.Generator, name: str, hilly: bool, sub_sport: str,
@@ -356,86 +252,6 @@ def make_routes(rng: np.random.Generator) -> list[Route]:
 
 
 # --------------------------------------------------------------------------------------------------
-# Plan
-# --------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class PlannedRun:
-    """One run of the schedule: segments of (duration_s, target GAP m/s) and the day's conditions."""
-
-    index: int
-    start_time: pd.Timestamp      # UTC
-    run_type: str                 # easy, tempo, long
-    segments: tuple[tuple[float, float], ...]
-    route_index: int
-    intercept_bpm: float          # a_day including the day's noise
-    day_offset_bpm: float
-    trend_bpm: float
-    gain_fraction: float
-    air_temperature_c: float
-    source_format: str            # fit or gpx
-    has_device_speed: bool
-    auto_pause: bool
-
-
-def _local_to_utc(day: dt.date, minutes_after_midnight: float, tz: ZoneInfo) -> pd.Timestamp:
-    local = dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=float(minutes_after_midnight))
-    return pd.Timestamp(local.replace(tzinfo=tz, microsecond=0).astimezone(dt.timezone.utc)).tz_convert("UTC")
-
-
-def plan_runs(profile: AthleteProfile, rng: np.random.Generator, start_date: dt.date,
-              block_start: dt.date) -> list[PlannedRun]:
-    """The weekly running schedule with each day's pace, temperature, fitness state and device setup."""
-    tz = ZoneInfo(profile.time_zone)
-    # weekday -> run type; Wednesday is optional
-    week_plan = ((1, "easy"), (2, "extra"), (3, "tempo"), (5, "easy"), (6, "long"))
-    runs: list[PlannedRun] = []
-    for week in range(profile.weeks):
-        for weekday, kind in week_plan:
-            if kind == "extra":
-                if rng.random() >= profile.extra_easy_prob:
-                    continue
-                kind = "easy"
-            if rng.random() < profile.skip_prob:
-                continue
-            day = start_date + dt.timedelta(days=7 * week + weekday)
-            weeks_since_start = (day - start_date).days / 7.0
-            weeks_since_block = (day - block_start).days / 7.0
-            months = (day - start_date).days / DAYS_PER_MONTH
-            pace = pace_offset_m_s(profile, weeks_since_block) + rng.normal(0.0, profile.pace_day_sd_m_s)
-            if kind == "easy":
-                segments = ((rng.uniform(35, 55) * 60, profile.easy_speed_m_s + pace),)
-                route = int(rng.choice([0, 1, 2], p=[0.4, 0.4, 0.2]))
-            elif kind == "tempo":
-                segments = ((rng.uniform(12, 15) * 60, profile.easy_speed_m_s + pace),
-                            (rng.uniform(20, 25) * 60, profile.tempo_speed_m_s + pace),
-                            (rng.uniform(8, 12) * 60, profile.easy_speed_m_s + pace))
-                route = int(rng.choice([0, 1]))
-            else:
-                segments = ((rng.uniform(75, 100) * 60 + 15 * week / profile.weeks * 60,
-                             profile.long_speed_m_s + pace),)
-                route = int(rng.choice([0, 2, 3], p=[0.3, 0.35, 0.35]))
-            weekend = weekday >= 5
-            minute = rng.uniform(480, 600) if weekend else (
-                rng.uniform(390, 480) if rng.random() < 0.5 else rng.uniform(1050, 1140))
-            day_offset = rng.normal(0.0, profile.day_noise_sd_bpm)
-            trend = profile.fitness_trend_bpm_per_month * months
-            temp = float(mean_air_temperature_c(profile, weeks_since_start)
-                         + rng.normal(0.0, profile.temp_day_sd_c))
-            source_format = "gpx" if rng.random() < profile.gpx_share else "fit"
-            runs.append(PlannedRun(
-                index=len(runs), start_time=_local_to_utc(day, minute, tz), run_type=kind,
-                segments=tuple((float(s), float(v)) for s, v in segments), route_index=route,
-                intercept_bpm=profile.hr_intercept_bpm + trend + day_offset, day_offset_bpm=float(day_offset),
-                trend_bpm=float(trend), gain_fraction=float(planted_gain_fraction(profile, weeks_since_block)),
-                air_temperature_c=round(temp, 1), source_format=source_format,
-                has_device_speed=source_format == "fit" and rng.random() >= profile.no_device_speed_share,
-                auto_pause=bool(rng.random() < profile.auto_pause_share),
-            ))
-    return runs
-
-
-# --------------------------------------------------------------------------------------------------
 # One run
 # --------------------------------------------------------------------------------------------------
 
@@ -451,63 +267,96 @@ class SimulatedRun:
     trace: RunTrace
 
 
-def _quantise_fit(frame: pd.DataFrame) -> pd.DataFrame:
+def _quantise_fit(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Round every column to what a FIT record stores (semicircles, 1/5 m, cm, mm/s, bpm, 1/128 stride, °C)."""
-    out = frame.copy()
+    out = dict(cols)
     for col in ("lat_deg", "lon_deg"):
-        out[col] = np.round(out[col] * FIT_SEMICIRCLES_PER_DEG) / FIT_SEMICIRCLES_PER_DEG
-    out["altitude_m"] = np.round((out["altitude_m"] + 500.0) * 5.0) / 5.0 - 500.0
-    out["distance_m"] = np.round(out["distance_m"] * 100.0) / 100.0
-    out["speed_m_s"] = np.round(out["speed_m_s"] * 1000.0) / 1000.0
-    strides = np.round(out["cadence_spm"] / 2.0 * 128.0) / 128.0
+        out[col] = np.round(cols[col] * FIT_SEMICIRCLES_PER_DEG) / FIT_SEMICIRCLES_PER_DEG
+    out["altitude_m"] = np.round((cols["altitude_m"] + 500.0) * 5.0) / 5.0 - 500.0
+    out["distance_m"] = np.round(cols["distance_m"] * 100.0) / 100.0
+    out["speed_m_s"] = np.round(cols["speed_m_s"] * 1000.0) / 1000.0
+    strides = np.round(cols["cadence_spm"] / 2.0 * 128.0) / 128.0
     out["cadence_spm"] = strides * 2.0
-    out["heart_rate_bpm"] = np.round(out["heart_rate_bpm"])
-    out["temperature_c"] = np.round(out["temperature_c"])
+    out["heart_rate_bpm"] = np.round(cols["heart_rate_bpm"])
+    out["temperature_c"] = np.round(cols["temperature_c"])
     return out
 
 
-def _quantise_gpx(frame: pd.DataFrame) -> pd.DataFrame:
+def _quantise_gpx(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Round to what the GPX writer stores: 7-decimal degrees, 0.1 m elevation, bpm, strides/min, °C.
 
     GPX carries no device speed or distance, so those are NaN (ingest derives them itself).
     """
-    out = frame.copy()
-    out["lat_deg"] = np.round(out["lat_deg"], 7)
-    out["lon_deg"] = np.round(out["lon_deg"], 7)
-    out["altitude_m"] = np.round(out["altitude_m"], 1)
-    out["distance_m"] = np.nan
-    out["speed_m_s"] = np.nan
-    out["cadence_spm"] = np.round(out["cadence_spm"] / 2.0) * 2.0
-    out["heart_rate_bpm"] = np.round(out["heart_rate_bpm"])
-    out["temperature_c"] = np.round(out["temperature_c"])
+    out = dict(cols)
+    out["lat_deg"] = np.round(cols["lat_deg"], 7)
+    out["lon_deg"] = np.round(cols["lon_deg"], 7)
+    out["altitude_m"] = np.round(cols["altitude_m"], 1)
+    out["distance_m"] = np.full(len(cols["distance_m"]), np.nan)
+    out["speed_m_s"] = np.full(len(cols["speed_m_s"]), np.nan)
+    out["cadence_spm"] = np.round(cols["cadence_spm"] / 2.0) * 2.0
+    out["heart_rate_bpm"] = np.round(cols["heart_rate_bpm"])
+    out["temperature_c"] = np.round(cols["temperature_c"])
     return out
 
 
-def simulate_run(profile: AthleteProfile, plan: PlannedRun, route: Route, home_xy_m: tuple[float, float],
-                 rng: np.random.Generator, sample_interval_s: float, activity_id: str) -> SimulatedRun:
-    """Simulate one run on a grid of ``sample_interval_s``; returns recorded samples and the trace."""
-    dt_s = float(sample_interval_s)
-    moving_total_s = sum(s for s, _ in plan.segments)
-    # Every per-run scalar is drawn first, so the run's events do not depend on the sample interval.
+@dataclass(frozen=True)
+class _RunDraws:
+    """Every per-run scalar, drawn first so the run's events do not depend on the sample interval."""
+
+    stop_at: np.ndarray
+    stop_len: np.ndarray
+    hr0: float
+    cadence_offset_spm: float
+    has_lock: bool
+    lock_start_frac: float
+    lock_len_s: float
+    altitude_offset_m: float
+    distance_scale: float
+    body_heat_c: float
+    device_temp0_c: float
+
+
+def _run_draws(profile: AthleteProfile, plan: PlannedRun, route: Route, rng: np.random.Generator,
+               moving_total_s: float) -> _RunDraws:
     # Traffic-light stops (road only): Poisson count, 15-75 s each, not in the first 3 minutes.
     n_stops = rng.poisson(profile.stops_per_hour * moving_total_s / 3600.0) if route.sub_sport == "road" else 0
     stop_at = np.sort(rng.uniform(180.0, moving_total_s - 60.0, n_stops))
     stop_len = rng.uniform(15.0, 75.0, n_stops)
     hr0 = profile.hr_rest_bpm + rng.uniform(10.0, 25.0)   # standing around before pressing start
     cadence_offset_spm = rng.normal(0.0, 3.0)
-    has_lock = bool(rng.random() < profile.cadence_lock_prob and moving_total_s > 900)
+    has_lock = bool(rng.random() < plan.cadence_lock_prob and moving_total_s > 900)
     lock_start_frac, lock_len_s = rng.random(), rng.uniform(60.0, 180.0)
     altitude_offset_m = rng.normal(0.0, 3.0)
     distance_scale = 1.0 + rng.normal(0.0, 0.005)
     body_heat_c = rng.uniform(*profile.device_temp_offset_c)
     device_temp0_c = 21.0 + rng.normal(0.0, 1.0)
-    total_s = moving_total_s + stop_len.sum()
+    return _RunDraws(stop_at, stop_len, hr0, cadence_offset_spm, has_lock, lock_start_frac, lock_len_s,
+                     altitude_offset_m, distance_scale, body_heat_c, device_temp0_c)
+
+
+@dataclass(frozen=True)
+class _Motion:
+    elapsed: np.ndarray
+    moving: np.ndarray
+    speed: np.ndarray
+    distance: np.ndarray
+    grade: np.ndarray
+    gap: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    elevation: np.ndarray
+
+
+def _run_motion(plan: PlannedRun, route: Route, draws: _RunDraws, dt_s: float) -> _Motion:
+    """Where the runner is: stops, target grade-adjusted pace per segment, real speed on the route's grades."""
+    moving_total_s = sum(s for s, _ in plan.segments)
+    total_s = moving_total_s + draws.stop_len.sum()
     n = int(total_s // dt_s) + 1
     elapsed = np.arange(n) * dt_s
     # Map elapsed time to moving time by walking through the stops.
     moving = np.ones(n, dtype=bool)
     shift = 0.0
-    for at, length in zip(stop_at, stop_len):
+    for at, length in zip(draws.stop_at, draws.stop_len):
         begin = at + shift
         moving[(elapsed >= begin) & (elapsed < begin + length)] = False
         shift += length
@@ -527,59 +376,94 @@ def simulate_run(profile: AthleteProfile, plan: PlannedRun, route: Route, home_x
         speed = np.minimum(speed_for_grade_adjusted_m_s(gap, grade), DOWNHILL_SPEED_CAP * gap)
     distance = np.concatenate([[0.0], np.cumsum(speed[:-1] * dt_s)])
     x, y, elevation, grade = route.at(distance)
-    gap_true = grade_adjusted_speed_m_s(speed, grade)
+    return _Motion(elapsed, moving, speed, distance, grade, grade_adjusted_speed_m_s(speed, grade), x, y, elevation)
 
-    # Heart rate: steady state, lag, within-run wander.
-    hr_ss = true_hr_bpm(profile, plan.intercept_bpm, gap_true, plan.gain_fraction, elapsed,
-                        plan.air_temperature_c)
-    hr_ss = hr_ss + ornstein_uhlenbeck(rng, n, dt_s, profile.within_run_noise_tau_s,
-                                       profile.within_run_noise_sd_bpm)
-    hr_true = first_order_response(hr_ss, dt_s, profile.hr_tau_s, hr0)
 
+def _run_heart(profile: AthleteProfile, plan: PlannedRun, rng: np.random.Generator, m: _Motion,
+               draws: _RunDraws, dt_s: float) -> tuple[np.ndarray, ...]:
+    """Steady-state HR, the lagged physiological HR, cadence, cadence-lock mask and what the sensor reads."""
+    n = len(m.elapsed)
+    hr_ss = true_hr_bpm(profile, plan.intercept_bpm, m.gap, plan.gain_fraction, m.elapsed,
+                        plan.heat_driver_c if np.isfinite(plan.heat_driver_c) else plan.air_temperature_c,
+                        plan.season_factor)
+    hr_ss = hr_ss + ornstein_uhlenbeck(rng, n, dt_s, profile.within_run_noise_tau_s, profile.within_run_noise_sd_bpm)
+    hr_true = first_order_response(hr_ss, dt_s, profile.hr_tau_s, draws.hr0)
     # Cadence (steps/min): speed-dependent, per-run offset, slow wander; 0 when stopped.
-    cadence = cadence_spm_for_speed(speed) + cadence_offset_spm + ornstein_uhlenbeck(rng, n, dt_s, 20.0, 1.5)
-    cadence = np.where(moving, cadence, 0.0)
+    cadence = cadence_spm_for_speed(m.speed) + draws.cadence_offset_spm + ornstein_uhlenbeck(rng, n, dt_s, 20.0, 1.5)
+    cadence = np.where(m.moving, cadence, 0.0)
     # Optical HR cadence lock: HR reads the step rate for 1-3 minutes.
     lock = np.zeros(n, dtype=bool)
-    if has_lock:
-        start = 300.0 + lock_start_frac * (total_s - 600.0)
-        lock = (elapsed >= start) & (elapsed < start + lock_len_s) & moving
-    hr_device = np.where(lock, cadence + rng.normal(0.0, 1.0, n), hr_true + rng.normal(0.0, 0.5, n))
+    if draws.has_lock:
+        start = 300.0 + draws.lock_start_frac * (_total_s(plan, draws) - 600.0)
+        lock = (m.elapsed >= start) & (m.elapsed < start + draws.lock_len_s) & m.moving
+    # A sensor reads HR with white noise (0.5 bpm; a new sensor after a change adds bias and noise).
+    sd = math.hypot(0.5, plan.hr_noise_bpm)
+    hr_device = np.where(lock, cadence + rng.normal(0.0, 1.0, n), hr_true + plan.hr_bias_bpm + rng.normal(0.0, sd, n))
+    return hr_ss, hr_true, cadence, lock, hr_device
 
+
+def _total_s(plan: PlannedRun, draws: _RunDraws) -> float:
+    return sum(s for s, _ in plan.segments) + draws.stop_len.sum()
+
+
+def _recorded_mask(profile: AthleteProfile, plan: PlannedRun, rng: np.random.Generator, moving: np.ndarray,
+                   ) -> np.ndarray:
+    """Samples the device stores: all but auto-paused ones; with smart recording one every 5-9 s of the
+    1-s grid (drawn last, so every other draw of the run is the same as with fixed recording)."""
+    recorded = moving | ~np.bool_(plan.auto_pause)
+    if profile.recording == "smart":
+        lo, hi = SMART_INTERVAL_S
+        steps = rng.integers(lo, hi + 1, size=len(moving) // lo + 2)
+        idx = np.concatenate([[0], np.cumsum(steps)])
+        on_grid = np.zeros(len(moving), dtype=bool)
+        on_grid[idx[idx < len(moving)]] = True
+        recorded = recorded & on_grid
+    return recorded
+
+
+def simulate_run(profile: AthleteProfile, plan: PlannedRun, route: Route, home_xy_m: tuple[float, float],
+                 rng: np.random.Generator, sample_interval_s: float, activity_id: str) -> SimulatedRun:
+    """Simulate one run on a grid of ``sample_interval_s`` (1 s with smart recording); returns the recorded
+    samples and the trace."""
+    dt_s = 1.0 if profile.recording == "smart" else float(sample_interval_s)
+    draws = _run_draws(profile, plan, route, rng, sum(s for s, _ in plan.segments))
+    m = _run_motion(plan, route, draws, dt_s)
+    n = len(m.elapsed)
+    hr_ss, hr_true, cadence, lock, hr_device = _run_heart(profile, plan, rng, m, draws, dt_s)
     # GPS: position error wanders (OU) in east/north metres.
     err_x = ornstein_uhlenbeck(rng, n, dt_s, profile.gps_error_tau_s, profile.gps_error_sd_m)
     err_y = ornstein_uhlenbeck(rng, n, dt_s, profile.gps_error_tau_s, profile.gps_error_sd_m)
     hx, hy = home_xy_m
-    lat = profile.home_lat_deg + (y - hy + err_y) / METRES_PER_DEG_LAT
-    lon = profile.home_lon_deg + (x - hx + err_x) / (METRES_PER_DEG_LAT * math.cos(math.radians(profile.home_lat_deg)))
+    lat = profile.home_lat_deg + (m.y - hy + err_y) / METRES_PER_DEG_LAT
+    lon = profile.home_lon_deg + (m.x - hx + err_x) / (METRES_PER_DEG_LAT * math.cos(math.radians(profile.home_lat_deg)))
     # Barometric altitude: slow offset error of ~2 m.
-    altitude = elevation + altitude_offset_m + ornstein_uhlenbeck(rng, n, dt_s, 600.0, 1.0)
+    altitude = m.elevation + draws.altitude_offset_m + ornstein_uhlenbeck(rng, n, dt_s, 600.0, 1.0)
     # Device speed and distance: footpod/GPS fusion with slow error; distance slightly mis-scaled.
-    device_speed = np.where(moving, np.maximum(speed + ornstein_uhlenbeck(rng, n, dt_s, 10.0, 0.08), 0.0), 0.0)
-    device_distance = distance * distance_scale
+    device_speed = np.where(m.moving, np.maximum(m.speed + ornstein_uhlenbeck(rng, n, dt_s, 10.0, 0.08), 0.0), 0.0)
+    device_distance = m.distance * draws.distance_scale
     # Device temperature: starts at indoor ~21 °C, relaxes (tau 10 min) to air + body-heat offset.
-    device_temp = first_order_response(np.full(n, plan.air_temperature_c + body_heat_c), dt_s, 600.0,
-                                       device_temp0_c)
-
-    recorded = moving | ~np.bool_(plan.auto_pause)
-    frame = pd.DataFrame({
-        "elapsed_s": elapsed, "lat_deg": lat, "lon_deg": lon, "altitude_m": altitude,
-        "distance_m": device_distance, "speed_m_s": device_speed, "heart_rate_bpm": hr_device,
-        "cadence_spm": cadence, "power_w": np.nan, "temperature_c": device_temp,
-    })[recorded].reset_index(drop=True)
-    frame = _quantise_fit(frame) if plan.source_format == "fit" else _quantise_gpx(frame)
+    device_temp = first_order_response(np.full(n, plan.air_temperature_c + draws.body_heat_c), dt_s, 600.0,
+                                       draws.device_temp0_c)
+    recorded = _recorded_mask(profile, plan, rng, m.moving)
+    cols = {"elapsed_s": m.elapsed, "lat_deg": lat, "lon_deg": lon, "altitude_m": altitude,
+            "distance_m": device_distance, "speed_m_s": device_speed, "heart_rate_bpm": hr_device,
+            "cadence_spm": cadence, "power_w": np.full(n, np.nan), "temperature_c": device_temp}
+    cols = {k: v[recorded] for k, v in cols.items()}
+    cols = _quantise_fit(cols) if plan.source_format == "fit" else _quantise_gpx(cols)
     if not plan.has_device_speed:
-        frame["speed_m_s"] = np.nan
+        cols["speed_m_s"] = np.full(len(cols["speed_m_s"]), np.nan)
+    if not plan.has_temperature:
+        cols["temperature_c"] = np.full(len(cols["temperature_c"]), np.nan)
+    frame = pd.DataFrame(cols)
     # Timer time as the FIT writer (and a watch) counts it: sample steps, minus auto-pause gaps.
+    nominal_s = SMART_INTERVAL_S[1] if profile.recording == "smart" else dt_s
     steps = np.diff(frame["elapsed_s"].to_numpy())
-    timer_s = float(steps[steps <= PAUSE_GAP_INTERVALS * dt_s].sum())
-    trace = RunTrace(activity_id, elapsed, moving, recorded, speed, grade, gap_true, hr_ss, hr_true, lock)
+    timer_s = float(steps[steps <= PAUSE_GAP_INTERVALS * nominal_s].sum())
+    trace = RunTrace(activity_id, m.elapsed, m.moving, recorded, m.speed, m.grade, m.gap, hr_ss, hr_true, lock)
     # FIT: the last recorded distance (cm), as the session stores it; GPX stores none: the device's value
     # is kept in memory (readers derive theirs from positions, a little longer through GPS wander).
     distance_m = float(frame["distance_m"].iloc[-1]) if plan.source_format == "fit" else float(device_distance[-1])
-    return SimulatedRun(frame, float(elapsed[-1]), timer_s, distance_m,
-                        float(speed[moving].mean()), trace)
-
+    return SimulatedRun(frame, float(m.elapsed[-1]), timer_s, distance_m, float(m.speed[m.moving].mean()), trace)
 
 # --------------------------------------------------------------------------------------------------
 # Strength
@@ -654,19 +538,10 @@ def plan_strength(profile: AthleteProfile, rng: np.random.Generator, start_date:
 
 REF_SPEED_M_S = 3.0          # truth reference speed (the economy *percent* change does not depend on it)
 REF_ELAPSED_S = 1800.0       # truth at 30 min elapsed (cardiac drift fixed)
-REF_TEMPERATURE_C = 15.0     # truth at the heat threshold (no heat term)
+REF_TEMPERATURE_C = 15.0     # reported reference; the truth has no heat term (cool air)
 
 
-def simulate_athlete(profile: AthleteProfile | str, seed: int, *, sample_interval_s: float = 1.0,
-                     athlete_id: str | None = None, start_date: dt.date = DEFAULT_START_DATE,
-                     keep_traces: bool = False) -> SimulatedAthlete:
-    """Simulate one athlete's ~9 months (40 weeks) of runs and strength sessions.
-
-    ``profile`` is an :class:`AthleteProfile` or a key of :data:`PROFILES`. ``seed`` fixes every random
-    draw; the plan, truth and strength log do not depend on ``sample_interval_s`` (s between recorded
-    samples; integer values give whole-second timestamps as FIT stores them). ``start_date`` should be a
-    Monday. ``keep_traces`` keeps each run's noise-free internals in ``traces``.
-    """
+def _resolve_profile(profile: AthleteProfile | str, athlete_id: str | None) -> tuple[str, AthleteProfile]:
     profile_key = profile if isinstance(profile, str) else next(
         (k for k, p in PROFILES.items() if p == profile), "custom")
     if isinstance(profile, str):
@@ -675,52 +550,80 @@ def simulate_athlete(profile: AthleteProfile | str, seed: int, *, sample_interva
         profile = PROFILES[profile]
     if athlete_id is not None:
         profile = replace(profile, athlete_id=athlete_id)
+    return profile_key, profile
+
+
+def _activity_row(aid: str, activity_id: str, plan: PlannedRun, route: Route, run: SimulatedRun,
+                  s: pd.DataFrame) -> dict:
+    return {
+        "activity_id": activity_id, "athlete_id": aid, "file_id": None, "sport": "running",
+        "sub_sport": route.sub_sport, "start_time": plan.start_time, "elapsed_s": run.elapsed_s,
+        "timer_s": run.timer_s, "distance_m": run.distance_m,
+        # FIT sessions store a whole-bpm average; GPX has none, so readers average the samples
+        "avg_heart_rate_bpm": (float(np.round(s["heart_rate_bpm"].mean())) if plan.source_format == "fit"
+                               else float(s["heart_rate_bpm"].mean())),
+        "device": plan.device,
+        "name": f"{plan.run_type.capitalize()} run", "source_format": plan.source_format,
+        "session_index": 0, "n_samples": len(s),
+    }
+
+
+def _truth_row(profile: AthleteProfile, activity_id: str, plan: PlannedRun, route: Route,
+               run: SimulatedRun) -> dict:
+    def hr_at_ref(gain: float) -> float:
+        return float(true_hr_bpm(profile, profile.hr_intercept_bpm + plan.trend_bpm, REF_SPEED_M_S, gain,
+                                 REF_ELAPSED_S, -math.inf, plan.season_factor))
+    hr_ref = hr_at_ref(plan.gain_fraction)
+    return {
+        "activity_id": activity_id, "start_time": plan.start_time, "true_hr_at_ref_bpm": hr_ref,
+        "true_economy_m_per_beat": REF_SPEED_M_S * 60.0 / hr_ref,
+        "effect_pct": plan.gain_fraction * 100.0, "air_temperature_c": plan.air_temperature_c,
+        "mean_speed_m_s": run.mean_moving_speed_m_s, "run_type": plan.run_type, "route": route.name,
+        "sub_sport": route.sub_sport, "source_format": plan.source_format,
+        "has_device_speed": plan.has_device_speed, "auto_pause": plan.auto_pause,
+        "cadence_lock": bool(run.trace.cadence_lock.any()), "day_offset_bpm": plan.day_offset_bpm,
+        "true_hr_at_ref_no_gain_bpm": hr_at_ref(0.0), "dew_point_c": plan.dew_point_c,
+        "heat_driver_c": plan.heat_driver_c, "season_factor": plan.season_factor,
+        "has_temperature": plan.has_temperature, "device": plan.device, "planned_km": plan.planned_km,
+    }
+
+
+def simulate_athlete(profile: AthleteProfile | str, seed: int, *, sample_interval_s: float = 1.0,
+                     athlete_id: str | None = None, start_date: dt.date = DEFAULT_START_DATE,
+                     keep_traces: bool = False) -> SimulatedAthlete:
+    """Simulate one athlete's record (``profile.weeks`` weeks, 40 by default) of runs and strength sessions.
+
+    ``profile`` is an :class:`AthleteProfile` or a key of :data:`PROFILES`. ``seed`` fixes every random
+    draw; the plan, truth and strength log do not depend on ``sample_interval_s`` (s between recorded
+    samples; integer values give whole-second timestamps as FIT stores them; ignored with smart
+    recording). ``start_date`` should be a Monday. ``keep_traces`` keeps each run's noise-free internals.
+    With ``profile.weather_in_activities`` the activity rows carry the weather archive's columns
+    (air_temperature_c, dew_point_c, relative_humidity_pct) as the weather stage would add them.
+    """
+    profile_key, profile = _resolve_profile(profile, athlete_id)
     aid = profile.athlete_id
     seq = np.random.SeedSequence(seed)
-    plan_seq, route_seq, strength_seq, runs_seq = seq.spawn(4)
+    # Children 0-3 are what the original simulator spawned; the fifth feeds only the variation knobs.
+    plan_seq, route_seq, strength_seq, runs_seq, extra_seq = seq.spawn(5)
     routes = make_routes(np.random.default_rng(route_seq))
-    sessions, sets, block_start, block_end = plan_strength(profile, np.random.default_rng(strength_seq),
-                                                              start_date)
-    plans = plan_runs(profile, np.random.default_rng(plan_seq), start_date, block_start)
-    run_seqs = runs_seq.spawn(len(plans))
-
+    sessions, sets, block_start, block_end = plan_strength(profile, np.random.default_rng(strength_seq), start_date)
+    plans = plan_runs(profile, np.random.default_rng(plan_seq), start_date, block_start,
+                      np.random.default_rng(extra_seq))
     activities, sample_frames, truth_rows, traces = [], [], [], {}
-    for plan, run_seq in zip(plans, run_seqs):
+    for plan, run_seq in zip(plans, runs_seq.spawn(len(plans))):
         activity_id = f"{aid}-run-{plan.index:04d}"
         route = routes[plan.route_index]
         run = simulate_run(profile, plan, route, (0.0, 0.0), np.random.default_rng(run_seq),
                            sample_interval_s, activity_id)
-        s = run.samples
-        s.insert(0, "activity_id", activity_id)
-        s.insert(1, "athlete_id", aid)
-        s.insert(2, "ts", plan.start_time + pd.to_timedelta(s["elapsed_s"], unit="s"))
-        sample_frames.append(s[SAMPLE_COLUMNS])
-        activities.append({
-            "activity_id": activity_id, "athlete_id": aid, "file_id": None, "sport": "running",
-            "sub_sport": route.sub_sport, "start_time": plan.start_time, "elapsed_s": run.elapsed_s,
-            "timer_s": run.timer_s, "distance_m": run.distance_m,
-            # FIT sessions store a whole-bpm average; GPX has none, so readers average the samples
-            "avg_heart_rate_bpm": (float(np.round(s["heart_rate_bpm"].mean())) if plan.source_format == "fit"
-                                   else float(s["heart_rate_bpm"].mean())),
-            "device": "simulated",
-            "name": f"{plan.run_type.capitalize()} run", "source_format": plan.source_format,
-            "session_index": 0, "n_samples": len(s),
-        })
-        hr_ref = float(true_hr_bpm(profile, profile.hr_intercept_bpm + plan.trend_bpm, REF_SPEED_M_S,
-                                   plan.gain_fraction, REF_ELAPSED_S, REF_TEMPERATURE_C))
-        truth_rows.append({
-            "activity_id": activity_id, "start_time": plan.start_time, "true_hr_at_ref_bpm": hr_ref,
-            "true_economy_m_per_beat": REF_SPEED_M_S * 60.0 / hr_ref,
-            "effect_pct": plan.gain_fraction * 100.0, "air_temperature_c": plan.air_temperature_c,
-            "mean_speed_m_s": run.mean_moving_speed_m_s, "run_type": plan.run_type, "route": route.name,
-            "sub_sport": route.sub_sport, "source_format": plan.source_format,
-            "has_device_speed": plan.has_device_speed, "auto_pause": plan.auto_pause,
-            "cadence_lock": bool(run.trace.cadence_lock.any()), "day_offset_bpm": plan.day_offset_bpm,
-        })
+        sample_frames.append(run.samples)
+        activities.append(_activity_row(aid, activity_id, plan, route, run, run.samples))
+        truth_rows.append(_truth_row(profile, activity_id, plan, route, run))
         if keep_traces:
             traces[activity_id] = run.trace
     activities_df = pd.DataFrame(activities, columns=ACTIVITY_COLUMNS)
-    samples_df = pd.concat(sample_frames, ignore_index=True)
+    samples_df = _samples_frame(sample_frames, activities_df)
+    if profile.weather_in_activities:
+        activities_df = with_weather_columns(activities_df, plans)
     truth = AthleteTruth(
         athlete_id=aid, profile_key=profile_key, seed=seed, block_start=block_start, block_end=block_end,
         planted_gain_pct=profile.planted_gain_pct, ramp_start_week=profile.gain_ramp_start_week,
@@ -728,8 +631,38 @@ def simulate_athlete(profile: AthleteProfile | str, seed: int, *, sample_interva
         ref_temperature_c=REF_TEMPERATURE_C, hr_slope_bpm_per_m_s=profile.hr_slope_bpm_per_m_s,
         pace_change_m_s=profile.pace_change_m_s, truth_runs=pd.DataFrame(truth_rows),
     )
-    return SimulatedAthlete(aid, profile, activities_df, samples_df, sessions, sets, truth,
-                            float(sample_interval_s), traces)
+    return SimulatedAthlete(aid, profile, activities_df, samples_df, sessions, sets, truth, float(sample_interval_s),
+                            traces)
+
+
+def _samples_frame(frames: list[pd.DataFrame], activities: pd.DataFrame) -> pd.DataFrame:
+    """All runs' samples in the ingest's columns: ids and timestamps added once, not per run."""
+    lengths = np.array([len(f) for f in frames])
+    body = pd.concat(frames, ignore_index=True)
+    ids = np.repeat(activities["activity_id"].to_numpy(), lengths)
+    starts = pd.DatetimeIndex(pd.to_datetime(activities["start_time"], utc=True)).repeat(lengths)
+    body.insert(0, "activity_id", ids)
+    body.insert(1, "athlete_id", np.repeat(activities["athlete_id"].to_numpy(), lengths))
+    body.insert(2, "ts", pd.Series(starts) + pd.to_timedelta(body["elapsed_s"], unit="s"))
+    return body[SAMPLE_COLUMNS]
+
+
+def truth_block_change_pct(athlete: SimulatedAthlete, response_start_weeks: float = 6.0,
+                           response_end_weeks: float = 12.0) -> float:
+    """The economy change (%) the planted gain implies, averaged over the truth runs in the response window.
+
+    The gain divides (a + b*v) by 1 + g but not the drift term, so the economy gain at 30 min elapsed is
+    a little smaller than g itself (2.84 % for a planted 3 %). Fitness, season and volume are not part of
+    it: they are real changes of economy, but not the block's.
+    """
+    tr = athlete.truth.truth_runs
+    start = pd.Timestamp(athlete.truth.block_start, tz="UTC")
+    t = pd.to_datetime(tr["start_time"], utc=True)
+    inside = (t >= start + pd.Timedelta(weeks=response_start_weeks)) & (t < start + pd.Timedelta(weeks=response_end_weeks))
+    if not inside.any():
+        return float("nan")
+    ratio = tr["true_hr_at_ref_no_gain_bpm"] / tr["true_hr_at_ref_bpm"]
+    return float(ratio[inside].mean() - 1) * 100
 
 
 DEMO_SAMPLE_INTERVAL_S = 5.0   # "smart recording"-like fixed interval: small files, fast ingest

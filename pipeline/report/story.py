@@ -2,8 +2,10 @@
 
 Everything here is a pure function of :class:`~pipeline.report.data.AthleteReportData` frames. Numbers in
 sentences are the ``block_effects`` values formatted to one decimal, never recomputed, so the page
-always agrees with the warehouse a scientist queries. The wording says "coincided with", never
-"caused": an observational before/after comparison cannot show cause.
+always agrees with the warehouse a scientist queries. The headline uses the CALIBRATED estimate, CI and
+verdict (calibrated against the athlete's negative controls; the raw values when a row has none) and
+says in one more sentence how the method did on those controls. The wording says "coincided with",
+never "caused": an observational before/after comparison cannot show cause.
 """
 
 from __future__ import annotations
@@ -78,10 +80,20 @@ def headline_rows(tables: AthleteReportData) -> pd.DataFrame:
     return rows.sort_values("_order", ascending=False, na_position="last").drop(columns="_order")
 
 
+def calibrated(row: pd.Series, name: str):
+    """The calibrated value of a block_effects column (``change_pct``, ``ci_low_pct``, ``ci_high_pct``,
+    ``verdict``), or the raw one for rows without calibration."""
+    value = row.get(f"calibrated_{name}")
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return row.get(name)
+    return value
+
+
 def headline_effect(tables: AthleteReportData) -> HeadlineEffect | None:
     """The most recent block whose headline verdict is not "insufficient data", else ``None``."""
     rows = headline_rows(tables)
-    usable = rows[rows["verdict"].notna() & (rows["verdict"] != INSUFFICIENT) & rows["change_pct"].notna()]
+    verdicts = pd.Series([calibrated(r, "verdict") for _, r in rows.iterrows()], index=rows.index, dtype=object)
+    usable = rows[verdicts.notna() & (verdicts != INSUFFICIENT) & rows["change_pct"].notna()]
     if usable.empty:
         return None
     row = usable.iloc[0]
@@ -116,18 +128,52 @@ def headline_sentence(tables: AthleteReportData) -> str:
         return ("Not enough steady runs around your strength block to say whether running economy changed: "
                 "each window needs enough included runs (see the data-quality table below).")
     r = effect.row
-    ci = f"95 % CI {format_1dp(r['ci_low_pct'])} to {format_1dp(r['ci_high_pct'])} %"
+    change, lo, hi, verdict = (calibrated(r, k) for k in ("change_pct", "ci_low_pct", "ci_high_pct", "verdict"))
+    ci = f"95 % CI {format_1dp(lo)} to {format_1dp(hi)} %"
     swc = f"smallest worthwhile change {format_1dp(r['swc_pct'])} %"
-    where = effect.weeks_phrase
-    if r["verdict"] == "gain":
-        return (f"{where}, running economy was {format_1dp(r['change_pct'])} % better than the pre-block "
+    return f"{_verdict_sentence(effect.weeks_phrase, verdict, change, ci, swc, r)} {controls_sentence(tables, r)}".strip()
+
+
+def _verdict_sentence(where: str, verdict: str, change: float, ci: str, swc: str, r: pd.Series) -> str:
+    if verdict == "gain":
+        return (f"{where}, running economy was {format_1dp(change)} % better than the pre-block "
                 f"trend predicted ({ci}; {swc}). The block coincided with this gain; it does not prove "
                 "the block caused it.")
-    if r["verdict"] == "loss":
-        return (f"{where}, running economy was {format_1dp(abs(r['change_pct']))} % worse than the "
-                f"pre-block trend predicted (change {format_signed_1dp(r['change_pct'])} %, {ci}; {swc}).")
+    if verdict == "loss":
+        return (f"{where}, running economy was {format_1dp(abs(change))} % worse than the "
+                f"pre-block trend predicted (change {format_signed_1dp(change)} %, {ci}; {swc}).")
+    if verdict == "cannot tell":
+        reason = r.get("verdict_reason")
+        why = f" Why: {reason}." if isinstance(reason, str) and reason else ""
+        return (f"{where}, the data cannot tell whether running economy changed beyond the pre-block trend "
+                f"(estimate {format_signed_1dp(change)} %, {ci}).{why}")
     return (f"{where}, there was no clear change in running economy beyond the pre-block trend "
-            f"(estimate {format_signed_1dp(r['change_pct'])} %, {ci}; {swc}).")
+            f"(estimate {format_signed_1dp(change)} %, {ci}; {swc}).")
+
+
+def controls_sentence(tables: AthleteReportData, row: pd.Series) -> str:
+    """One sentence: how the uncalibrated method did on this athlete's own negative controls, and what
+    the calibrated CI therefore includes. Empty for rows without calibration."""
+    source = row.get("calibration_source")
+    if not isinstance(source, str):
+        return ""
+    pc = tables.placebo
+    pc = pc[(pc["metric"] == HEADLINE_METRIC) & (pc["method"] == HEADLINE_METHOD)] if len(pc) else pc
+    n = len(pc)
+    gains = int((pc["verdict"] == "gain").sum()) if n else 0
+    losses = int((pc["verdict"] == "loss").sum()) if n else 0
+    spread = (f"{format_signed_1dp(row.get('systematic_mu_pct'))} ± "
+              f"{format_1dp(row.get('systematic_tau_pct'))} %")
+    seen = (f"{n} fake block starts across your record, where nothing began: the uncalibrated method "
+            f"claimed a gain at {gains} and a loss at {losses} of them")
+    if source == "own":
+        return f"On your own negative controls ({seen}), its systematic error was {spread}; the CI above includes it."
+    if n == 0:
+        lead = "No negative control (a fake block start with 6 weeks before it and 12 after it) fits your record"
+    else:
+        lead = f"Your record holds few negative controls ({seen})"
+    where = "the squad's" if source == "squad" else "a conservative default"
+    return f"{lead}, too few to measure the method's systematic error: {where} ({spread}) is in the CI above."
 
 
 def short_verdict(tables: AthleteReportData) -> str:
@@ -139,7 +185,7 @@ def short_verdict(tables: AthleteReportData) -> str:
     if tables.blocks.empty:
         return "no strength block"
     effect = headline_effect(tables)
-    return INSUFFICIENT if effect is None else str(effect.row["verdict"])
+    return INSUFFICIENT if effect is None else str(calibrated(effect.row, "verdict"))
 
 
 def run_periods(run_times: pd.Series, block_start, response_start, response_end) -> pd.Series:

@@ -36,6 +36,14 @@ BLOCK_SOURCES = ("detected", "declared")
 EFFECT_METRICS = ("economy_m_per_beat", "m_per_beat", "gap_m_per_beat", "hr_at_ref_bpm", "decoupling_pct")
 EFFECT_METHODS = ("window", "its")
 VERDICTS = ("gain", "loss", "no clear change", "insufficient data")
+# block_effects.calibrated_verdict: the headline verdict, on the CI calibrated against negative controls.
+CALIBRATED_VERDICTS = ("gain", "loss", "no clear change", "cannot tell", "insufficient data")
+# block_effects.calibration_source; placebo_checks.calibration_class and .position
+CALIBRATION_SOURCES = ("own", "squad", "default")
+CALIBRATION_CLASSES = ("season", "heat", "none")
+CONTROL_POSITIONS = ("before", "between", "after", "no block")
+# run_metrics.temperature_source
+TEMPERATURE_SOURCES = ("air", "device", "imputed", "none")
 # The headline effect (DESIGN.md, "Statistics"): the report's one sentence is about this metric and method.
 HEADLINE_METRIC = "economy_m_per_beat"
 HEADLINE_METHOD = "its"
@@ -394,12 +402,18 @@ RELATIONS: dict[str, Relation] = {
             Column('included', 'BOOLEAN',
                    'True when the run has enough steady time and HR coverage to enter the analysis.', not_null=True),
             Column('exclusion_reason', 'VARCHAR', 'Why a run is not included (NULL when included).'),
-            Column('heat_temperature_c', 'DOUBLE',
-                   'Temperature the heat model uses for the run: the settled device temperature (indoor start '
-                   'removed, analysis heat_temperature = settled) or the steady-sample mean; NULL when not recorded.'),
             Column('temperature_source', 'VARCHAR',
-                   "Where temperature_c / heat_temperature_c come from: 'device' (the watch sensor); NULL when the "
-                   'run has no temperature.'),
+                   'Where the heat model\'s temperature for this run came from: air (archive weather at the '
+                   'run\'s start), device (the watch\'s settled reading), imputed (no temperature: the mean '
+                   'heat adjustment of runs within 14 days) or none (no temperature and none nearby, or no '
+                   'heat model for the athlete).'),
+            Column('heat_temperature_c', 'DOUBLE',
+                   'The temperature the heat model used: apparent temperature (Steadman 1994) from archive '
+                   'air temperature and dew point, or the settled device reading (put on the air scale when '
+                   'runs with both exist); NULL when none.'),
+            Column('heat_adjustment_bpm', 'DOUBLE',
+                   'Beats per minute removed from hr_at_ref_bpm for heat: gamma x max(0, temperature - '
+                   'threshold), both estimated from the athlete\'s runs.'),
             Column('climb_m_per_km', 'DOUBLE',
                    'Ascent per km over the steady samples (positive altitude changes of the smoothed profile used '
                    'for the grade); 0 on treadmills.'),
@@ -463,16 +477,67 @@ RELATIONS: dict[str, Relation] = {
             Column('p_value', 'DOUBLE', 'Two-sided p-value of the change.'),
             Column('swc_pct', 'DOUBLE', 'Smallest worthwhile change used for the verdict (default about 1 %).'),
             Column('verdict', 'VARCHAR',
-                   'gain (CI above zero and estimate > swc_pct), loss (mirrored), no clear change, or '
-                   'insufficient data (too few runs per window).'),
+                   'Raw verdict (uncalibrated CI): gain (CI above zero and estimate > swc_pct), loss '
+                   '(mirrored), no clear change, or insufficient data (too few runs per window). The '
+                   'headline answer is calibrated_verdict.'),
+            Column('se_pct', 'DOUBLE',
+                   'Standard error of the change on the model scale x 100 (log scale for ratio metrics, so '
+                   '~percent; pool across athletes as log(1 + change_pct/100) with se_pct/100).'),
+            Column('calibrated_change_pct', 'DOUBLE',
+                   'change_pct calibrated against the athlete\'s negative controls (economy index only): the '
+                   'raw estimate minus the systematic error the controls show (Schuemie et al. 2014, 2018). '
+                   'NULL for other metrics.'),
+            Column('calibrated_ci_low_pct', 'DOUBLE',
+                   'Lower bound of the calibrated 95 % CI (sampling error, systematic error and its '
+                   'uncertainty).'),
+            Column('calibrated_ci_high_pct', 'DOUBLE',
+                   'Upper bound of the calibrated 95 % CI.'),
+            Column('calibrated_se_pct', 'DOUBLE',
+                   'Standard error of the calibrated change on the log scale x 100 (for pooling as with '
+                   'se_pct).'),
+            Column('calibrated_verdict', 'VARCHAR',
+                   'The headline verdict, on the calibrated CI: gain, loss, no clear change, cannot tell (CI '
+                   'too wide to tell a typical 2-8 % effect from none, or an HR device change that cannot be '
+                   'separated from the block) or insufficient data.'),
+            Column('verdict_reason', 'VARCHAR',
+                   'Why, in words: where the calibration came from, what was not controlled (season, heat), '
+                   'a device change, a change in running volume.'),
+            Column('systematic_mu_pct', 'DOUBLE',
+                   'Mean of the systematic-error distribution used (posterior mean, percent).'),
+            Column('systematic_tau_pct', 'DOUBLE',
+                   'Its spread (posterior root-mean-square tau, percent).'),
+            Column('n_controls', 'INTEGER',
+                   'Negative controls (fake block starts) of this athlete for this metric and method.'),
+            Column('n_effective_controls', 'DOUBLE',
+                   'What the correlated controls are worth as independent ones (1\' R^-1 1).'),
+            Column('calibration_source', 'VARCHAR',
+                   'own (enough own controls), squad (the workspace\'s other athletes of the same class, '
+                   'updated by own controls) or default (conservative default, updated by own controls).'),
+            Column('season_controlled', 'BOOLEAN',
+                   'True when the model carried the annual season (>= 12 months of included runs).'),
+            Column('heat_controlled', 'BOOLEAN',
+                   'True when a heat model was estimated for the athlete (temperature on enough runs).'),
+            Column('sensor_change', 'BOOLEAN',
+                   'True when the HR device changed between the pre-block runs and the response window.'),
+            Column('device_adjusted_change_pct', 'DOUBLE',
+                   'Calibrated change with one level shift per HR device (NULL when no change was flagged or '
+                   'the shift cannot be separated from the block).'),
+            Column('device_adjusted_ci_low_pct', 'DOUBLE',
+                   'Lower bound of its calibrated 95 % CI.'),
+            Column('device_adjusted_ci_high_pct', 'DOUBLE',
+                   'Upper bound of its calibrated 95 % CI.'),
+            Column('volume_change_pct', 'DOUBLE',
+                   'Running km per week from block start to the response window\'s end against the pre-block '
+                   'period, percent.'),
             Column('analysis_run_id', 'VARCHAR', _RUN_ID),
         ),
         primary_key=('athlete_id', 'block_id', 'metric', 'method'),
     ),
     'placebo_checks': Relation(
         'placebo_checks', 'analysis',
-        'The block-effect estimator re-run at fake block starts inside the baseline period: a sanity check that '
-        'the method does not find effects where there are none.',
+        'Negative controls: the block-effect estimator re-run at fake block starts every 2 weeks across the whole '
+        "record (before, between and after real blocks, never inside a block's ramp or response window), where "
+        "nothing began; their spread calibrates the real blocks' estimates.",
         (
             Column('athlete_id', 'VARCHAR', _ATHLETE),
             Column('block_id', 'VARCHAR', _BLOCK),
@@ -483,7 +548,19 @@ RELATIONS: dict[str, Relation] = {
             Column('ci_low_pct', 'DOUBLE', 'Lower bound of its 95 % confidence interval.'),
             Column('ci_high_pct', 'DOUBLE', 'Upper bound of its 95 % confidence interval.'),
             Column('verdict', 'VARCHAR',
-                   "Verdict at the fake start (anything but 'no clear change' hints at a problem)."),
+                   'Raw verdict at the fake start (anything but \'no clear change\' is a false alarm of the '
+                   'uncalibrated method).'),
+            Column('se_pct', 'DOUBLE',
+                   'Standard error of the estimate on the log scale x 100.'),
+            Column('position', 'VARCHAR',
+                   'Where the fake start lies: before, between or after the real blocks, or \'no block\' '
+                   '(block_id is then empty; otherwise it is the nearest real block).'),
+            Column('calibration_class', 'VARCHAR',
+                   'season (season modelled), heat (heat adjusted, season not) or none: controls pool across '
+                   'a squad only within a class.'),
+            Column('n_effective_controls', 'DOUBLE',
+                   'What this athlete\'s correlated controls (this metric and method) are worth as '
+                   'independent ones.'),
             Column('analysis_run_id', 'VARCHAR', _RUN_ID),
         ),
         primary_key=('athlete_id', 'block_id', 'metric', 'method', 'fake_start'),
@@ -531,7 +608,9 @@ RELATIONS: dict[str, Relation] = {
             Column('pooled_fingerprint', 'VARCHAR',
                    "For an analysis that drew on other athletes' results (calibration on the squad's pooled "
                    'negative controls): the digest of every athlete\'s input_fingerprint at the time; a change '
-                   'of any of them redoes this athlete too. NULL when the analysis used its own data only.'),
+                   'of any of them redoes this athlete too. \'pending squad calibration\' while stored before '
+                   'the squad calibration pass (an interrupted analyze redoes it). NULL when the analysis used '
+                   'its own data only.'),
         ),
         primary_key=('analysis_run_id',),
     ),
@@ -545,8 +624,8 @@ RELATIONS: dict[str, Relation] = {
             Column('block_id', 'VARCHAR', _BLOCK),
             Column('block_start', 'DATE', 'First day of the block (strength_blocks.start_date).'),
             Column('estimate_source', 'VARCHAR',
-                   'calibrated (block_effects calibrated columns, empirical calibration against negative controls) '
-                   'or raw (change_pct and its CI).'),
+                   'calibrated (block_effects calibrated_change_pct, its CI and calibrated_se_pct: empirical '
+                   'calibration against negative controls) or raw (change_pct and its CI).'),
             Column('change_pct', 'DOUBLE', 'The pooled estimate of this block: change in economy, percent (> 0 more '
                    'economical).'),
             Column('ci_low_pct', 'DOUBLE', 'Lower bound of its 95 % CI.'),
@@ -577,11 +656,13 @@ RELATIONS: dict[str, Relation] = {
                    'block_effect (each block\'s headline estimate, squad_blocks) or did (each block\'s estimate '
                    'minus its teammate controls\', squad_did).'),
             Column('meta_method', 'VARCHAR',
-                   'reml_hksj (REML tau^2, Hartung-Knapp-Sidik-Jonkman CI with t(k-1); the default) or '
-                   'dersimonian_laird (DerSimonian-Laird tau^2, normal-theory CI).'),
+                   'reml_hksj (REML tau^2, Hartung-Knapp-Sidik-Jonkman CI with t(k-1), its variance never below '
+                   'the unscaled one (Knapp & Hartung 2003 floor); the default) or dersimonian_laird '
+                   '(DerSimonian-Laird tau^2, normal-theory CI).'),
             Column('k', 'INTEGER', 'Blocks pooled.'),
             Column('n_athletes', 'INTEGER', 'Athletes they belong to.'),
-            Column('estimate_source', 'VARCHAR', 'calibrated, raw, or mixed (some blocks calibrated, some raw).'),
+            Column('estimate_source', 'VARCHAR', 'calibrated, raw, or mixed (some blocks calibrated, some raw); '
+                   'did rows are raw (the teammates are the control for shared systematic error).'),
             Column('estimate_pct', 'DOUBLE', 'Pooled change in economy, percent (> 0 more economical).'),
             Column('ci_low_pct', 'DOUBLE', 'Lower bound of the 95 % CI of the pooled mean.'),
             Column('ci_high_pct', 'DOUBLE', 'Upper bound of the 95 % CI of the pooled mean.'),
@@ -699,6 +780,12 @@ RELATIONS: dict[str, Relation] = {
             Column('temperature_c', '', 'run_metrics.temperature_c.'),
             Column('included', '', 'run_metrics.included.'),
             Column('exclusion_reason', '', 'run_metrics.exclusion_reason.'),
+            Column('temperature_source', '',
+                   'run_metrics.temperature_source (air | device | imputed | none).'),
+            Column('heat_temperature_c', '',
+                   'run_metrics.heat_temperature_c.'),
+            Column('heat_adjustment_bpm', '',
+                   'run_metrics.heat_adjustment_bpm.'),
         ),
     ),
     'runs_tidy': Relation(
@@ -732,7 +819,8 @@ RELATIONS: dict[str, Relation] = {
             Column('distance_km', '', 'Distance of the run.'),
             Column('temperature_c', '', 'Mean device temperature over the steady samples.'),
             Column('heat_temperature_c', '', 'Temperature the heat model uses (run_metrics.heat_temperature_c).'),
-            Column('temperature_source', '', 'Where the temperature comes from (device), NULL without one.'),
+            Column('temperature_source', '', 'run_metrics.temperature_source (air | device | imputed | none).'),
+            Column('heat_adjustment_bpm', '', 'run_metrics.heat_adjustment_bpm (bpm removed for heat).'),
             Column('climb_m_per_km', '', 'Ascent per km over the steady samples.'),
             Column('mean_abs_grade_pct', '', 'Mean absolute grade over the steady samples, %.'),
             Column('sub_sport', '', 'Sub-sport (trail, treadmill, ...).'),
@@ -743,8 +831,9 @@ RELATIONS: dict[str, Relation] = {
     ),
     'block_summary': Relation(
         'block_summary', 'view',
-        'Stable view: one row per strength block with its headline effect (metric economy_m_per_beat, method its)'
-        ' beside it. Defined in pipeline/warehouse/views.sql.',
+        'Stable view: one row per strength block with its headline effect (metric economy_m_per_beat, method its),'
+        " calibrated against the athlete's negative controls, beside it; the raw values follow. Defined in "
+        'pipeline/warehouse/views.sql.',
         (
             Column('athlete_id', '', _ATHLETE),
             Column('block_id', '', _BLOCK),
@@ -760,11 +849,37 @@ RELATIONS: dict[str, Relation] = {
                    'Headline effect: included runs in the baseline window (NULL when not estimated).'),
             Column('n_response', '', 'Headline effect: included runs in the response window.'),
             Column('change_pct', '',
-                   'Headline effect: change in the economy index, percent (> 0 more economical).'),
-            Column('ci_low_pct', '', 'Headline effect: lower bound of the 95 % CI.'),
-            Column('ci_high_pct', '', 'Headline effect: upper bound of the 95 % CI.'),
+                   'Headline effect, calibrated (block_effects.calibrated_change_pct; the raw value for rows '
+                   'analysed before calibration existed): change in the economy index, percent (> 0 more '
+                   'economical).'),
+            Column('ci_low_pct', '',
+                   'Headline effect: lower bound of the calibrated 95 % CI.'),
+            Column('ci_high_pct', '',
+                   'Headline effect: upper bound of the calibrated 95 % CI.'),
             Column('swc_pct', '', 'Headline effect: smallest worthwhile change.'),
-            Column('verdict', '', 'Headline effect: gain, loss, no clear change or insufficient data.'),
+            Column('verdict', '',
+                   'Headline effect: the calibrated verdict (gain, loss, no clear change, cannot tell or '
+                   'insufficient data).'),
+            Column('verdict_reason', '',
+                   'block_effects.verdict_reason: why, in words.'),
+            Column('calibration_source', '',
+                   'block_effects.calibration_source (own | squad | default).'),
+            Column('n_controls', '',
+                   'Negative controls of the athlete behind the calibration.'),
+            Column('season_controlled', '',
+                   'block_effects.season_controlled.'),
+            Column('heat_controlled', '',
+                   'block_effects.heat_controlled.'),
+            Column('sensor_change', '',
+                   'block_effects.sensor_change.'),
+            Column('raw_change_pct', '',
+                   'Headline effect before calibration (block_effects.change_pct).'),
+            Column('raw_ci_low_pct', '',
+                   'Lower bound of the raw 95 % CI.'),
+            Column('raw_ci_high_pct', '',
+                   'Upper bound of the raw 95 % CI.'),
+            Column('raw_verdict', '',
+                   'Verdict on the raw CI (block_effects.verdict).'),
         ),
     ),
     'monthly_economy': Relation(

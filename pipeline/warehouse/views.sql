@@ -33,11 +33,15 @@ SELECT
     metrics.decoupling_pct,
     metrics.temperature_c,
     metrics.included,
-    metrics.exclusion_reason
+    metrics.exclusion_reason,
+    metrics.temperature_source,
+    metrics.heat_temperature_c,
+    metrics.heat_adjustment_bpm
 FROM metrics
 LEFT JOIN activity_facts USING (activity_id);
 
--- block_summary: each strength block with its headline effect (economy index, interrupted time series).
+-- block_summary: each strength block with its headline effect (economy index, interrupted time series),
+-- calibrated against the athlete's negative controls; the raw (uncalibrated) values beside it.
 CREATE OR REPLACE VIEW block_summary AS
 WITH headline_effects AS (
     SELECT *
@@ -57,11 +61,21 @@ SELECT
     blocks.volume_kg,
     headline_effects.n_baseline,
     headline_effects.n_response,
-    headline_effects.change_pct,
-    headline_effects.ci_low_pct,
-    headline_effects.ci_high_pct,
+    coalesce(headline_effects.calibrated_change_pct, headline_effects.change_pct)   AS change_pct,
+    coalesce(headline_effects.calibrated_ci_low_pct, headline_effects.ci_low_pct)   AS ci_low_pct,
+    coalesce(headline_effects.calibrated_ci_high_pct, headline_effects.ci_high_pct) AS ci_high_pct,
     headline_effects.swc_pct,
-    headline_effects.verdict
+    coalesce(headline_effects.calibrated_verdict, headline_effects.verdict)         AS verdict,
+    headline_effects.verdict_reason,
+    headline_effects.calibration_source,
+    headline_effects.n_controls,
+    headline_effects.season_controlled,
+    headline_effects.heat_controlled,
+    headline_effects.sensor_change,
+    headline_effects.change_pct   AS raw_change_pct,
+    headline_effects.ci_low_pct   AS raw_ci_low_pct,
+    headline_effects.ci_high_pct  AS raw_ci_high_pct,
+    headline_effects.verdict      AS raw_verdict
 FROM strength_blocks AS blocks
 LEFT JOIN headline_effects USING (athlete_id, block_id);
 
@@ -142,6 +156,7 @@ SELECT
     metrics.temperature_c,
     metrics.heat_temperature_c,
     metrics.temperature_source,
+    metrics.heat_adjustment_bpm,
     metrics.climb_m_per_km,
     metrics.mean_abs_grade_pct,
     coalesce(activity.sub_sport, metrics.sub_sport)           AS sub_sport,

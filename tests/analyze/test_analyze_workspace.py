@@ -35,7 +35,7 @@ def test_demo_athlete_end_to_end_and_idempotent(workspace):
     ingest_paths(workspace, None, jobs=1, progress=False)
     summary = analyze_workspace(workspace)
     text = summary.render()
-    assert "demo_gain" in text and "-> gain" in text and "placebo" in text
+    assert "demo_gain" in text and "calibrated (95 % CI" in text and "negative controls" in text
     first = _snapshot(workspace)
     rm = first["run_metrics"]
     assert len(rm) == len(athlete.activities) and rm["included"].mean() > 0.8
@@ -43,7 +43,22 @@ def test_demo_athlete_end_to_end_and_idempotent(workspace):
     assert rm.loc[~rm["included"], "exclusion_reason"].notna().all()
     assert len(first["strength_blocks"]) == 1 and len(first["block_effects"]) == 10
     head = first["block_effects"].query("metric == 'economy_m_per_beat' and method == 'its'").iloc[0]
-    assert head["verdict"] == "gain"
+    assert head["verdict"] == "gain"                       # raw: the planted 3 % is found
+    # Calibrated side by side: a lone 40-week record has 5 overlapping controls (too few): the default.
+    assert head["calibration_source"] == "default" and head["n_controls"] == 5
+    assert head["calibrated_ci_high_pct"] - head["calibrated_ci_low_pct"] > head["ci_high_pct"] - head["ci_low_pct"]
+    assert head["calibrated_verdict"] in ("gain", "cannot tell") and "default" in head["verdict_reason"]
+    assert not head["season_controlled"] and head["heat_controlled"] and not head["sensor_change"]
+    pc = first["placebo_checks"]
+    assert set(pc["position"]) == {"before"} and pc["se_pct"].gt(0).all() and set(pc["calibration_class"]) == {"heat"}
+    assert set(rm.loc[rm["included"], "temperature_source"]) <= {"device", "imputed"}
+    con = connect(workspace, read_only=True)
+    try:
+        summary_row = con.execute("SELECT * FROM block_summary").df().iloc[0]
+    finally:
+        con.close()
+    assert summary_row["verdict"] == head["calibrated_verdict"] and summary_row["raw_verdict"] == "gain"
+    assert summary_row["change_pct"] == pytest.approx(head["calibrated_change_pct"])
     assert first["weekly"]["runs"].sum() == len(athlete.activities)
     assert first["weekly"]["strength_sessions"].sum() == len(athlete.strength_sessions)
     # Re-running with nothing new analyses nothing; forced (all, then one athlete) it leaves the same rows,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.analyze.economy import economy_fit, economy_heat_coefficient, economy_heat_fit, heat_excess_c
+from pipeline.analyze.economy import economy_fit
 from pipeline.analyze.params import AnalysisParams
 from pipeline.analyze.process import athlete_process
 from pipeline.analyze.runs import run_settled_temperature_c
@@ -87,38 +87,6 @@ def test_economy_index_is_pace_invariant_while_pace_per_beat_is_not():
     assert res.model.slope_bpm_per_m_s == pytest.approx(22.0, rel=0.05)
 
 
-def test_heat_coefficient_from_day_to_day_weather_not_the_season():
-    rng = np.random.default_rng(5)
-    n = 140
-    days = np.sort(rng.uniform(0, 245, n))
-    season = 8 + 16 * np.clip((days - 60) / 120, 0, 1)                 # spring -> summer
-    device_temp = season + rng.normal(0, 3.0, n) + 6.5                  # weather + wrist offset
-    fitness = -0.03 * days                                              # HR falls as fitness grows
-    excess = heat_excess_c(device_temp, P.ref_temperature_c)
-    hr = 150 + fitness + 0.4 * excess + rng.normal(0, 0.8, n)
-    start = pd.Series(pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(days, unit="D"))
-    gamma = economy_heat_coefficient(hr, excess, start, P.heat_detrend_days, P.heat_min_runs)
-    assert gamma == pytest.approx(0.4, abs=0.1)
-    # A naive pooled slope confounds heat with the season (fitness improves while it warms up).
-    naive = np.polyfit(excess, hr, 1)[0]
-    assert abs(naive - 0.4) > 0.15
-    # Too few runs with a temperature: no heat term rather than a guess.
-    assert economy_heat_coefficient(hr[:10], excess[:10], start[:10], 14, 20) == 0.0
-
-
-def test_heat_methods():
-    steady = pd.concat([_steady_frame(f"r{k}", 30, 3.0, 70.0, 22, 0) for k in range(3)])
-    runs = pd.DataFrame({"activity_id": ["r0", "r1", "r2"], "start_time": pd.date_range("2024-06-01", periods=3, tz="UTC"),
-                         "temperature_c": [P.ref_temperature_c + 10, P.ref_temperature_c, np.nan]})
-    from dataclasses import replace
-    fixed = economy_fit(steady, runs, 3.0, replace(P, heat_method="fixed", heat_bpm_per_c=0.5))
-    hr = fixed.runs.set_index("activity_id")["hr_at_ref_bpm"]
-    assert hr["r0"] == pytest.approx(136.0 - 0.5 * 10)   # 10 C above the threshold
-    assert hr["r1"] == pytest.approx(136.0) and hr["r2"] == pytest.approx(136.0)
-    with pytest.raises(ValueError, match="detrended"):
-        economy_fit(steady, runs, 3.0, replace(P, heat_method="guess"))
-
-
 def _device_trace(duration_s, settled_c, indoor_c=21.0, tau_s=600.0, dt_s=5.0):
     """A wrist device relaxing from indoor temperature to ``settled_c``, stored in whole degrees (FIT)."""
     t = np.arange(0.0, duration_s, dt_s)
@@ -141,39 +109,6 @@ def test_settled_temperature_edge_cases():
     assert run_settled_temperature_c(np.arange(0.0, 300, 5), np.full(60, 18.0)) == pytest.approx(18.0)  # too short
     t, temp = _device_trace(3600, 30.0)
     assert 21.0 <= run_settled_temperature_c(t, temp, tau_s=60.0) <= 33.0      # wrong tau: near the readings
-
-
-def _heat_season(rng, n=150, gamma=0.4, sensor_sd=0.87):
-    """Runs over a spring-summer season: air = season + weather; the device reads air + a per-run wrist
-    warming of 5-8 C (SD 0.87); HR rises gamma bpm per C of air above 15 C; fitness improves."""
-    days = np.sort(rng.uniform(0, 245, n))
-    air = 10 + 18 * np.clip((days - 90) / 100, 0, 1) + rng.normal(0, 2.5, n)
-    half = sensor_sd * np.sqrt(3)
-    device = air + rng.uniform(6.5 - half, 6.5 + half, n)
-    hr = 150 - 0.03 * days + gamma * np.maximum(0, air - 15) + rng.normal(0, 1.7, n)
-    start = pd.Series(pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(days, unit="D"))
-    return hr, heat_excess_c(device, 21.5), start
-
-
-def test_heat_coefficient_errors_in_variables_correction():
-    """A wrist thermometer is a noisy proxy of air temperature: the plain slope is flattened (attenuation);
-    the method-of-moments correction with the sensor SD restores it, and the jackknife SE is honest."""
-    rng = np.random.default_rng(8)
-    naive, corrected, ses = [], [], []
-    for _ in range(40):
-        hr, excess, start = _heat_season(rng)
-        fit = economy_heat_fit(hr, excess, start, 14.0, 20, sensor_sd_c=0.87)
-        naive.append(fit.naive_bpm_per_c)
-        corrected.append(fit.gamma_bpm_per_c)
-        ses.append(fit.se_bpm_per_c)
-        assert 0.5 <= fit.reliability < 1
-    assert np.mean(naive) < 0.4 * 0.92                       # attenuated by the sensor noise
-    assert np.mean(corrected) == pytest.approx(0.4, abs=0.03)  # corrected (truth 0.4)
-    assert np.mean(ses) == pytest.approx(np.std(corrected), rel=0.35)
-    # Without the correction the function returns the plain slope.
-    hr, excess, start = _heat_season(rng)
-    plain = economy_heat_fit(hr, excess, start, 14.0, 20, sensor_sd_c=0.0)
-    assert plain.gamma_bpm_per_c == pytest.approx(plain.naive_bpm_per_c) and plain.reliability == 1.0
 
 
 def test_slope_is_not_flattened_by_speed_measurement_noise():

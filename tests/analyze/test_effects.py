@@ -8,11 +8,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.analyze.effects import block_effects, block_windows, effect_its, effect_verdict, effect_window, placebo_checks
+from pipeline.analyze.effects import (
+    EffectContext,
+    block_effects,
+    block_windows,
+    effect_its,
+    effect_verdict,
+    effect_window,
+)
 from pipeline.analyze.params import AnalysisParams
+from pipeline.analyze.regression import coef_ci
 from pipeline.errors import PipelineError
 
 P = AnalysisParams()
+C = EffectContext(P)
 BLOCK = pd.Timestamp("2024-05-06", tz="UTC")
 
 
@@ -52,7 +61,7 @@ def test_windows_default_dates():
 
 def test_window_recovers_a_step():
     runs, _ = _series(np.random.default_rng(1), step_pct=3.0)
-    e = effect_window(runs, block_windows(BLOCK, P), "economy_m_per_beat", P)
+    e = effect_window(runs, block_windows(BLOCK, P), "economy_m_per_beat", C)
     assert e.n_baseline == 24 and e.n_response == 24
     assert e.change_pct == pytest.approx(3.0, abs=0.6)
     assert e.ci_low_pct < 3.0 < e.ci_high_pct and e.verdict == "gain"
@@ -63,39 +72,39 @@ def test_its_separates_a_step_from_a_pre_existing_trend():
     # Economy improves 0.15 %/week from ordinary running; no block effect.
     runs, _ = _series(np.random.default_rng(2), trend_pct_per_week=0.15)
     w = block_windows(BLOCK, P)
-    window = effect_window(runs, w, "economy_m_per_beat", P)
-    its = effect_its(runs, w, "economy_m_per_beat", P)
+    window = effect_window(runs, w, "economy_m_per_beat", C)
+    its = effect_its(runs, w, "economy_m_per_beat", C)
     assert window.change_pct > 1.5 and window.verdict == "gain"       # the naive comparison is fooled
     assert its.ci_low_pct < 0 < its.ci_high_pct and its.verdict == "no clear change"
     # Same trend plus a 3 % step: ITS finds the step beyond the trend.
     runs, _ = _series(np.random.default_rng(3), trend_pct_per_week=0.15, step_pct=3.0)
-    its = effect_its(runs, w, "economy_m_per_beat", P)
+    its = effect_its(runs, w, "economy_m_per_beat", C)
     assert its.change_pct == pytest.approx(3.0, abs=1.0)
     assert its.ci_low_pct < 3.0 < its.ci_high_pct and its.verdict == "gain"
     # The ITS interval is wider than the window one: extrapolating the trend costs precision.
-    window = effect_window(runs, w, "economy_m_per_beat", P)
+    window = effect_window(runs, w, "economy_m_per_beat", C)
     assert its.ci_high_pct - its.ci_low_pct > window.ci_high_pct - window.ci_low_pct
 
 
 def test_sign_conventions_lower_hr_and_lower_decoupling_are_gains():
     rng = np.random.default_rng(4)
     hr, _ = _series(rng, level=140.0, step_pct=-3.0, metric="hr_at_ref_bpm")
-    e = effect_window(hr, block_windows(BLOCK, P), "hr_at_ref_bpm", P)
+    e = effect_window(hr, block_windows(BLOCK, P), "hr_at_ref_bpm", C)
     assert e.change_pct == pytest.approx(3.0, abs=0.6) and e.verdict == "gain"
     days = np.arange(-42, 84, 2.0)
     dec = pd.DataFrame({"start_time": BLOCK + pd.to_timedelta(days, unit="D"),
                         "decoupling_pct": np.where(days >= 42, 3.0, 5.0) + rng.normal(0, 0.3, len(days))})
-    e = effect_window(dec, block_windows(BLOCK, P), "decoupling_pct", P)
+    e = effect_window(dec, block_windows(BLOCK, P), "decoupling_pct", C)
     assert e.change_pct == pytest.approx(2.0, abs=0.3)   # percentage points, positive = less drift
     assert e.verdict == "gain"
     with pytest.raises(ValueError, match="economy_m_per_beat"):
-        effect_window(dec, block_windows(BLOCK, P), "vo2max", P)
+        effect_window(dec, block_windows(BLOCK, P), "vo2max", C)
 
 
 def test_insufficient_data():
     runs, _ = _series(np.random.default_rng(5), weeks_after=7)   # response window barely started
     for method in (effect_window, effect_its):
-        assert method(runs, block_windows(BLOCK, P), "economy_m_per_beat", P).verdict == "insufficient data"
+        assert method(runs, block_windows(BLOCK, P), "economy_m_per_beat", C).verdict == "insufficient data"
 
 
 @pytest.mark.slow
@@ -107,7 +116,7 @@ def test_false_gain_rate_under_autocorrelated_noise(ci_method):
     n, gains, covered = 200, 0, 0
     for _ in range(n):
         runs, _ = _series(rng, trend_pct_per_week=0.1, ar=0.3)
-        e = effect_its(runs, block_windows(BLOCK, p), "economy_m_per_beat", p)
+        e = effect_its(runs, block_windows(BLOCK, p), "economy_m_per_beat", EffectContext(p))
         gains += e.verdict == "gain"
         covered += e.ci_low_pct <= 0 <= e.ci_high_pct
     assert gains / n <= 0.05
@@ -115,38 +124,16 @@ def test_false_gain_rate_under_autocorrelated_noise(ci_method):
     assert covered / n >= (0.91 if ci_method == "cochrane_orcutt1949" else 0.85)
 
 
-def test_block_effects_rows_and_placebo_fake_starts():
+def test_block_effects_rows():
     runs, _ = _series(np.random.default_rng(7), weeks_before=30, weeks_after=14)
     runs["athlete_id"] = "ath"
     blocks = pd.DataFrame({"athlete_id": ["ath"], "block_id": ["B1"], "start_date": [BLOCK.date()]})
     eff = block_effects(runs, blocks, P, metrics=("economy_m_per_beat",))
     assert sorted(eff["method"]) == ["its", "window"] and (eff["block_id"] == "B1").all()
-    pl = placebo_checks(runs, blocks, P)
-    its = pl[pl["method"] == "its"]
-    fake = pd.to_datetime(its["fake_start"]).dt.tz_localize("UTC")
-    assert len(its) >= 5
-    # Every fake response window ends before the real block starts; fake starts 2 weeks apart.
-    assert (fake + pd.Timedelta(weeks=P.response_end_weeks) <= BLOCK).all()
-    assert set(np.diff(np.sort(fake.to_numpy())).astype("timedelta64[D]").astype(int)) == {14}
-    assert (its["verdict"] != "gain").mean() >= 0.8
-    first = runs["start_time"].min().normalize()
-    assert (fake - first >= pd.Timedelta(weeks=P.placebo_min_pre_weeks, days=-6)).all()
-
-
-@pytest.mark.parametrize("weeks_before, n_fake", [(26, 5), (17, 0), (12, 0)])
-def test_placebo_fake_starts_with_default_settings(weeks_before, n_fake):
-    """Fake starts every 2 weeks, each with >= 6 weeks of record before it and its weeks 6-12 response
-    window ending before the real block: 26 weeks of record before a block give 5 (weeks -12 to -20),
-    17 weeks give none (a fake start needs 6 + 12 = 18 weeks)."""
-    runs, _ = _series(np.random.default_rng(30 + weeks_before), weeks_before=weeks_before, weeks_after=14)
-    runs["athlete_id"] = "ath"
-    blocks = pd.DataFrame({"athlete_id": ["ath"], "block_id": ["B1"], "start_date": [BLOCK.date()]})
-    pl = placebo_checks(runs, blocks, P)
-    its = pl[pl["method"] == "its"]
-    assert len(its) == n_fake
-    if n_fake:
-        fake = pd.to_datetime(its["fake_start"]).dt.tz_localize("UTC")
-        assert fake.max() == BLOCK - pd.Timedelta(weeks=P.response_end_weeks)
+    # se_pct is the CI's half-width over the t quantile, on the log scale x 100 (~percent).
+    its = eff[eff["method"] == "its"].iloc[0]
+    half = (np.log1p(its["ci_high_pct"] / 100) - np.log1p(its["ci_low_pct"] / 100)) / 2 * 100
+    assert half / its["se_pct"] == pytest.approx(2.0, abs=0.1)
 
 
 def test_params_from_config():
@@ -162,33 +149,42 @@ def test_params_from_config():
 
 def test_heat_coefficient_uncertainty_widens_the_ci_of_heat_adjusted_metrics_only():
     """Heat arrives with the response window: how much the economy estimate depends on the heat coefficient
-    is the same estimator applied to excess/HR; times the coefficient's SE, it is added to the CI."""
+    is the same estimator applied to excess/HR; times the coefficient's SE, it is added to the CI. With
+    bootstrap draws of each run's adjustment, their spread through the same weights is added instead."""
     rng = np.random.default_rng(21)
     runs, resp = _series(rng, weeks_before=16, weeks_after=14)
     t_w = (runs["start_time"] - BLOCK).dt.days.to_numpy() / 7
-    runs["heat_temperature_c"] = P.ref_temperature_c + np.clip(t_w, 0, None) * 0.8 + rng.normal(0, 2, len(runs))
+    runs["heat_excess_c"] = np.clip(t_w, 0, None) * 0.8 + np.clip(rng.normal(0, 2, len(runs)), 0, None)
+    runs["heat_model"] = "device"
     runs["hr_at_ref_bpm"] = 140.0
+    runs["activity_id"] = [f"r{k}" for k in range(len(runs))]
     w = block_windows(BLOCK, P)
+    gammas = 0.5 + 0.1 * rng.standard_normal(400)            # bootstrap draws of gamma: SE 0.1 bpm/C
+    draws = pd.DataFrame(np.outer(runs["heat_excess_c"], gammas), index=runs["activity_id"])
     for method in (effect_its, effect_window):
-        plain = method(runs, w, "economy_m_per_beat", P)
-        wide = method(runs, w, "economy_m_per_beat", P, heat_se_bpm_per_c=0.1)
-        assert wide.change_pct == pytest.approx(plain.change_pct)            # same estimate
-        assert wide.ci_low_pct < plain.ci_low_pct and wide.ci_high_pct > plain.ci_high_pct
-        # Roughly: 0.1 bpm/C x ~7 C more excess in the response window / 140 bpm ~ 0.5 % extra SE.
-        extra = ((wide.ci_high_pct - wide.ci_low_pct) ** 2 - (plain.ci_high_pct - plain.ci_low_pct) ** 2) ** 0.5 / 3.9
-        assert 0.2 < extra < 1.0
-        raw = method(runs.assign(m_per_beat=runs["economy_m_per_beat"]), w, "m_per_beat", P, heat_se_bpm_per_c=0.1)
-        raw0 = method(runs.assign(m_per_beat=runs["economy_m_per_beat"]), w, "m_per_beat", P)
-        assert raw.ci_low_pct == pytest.approx(raw0.ci_low_pct)             # raw metrics: not heat-adjusted
+        plain = method(runs, w, "economy_m_per_beat", C)
+        for ctx in (EffectContext(P, heat_se={"device": 0.1}), EffectContext(P, heat_draws=draws)):
+            wide = method(runs, w, "economy_m_per_beat", ctx)
+            assert wide.change_pct == pytest.approx(plain.change_pct)            # same estimate
+            assert wide.ci_low_pct < plain.ci_low_pct and wide.ci_high_pct > plain.ci_high_pct
+            # Roughly: 0.1 bpm/C x ~7 C more excess in the response window / 140 bpm ~ 0.5 % extra SE.
+            extra = ((wide.ci_high_pct - wide.ci_low_pct) ** 2 - (plain.ci_high_pct - plain.ci_low_pct) ** 2) ** 0.5 / 3.9
+            assert 0.2 < extra < 1.0
+            raw = method(runs.assign(m_per_beat=runs["economy_m_per_beat"]), w, "m_per_beat", ctx)
+            raw0 = method(runs.assign(m_per_beat=runs["economy_m_per_beat"]), w, "m_per_beat", C)
+            assert raw.ci_low_pct == pytest.approx(raw0.ci_low_pct)             # raw metrics: not heat-adjusted
 
 
 def test_gls_weights_reproduce_the_estimate():
-    from pipeline.analyze.effects import _coef_ci
     rng = np.random.default_rng(22)
     runs, _ = _series(rng, ar=0.4)
     y = np.log(runs["economy_m_per_beat"].to_numpy())
     t = np.arange(len(y), dtype=float)
     X = np.column_stack([np.ones(len(y)), t, (t > 60).astype(float)])
     for method in ("cochrane_orcutt1949", "newey_west1987"):
-        fit = _coef_ci(X, y, 2, replace(P, ci_method=method))
+        fit = coef_ci(X, y, 2, replace(P, ci_method=method))
         assert fit.weights @ y == pytest.approx(fit.est, abs=1e-10)
+    # The estimate's weights per run come back with the effect (for the controls' correlation).
+    e = effect_its(runs, block_windows(BLOCK, P), "economy_m_per_beat", C)
+    y_fit = np.log(runs.loc[e.weights.index, "economy_m_per_beat"].to_numpy())
+    assert e.weights.to_numpy() @ y_fit == pytest.approx(e.theta, abs=1e-10)

@@ -14,7 +14,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from pipeline.analyze.fingerprint import StoredFingerprint, AthleteFingerprint, stale_reasons, uses_pooled_inputs
+from pipeline.analyze.fingerprint import (POOL_PENDING, AthleteFingerprint, StoredFingerprint, stale_reasons,
+                                          uses_pooled_inputs)
 from pipeline.analyze.run import analyze_workspace
 from pipeline.analyze.run_cache import run_cache_path
 from pipeline.demo.simulate import PROFILES, simulate_athlete
@@ -167,6 +168,11 @@ def test_pooled_inputs_rule():
     assert uses_pooled_inputs(pd.DataFrame({"calibration_source": ["own", "squad"]}))
     assert uses_pooled_inputs(pd.DataFrame({"calibration_source": ["default", None]}))
     assert not uses_pooled_inputs(pd.DataFrame({"calibration_source": ["own", None]}))
+    # the default in a class the squad cannot serve depends on nobody else; 'squad' always does
+    assert not uses_pooled_inputs(pd.DataFrame({"calibration_source": ["default"]}), squad_class=False)
+    assert uses_pooled_inputs(pd.DataFrame({"calibration_source": ["squad"]}), squad_class=False)
+    pending = StoredFingerprint(fp.value, fp.parts, POOL_PENDING)     # stored before the squad pass ran
+    assert stale_reasons(fp, pending, "pool-1") == ["squad calibration not finished (analyze was interrupted)"]
 
 
 def test_stored_pooled_fingerprint_redoes_the_athlete_when_another_changes(ws):

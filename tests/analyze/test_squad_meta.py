@@ -11,10 +11,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
-from pipeline.analyze.squad import meta_analysis, meta_regression
+from pipeline.analyze.squad import block_estimates, meta_analysis, meta_regression, squad_pooled
 
 # tpos, tneg, cpos, cneg of the 13 trials (metafor dat.bcg), with absolute latitude (ablat).
 BCG = np.array([
@@ -89,3 +90,57 @@ def test_single_block_is_its_own_estimate():
     m = meta_analysis([0.02], [0.01])
     assert m.k == 1 and m.estimate == 0.02 and m.tau2 == 0 and np.isnan(m.pi_low)
     assert m.ci_low == pytest.approx(0.02 - 1.96 * 0.01, abs=1e-4)
+
+
+def _effects(rows):
+    """block_effects headline rows: (athlete, raw change, raw CI, calibrated change, CI, SE) per block."""
+    out = []
+    for a, raw, raw_ci, cal, cal_ci, cal_se in rows:
+        out.append({"athlete_id": a, "block_id": f"{a}-b1", "metric": "economy_m_per_beat", "method": "its",
+                    "change_pct": raw, "ci_low_pct": raw_ci[0], "ci_high_pct": raw_ci[1],
+                    "calibrated_change_pct": cal, "calibrated_ci_low_pct": cal_ci[0],
+                    "calibrated_ci_high_pct": cal_ci[1], "calibrated_se_pct": cal_se})
+    return pd.DataFrame(out)
+
+
+def test_pooling_uses_each_blocks_calibrated_estimate_and_se():
+    """The pooled effect takes calibrated_change_pct on the log scale with calibrated_se_pct / 100 as its SE
+    (already the SE of the log change), not the raw estimate, and says so; a block without calibration
+    enters raw."""
+    e = _effects([("a", 6.0, (4.0, 8.0), 2.0, (-4.0, 8.4), 3.1),
+                  ("b", 5.0, (3.0, 7.0), 1.0, (-5.0, 7.4), 3.1),
+                  ("c", 7.0, (5.0, 9.0), 3.0, (-3.0, 9.4), 3.0)])
+    est = block_estimates(e).set_index("athlete_id")
+    assert (est["estimate_source"] == "calibrated").all()
+    assert est.loc["a", "log_change"] == pytest.approx(np.log1p(0.02))
+    assert est.loc["a", "se_log"] == pytest.approx(0.031)
+    assert est.loc["c", "change_pct"] == 3.0 and est.loc["c", "ci_high_pct"] == 9.4
+    pooled = squad_pooled(est.reset_index(), pd.DataFrame())
+    row = pooled[pooled["meta_method"] == "dersimonian_laird"].iloc[0]
+    # equal-ish SEs, no heterogeneity: about the mean of the calibrated changes (2 %), far from the raw 6 %
+    assert row["estimate_source"] == "calibrated" and row["estimate_pct"] == pytest.approx(2.0, abs=0.05)
+    m = meta_analysis(np.log1p([0.02, 0.01, 0.03]), [0.031, 0.031, 0.030], "dersimonian_laird")
+    assert row["ci_low_pct"] == pytest.approx(np.expm1(m.ci_low) * 100)
+    # a block the calibration left empty enters raw, with its CI width as SE; the pool is then 'mixed'
+    e.loc[1, ["calibrated_change_pct", "calibrated_ci_low_pct", "calibrated_ci_high_pct",
+              "calibrated_se_pct"]] = np.nan
+    est = block_estimates(e).set_index("athlete_id")
+    assert est.loc["b", "estimate_source"] == "raw" and est.loc["b", "change_pct"] == 5.0
+    assert est.loc["b", "se_log"] == pytest.approx((np.log1p(0.07) - np.log1p(0.03)) / (2 * stats.norm.ppf(0.975)))
+    assert squad_pooled(est.reset_index(), pd.DataFrame())["estimate_source"].iloc[0] == "mixed"
+
+
+def test_hksj_is_never_narrower_than_the_plain_random_effects_interval():
+    """Blocks that agree far better than their SEs (q < 1): plain HKSJ would shrink the CI below what the
+    SEs allow; with the ad hoc floor (Knapp & Hartung 2003) the SE is the plain one, with t(k-1) quantiles.
+    Where the blocks disagree (BCG), the floor does nothing (metafor's knha CI above)."""
+    y, se = np.log1p([0.020, 0.021, 0.019, 0.020, 0.022]), np.full(5, 0.06)
+    m = meta_analysis(y, se, "reml_hksj")
+    wald = meta_analysis(y, se, "reml_hksj", hksj=False)
+    assert m.se == pytest.approx(0.06 / np.sqrt(5)) and m.se == pytest.approx(wald.se)
+    half = stats.t.ppf(0.975, 4) * m.se
+    assert (m.ci_low, m.ci_high) == pytest.approx((m.estimate - half, m.estimate + half))
+    x = np.array([0.5, 1.0, 1.5, 2.0, 2.5])
+    r = meta_regression(y, se, x, "reml_hksj")
+    rw = meta_regression(y, se, x, "reml_hksj", hksj=False)
+    assert r.slope_ci_high - r.slope_ci_low > rw.slope_ci_high - rw.slope_ci_low
