@@ -75,9 +75,31 @@ def _peak_rss_mb() -> dict[str, float]:
             "children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 
+def _cluster_figures(ws, cluster_root: Path, cluster: str) -> dict:
+    """The same files ingested and analysed on a dask cluster (``local:2``: a LocalCluster of 2 worker
+    processes) into a second warehouse; times, and which result tables differ from the local run."""
+    from bench.compare import differing_tables, result_tables
+    from pipeline.analyze.run import analyze_workspace
+    from pipeline.engine import open_engine
+    from pipeline.ingest.run import ingest_paths
+    from pipeline.workspace import Workspace
+
+    other = Workspace(cluster_root)
+    shutil.copytree(ws.raw_dir, other.raw_dir)
+    out: dict = {"cluster": cluster}
+    with open_engine(cluster) as engine:
+        out["ingest_s"], _ = _timed(lambda: ingest_paths(other, None, progress=False, engine=engine))
+        out["analyze_s"], _ = _timed(lambda: analyze_workspace(other, engine=engine))
+        out["worker_peak_rss_mb"] = engine.worker_peak_memory_mb()
+    out["differing_tables"] = differing_tables(result_tables(ws), result_tables(other))
+    return out
+
+
 def run_squad_bench(athletes: int = 20, weeks: int | None = None, sample_interval_s: float = 10.0,
-                    jobs: int | None = None, workdir: Path | None = None, query_repeats: int = 5) -> dict:
-    """Run the benchmark in ``workdir`` (default: a temporary folder, removed after); return the figures."""
+                    jobs: int | None = None, workdir: Path | None = None, query_repeats: int = 5,
+                    cluster: str | None = "local:2") -> dict:
+    """Run the benchmark in ``workdir`` (default: a temporary folder, removed after); return the figures.
+    ``cluster``: also ingest and analyse on this dask cluster and compare the result tables (None: skip)."""
     from pipeline.analyze.run import analyze_workspace
     from pipeline.demo.simulate import DEMO_PROFILE_KEYS, PROFILES
     from pipeline.ingest.run import ingest_paths
@@ -106,13 +128,20 @@ def run_squad_bench(athletes: int = 20, weeks: int | None = None, sample_interva
         figures["raw_mb"] = sum(p.stat().st_size for p in ws.raw_dir.rglob("*") if p.is_file()) / 1e6
         figures["files"] = files
 
+        cpu0 = time.process_time()
         seconds, summary = _timed(lambda: ingest_paths(ws, None, jobs=jobs, progress=False))
+        figures["ingest_main_cpu_s"] = time.process_time() - cpu0
+        figures["ingest_main_peak_rss_mb"] = _peak_rss_mb()["self"]
         figures["ingest_s"] = seconds
         figures["ingest_worker_peak_rss_mb"] = summary.worker_peak_rss_mb
         figures["ingest_files_per_s"] = files / seconds
         figures["ingest_samples_per_s"] = figures["samples"] / seconds
         figures["reingest_s"], _ = _timed(lambda: ingest_paths(ws, None, jobs=jobs, progress=False))
+        cpu0 = time.process_time()
         figures["analyze_s"], _ = _timed(lambda: analyze_workspace(ws))
+        figures["analyze_cpu_s"] = time.process_time() - cpu0
+        if cluster:
+            figures["cluster"] = _cluster_figures(ws, root / "on_cluster", cluster)
         figures["warehouse_mb"] = ws.warehouse_path.stat().st_size / 1e6
 
         seconds, result = _timed(lambda: run_checks(ws))
@@ -154,9 +183,13 @@ def render(figures: dict) -> str:
         f"{figures['files']} files, {figures['raw_mb']:.0f} MB, {figures['runs']} runs, "
         f"{figures['samples']:,} samples",
         f"  ingest                            {figures['ingest_s']:8.1f} s   "
-        f"{figures['ingest_files_per_s']:.1f} files/s, {figures['ingest_samples_per_s']:,.0f} samples/s",
+        f"{figures['ingest_files_per_s']:.1f} files/s (target >= 150 on 2 cores: "
+        f"{'OK' if figures['ingest_files_per_s'] >= 150 else 'BELOW TARGET'}), "
+        f"{figures['ingest_samples_per_s']:,.0f} samples/s",
         f"  ingest again (nothing new)        {figures['reingest_s']:8.1f} s",
-        f"  analyze                           {figures['analyze_s']:8.1f} s",
+        f"  ingest, this process's CPU        {figures['ingest_main_cpu_s']:8.1f} s   (parse in workers, load here; "
+        f"peak RSS here {figures['ingest_main_peak_rss_mb']:.0f} MB)",
+        f"  analyze                           {figures['analyze_s']:8.1f} s   CPU {figures['analyze_cpu_s']:.1f} s",
         f"  warehouse size                    {figures['warehouse_mb']:8.1f} MB  "
         + ", ".join(f"{k} {v:,}" for k, v in figures["rows"].items()),
         f"  checks ({figures['checks']})                      {figures['checks_s']:8.2f} s   "
@@ -170,6 +203,14 @@ def render(figures: dict) -> str:
               f"largest generator worker {figures['peak_rss_mb']['children']:.0f} MB, largest ingest worker "
               + (f"{ingest_worker:.0f} MB" if ingest_worker else "n/a (parsed in-process)")]
     lines += [f"  ! {v}" for v in figures["check_violations"]]
+    c = figures.get("cluster")
+    if c:
+        same = "identical result tables" if not c["differing_tables"] else f"DIFFERENT: {c['differing_tables']}"
+        lines += [f"  on a dask cluster ({c['cluster']}) vs here: ingest {c['ingest_s']:.1f} s "
+                  f"({figures['files'] / c['ingest_s']:.1f} files/s) vs {figures['ingest_s']:.1f} s, analyze "
+                  f"{c['analyze_s']:.1f} s vs {figures['analyze_s']:.1f} s; largest worker peak RSS "
+                  f"{c['worker_peak_rss_mb'] or float('nan'):.0f} MB; {same}"]
+    lines.append("  load average {:.1f} {:.1f} {:.1f} on {} cores".format(*os.getloadavg(), os.cpu_count()))
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 from pipeline.analyze.blocks import BlockParams
 from pipeline.analyze.params import AnalysisParams
 from pipeline.analyze.process import AthleteAnalysis
-from pipeline.analyze.run import analyze_athlete, squad_calibrated_alone
+from pipeline.analyze.athlete_job import analyze_athlete, squad_calibrated_alone
 from pipeline.errors import PipelineError
 from pipeline.report import figures as fg
 from pipeline.report import story

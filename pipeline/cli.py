@@ -9,6 +9,7 @@ at once, without loading pandas, DuckDB and matplotlib first (not to dodge impor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -109,16 +110,20 @@ def cli(ctx: click.Context, workspace: Path | None) -> None:
               help="Athlete the given PATHS belong to [default: from their folder under data/raw].")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Parallel parser processes [default: all cores].")
+@click.option("--cluster", default=None, metavar="ADDRESS",
+              help="Parse files on a dask cluster: a scheduler address (tcp://host:8786) or local:N "
+                   "(docs/scaling.md).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
-def ingest(ctx, paths, athlete_id, jobs, quiet):
+def ingest(ctx, paths, athlete_id, jobs, cluster, quiet):
     """Parse run files and strength logs into the warehouse (default: everything under data/raw)."""
     ws = _ws(ctx)
     with workspace_lock(ws, "ingest"):
         from pipeline.ingest.run import ingest_paths
 
-        summary = ingest_paths(ws, list(paths) or None, athlete_id=athlete_id, jobs=jobs,
-                               progress=not quiet)
+        with _engine(cluster) as engine:
+            summary = ingest_paths(ws, list(paths) or None, athlete_id=athlete_id, jobs=jobs,
+                                   progress=not quiet, engine=engine)
     click.echo(summary.render())
 
 
@@ -146,53 +151,79 @@ def status(ctx):
     click.echo(render_status(_ws(ctx)))
 
 
+_CLUSTER_HELP = ("Run the per-file/per-athlete work on a dask cluster: a scheduler address (tcp://host:8786) or "
+                 "local:N for N worker processes on this machine (docs/scaling.md).")
+_FORCE_HELP = "Redo every athlete (and page), even those whose inputs did not change."
+
+
 @cli.command()
 @click.option("--athlete", "athlete_id", default=None, help="Only this athlete [default: all].")
+@click.option("--force", is_flag=True, help=_FORCE_HELP)
+@click.option("--cluster", default=None, metavar="ADDRESS", help=_CLUSTER_HELP)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
-def analyze(ctx, athlete_id):
-    """Compute run_metrics, weekly, strength_blocks and block_effects from the staging tables."""
+def analyze(ctx, athlete_id, force, cluster, quiet):
+    """Compute run_metrics, weekly, strength_blocks and block_effects from the staging tables, for the
+    athletes whose inputs changed since their last analysis."""
     ws = _ws(ctx)
     with workspace_lock(ws, "analyze"):
         from pipeline.analyze.run import analyze_workspace
 
-        summary = analyze_workspace(ws, athlete_id=athlete_id)
+        with _engine(cluster) as engine:
+            summary = analyze_workspace(ws, athlete_id=athlete_id, force=force, progress=not quiet, engine=engine)
     click.echo(summary.render())
     _fail_if_analysis_failed(summary)
 
 
 @cli.command()
 @click.option("--athlete", "athlete_id", default=None, help="Only this athlete's page [default: all].")
+@click.option("--force", is_flag=True, help=_FORCE_HELP)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
-def report(ctx, athlete_id):
-    """Write reports/<athlete>/index.html + PNGs and reports/index.html from the analysis tables."""
-    from pipeline.report.build import build_reports
+def report(ctx, athlete_id, force, quiet):
+    """Write reports/<athlete>/index.html + PNGs and reports/index.html from the analysis tables (pages
+    whose data did not change are kept as they are)."""
+    from pipeline.report.build import report_workspace
 
-    index = build_reports(_ws(ctx), athlete_id=athlete_id)
-    click.echo(f"Report: {index}")
+    result = report_workspace(_ws(ctx), athlete_id=athlete_id, force=force, progress=not quiet)
+    click.echo(result.render())
 
 
 @cli.command()
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Parallel parser processes.")
+@click.option("--force", is_flag=True, help=_FORCE_HELP)
+@click.option("--cluster", default=None, metavar="ADDRESS", help=_CLUSTER_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
-def run(ctx, jobs, quiet):
+def run(ctx, jobs, force, cluster, quiet):
     """Ingest, weather, analyze and report, in that order (weather is skipped, in one line, when offline)."""
     ws = _ws(ctx)
     with workspace_lock(ws, "run"):
         from pipeline.analyze.run import analyze_workspace
         from pipeline.ingest.run import ingest_paths
-        from pipeline.report.build import build_reports
+        from pipeline.report.build import report_workspace
         from pipeline.weather.run import weather_workspace
 
-        click.echo(ingest_paths(ws, None, jobs=jobs, progress=not quiet).render())
-        weather_failed = _run_weather(ws, weather_workspace)
-        analysed = analyze_workspace(ws)
-        click.echo(analysed.render())
-        index = build_reports(ws)      # every athlete's page, the failed ones with their error
-    click.echo(f"Report: {index}")
+        with _engine(cluster) as engine:
+            click.echo(ingest_paths(ws, None, jobs=jobs, progress=not quiet, engine=engine).render())
+            weather_failed = _run_weather(ws, weather_workspace)
+            analysed = analyze_workspace(ws, force=force, progress=not quiet, engine=engine)
+            click.echo(analysed.render())
+        result = report_workspace(ws, force=force, progress=not quiet)   # every athlete's page, failed ones too
+    click.echo(result.render())
     _fail_if_analysis_failed(analysed)
     if weather_failed:
         _fail(f"the weather stage failed ({weather_failed}); everything else was done")
+
+
+def _engine(cluster: str | None):
+    """The ``--cluster`` engine as a context manager (nothing to start without the option). dask is
+    imported only when a cluster is asked for: it adds a second to every start-up otherwise."""
+    if not cluster:
+        return contextlib.nullcontext(None)
+    from pipeline.engine import open_engine
+
+    return open_engine(cluster)
 
 
 def _run_weather(ws: Workspace, weather_workspace) -> str | None:

@@ -7,7 +7,14 @@ from collections import Counter
 
 import duckdb
 
+from pipeline.analyze.blocks import BlockParams
+from pipeline.analyze.fingerprint import analysis_plan, settings_json
+from pipeline.analyze.params import AnalysisParams
+from pipeline.analyze.store import athlete_ids
+from pipeline.errors import PipelineError
 from pipeline.ingest.summary import render_summary
+from pipeline.report.data import list_athletes, load_athlete_tables
+from pipeline.report.manifest import Manifest, page_digest
 from pipeline.warehouse.contract import WORK_SET_TYPES
 from pipeline.warehouse.db import connect
 from pipeline.weather.summary import weather_status
@@ -20,7 +27,7 @@ def render_status(ws: Workspace) -> str:
     con = connect(ws, read_only=True)
     try:
         return (files_status(con) + "\n" + analysis_status(con) + "\n" + strength_status(con) + "\n"
-                + squad_status(con) + "\n" + weather_status(con))
+                + squad_status(con) + "\n" + freshness_status(con, ws) + "\n" + weather_status(con))
     finally:
         con.close()
 
@@ -148,3 +155,40 @@ def squad_status(con: duckdb.DuckDBPyConnection) -> str:
         lines.append(f"  dose-response {mod}: {slope:+.2f} points per unit (95 % CI {lo:+.2f} to {hi:+.2f}), "
                      f"{k} blocks")
     return "\n".join(lines)
+
+
+def freshness_status(con: duckdb.DuckDBPyConnection, ws: Workspace) -> str:
+    """Which athletes' analyses and report pages are out of date, and why, e.g.
+    ``analysis: 1 of 3 athletes out of date: demo_gain (source_files, activities changed); run `pipeline
+    analyze``` then ``reports: 3 of 3 pages up to date``."""
+    return analysis_freshness(con, ws) + "\n" + report_freshness(con, ws)
+
+
+def analysis_freshness(con: duckdb.DuckDBPyConnection, ws: Workspace) -> str:
+    try:
+        config = ws.pipeline_config()
+        settings = settings_json(AnalysisParams.from_config(config.get("analysis", {})),
+                                 BlockParams.from_config(config))
+    except PipelineError as e:
+        return f"analysis: cannot tell what is out of date ({e})"
+    ids = athlete_ids(con, None)
+    if not ids:
+        return "analysis: no athletes yet"
+    plan = analysis_plan(con, ws, ids, ids, settings)
+    if not plan.todo:
+        return f"analysis: {len(ids)} of {len(ids)} athletes up to date"
+    why = "; ".join(f"{a} ({', '.join(r)}{' changed' if r[0] in plan.fingerprints[a].parts else ''})"
+                    for a, r in plan.todo.items())
+    return f"analysis: {len(plan.todo)} of {len(ids)} athletes out of date: {why}; run `pipeline analyze`"
+
+
+def report_freshness(con: duckdb.DuckDBPyConnection, ws: Workspace) -> str:
+    athletes = list_athletes(con)
+    if not athletes:
+        return "reports: nothing to report yet"
+    manifest = Manifest(ws.reports_dir)
+    stale = [a for a in athletes if not manifest.is_current(a, page_digest(load_athlete_tables(con, a)))]
+    if not stale:
+        return f"reports: {len(athletes)} of {len(athletes)} athlete pages up to date"
+    return (f"reports: {len(stale)} of {len(athletes)} athlete pages out of date ({', '.join(stale)}); "
+            "run `pipeline report`")

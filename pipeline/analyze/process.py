@@ -84,20 +84,33 @@ class AthleteAnalysis:
 
 
 def athlete_runs(activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataFrame]],
-                 params: AnalysisParams) -> tuple[list[RunResult], Counter]:
-    """Per-run recipe over every running (or unknown-sport) activity; other sports are only counted."""
+                 params: AnalysisParams, reuse: dict[str, RunResult] | None = None) -> tuple[list[RunResult], Counter]:
+    """Per-run recipe over every running (or unknown-sport) activity; other sports are only counted.
+
+    ``reuse``: results of :func:`~pipeline.analyze.runs.run_process` already computed for unchanged runs,
+    by activity_id (:mod:`pipeline.analyze.run_cache`); they are taken as they are and need no samples (a
+    reused run with samples comes in the stream as ``(activity_id, None)``, so the results keep the order a
+    fresh analysis gives them: the steady samples are concatenated in that order).
+    """
     act = activities.set_index("activity_id", drop=False)
+    reuse = reuse or {}
     results, not_runs, seen = [], Counter(), set()
     for activity_id, frame in samples:
         if activity_id not in act.index:
             continue
         seen.add(activity_id)
+        if activity_id in reuse:          # in the stream's order, as a fresh result would be (frame unused)
+            results.append(reuse[activity_id])
+            continue
         try:
             results.append(run_process(frame, act.loc[activity_id].to_dict(), params))
         except Exception as e:  # name the activity: the caller reports it with its file
             raise RunAnalysisError(activity_id, e) from e
     for activity_id, row in act.iterrows():
         if activity_id in seen:
+            continue
+        if activity_id in reuse:
+            results.append(reuse[activity_id])
             continue
         kind, _ = run_kind(row.get("sport"), row.get("sub_sport"))
         if kind in ("run", "maybe"):
@@ -246,6 +259,16 @@ def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable
     p = params or AnalysisParams()
     # 1. Every run cleaned and summarised on its own (steady samples kept for included runs only).
     results, not_runs = athlete_runs(activities, samples, p)
+    return athlete_from_runs(athlete_id, activities, results, not_runs, strength_sessions, strength_blocks, p,
+                             ref_speed_m_s)
+
+
+def athlete_from_runs(athlete_id: str, activities: pd.DataFrame, results: list[RunResult], not_runs: Counter,
+                      strength_sessions: pd.DataFrame, strength_blocks: pd.DataFrame,
+                      params: AnalysisParams | None = None, ref_speed_m_s: float | None = None) -> AthleteAnalysis:
+    """The athlete-level steps of :func:`athlete_process` (steps 2-4), from the runs :func:`athlete_runs`
+    cleaned (fresh or reused: the same :class:`~pipeline.analyze.runs.RunResult` either way)."""
+    p = params or AnalysisParams()
     rows = _run_rows(results, activities)
     steady = pd.concat([r.steady.assign(activity_id=r.row["activity_id"]) for r in results if r.included],
                        ignore_index=True) if any(r.included for r in results) else \

@@ -1,105 +1,140 @@
-"""``pipeline analyze``, as a recipe: for each athlete, read its staging rows, run the pure analysis,
-then replace the analysed athletes' rows of the analysis tables in one transaction.
+"""``pipeline analyze``, as a recipe: for each athlete whose inputs changed, read its staging rows, run the
+pure analysis, then replace that athlete's rows of the analysis tables in one transaction.
 
-1. which athletes (:func:`pipeline.analyze.store.athlete_ids`);
-2. per athlete, in isolation (:func:`analyze_one`): its athlete.toml checked, its inputs
-   (:func:`~pipeline.analyze.store.load_athlete_inputs`, after
+1. which athletes, and which of them are out of date (:func:`pipeline.analyze.fingerprint.analysis_plan`:
+   the fingerprint of each athlete's inputs against the one stored with its latest analysis);
+2. per athlete to redo, one at a time and in isolation (here, or on a cluster: :func:`analysed_stream`):
+   its athlete.toml checked, its inputs (:func:`~pipeline.analyze.store.load_athlete_inputs`, after
    :func:`~pipeline.analyze.store.check_computable_times`), its strength blocks
-   (:func:`pipeline.analyze.blocks.strength_blocks_for_athlete`; declared win), then
-   :func:`pipeline.analyze.process.athlete_process` over its running samples, streamed a batch at a time.
-   ANY failure becomes that athlete's error (the reason naming the settings file and key, or the activity
-   and file(s) involved: :func:`~pipeline.analyze.store.describe_failure`), never the others';
-3. a second pass over the athletes that succeeded: those with too few negative controls of their own are
-   calibrated on the squad's (every analysed athlete's controls, plus the stored ones of athletes not
-   analysed now) (:func:`squad_calibrated`, :func:`pipeline.analyze.process.recalibrate`); a failure there
-   too is that athlete's error only;
-4. write ``run_metrics``, ``weekly``, ``strength_blocks``, ``block_effects`` and ``placebo_checks`` for the
-   athletes that succeeded (a failed athlete's old rows are removed: they no longer describe its data), and
-   one ``analysis_runs`` row per athlete (when, status, message, pipeline version, settings, fitted model
-   values) that every row links to (:func:`~pipeline.analyze.store.replace_analysis_rows`);
-5. the squad: pooled effects, teammates as controls, dose-response over every athlete in the warehouse
-   (:func:`pipeline.analyze.squad_store.analyze_squad`), pooling each block's CALIBRATED estimate, so it
-   runs after steps 3-4 (docs/squad.md, "Order"); a failure there is reported, not raised, since the
-   athletes' own results are already stored;
-6. return the one-screen summary (:mod:`pipeline.analyze.summary`), failures included; the CLI exits 1
-   when there are any.
+   (:func:`pipeline.analyze.blocks.strength_blocks_for_athlete`; declared win), the runs it can reuse
+   (:mod:`pipeline.analyze.run_cache`), then the pure analysis
+   (:func:`pipeline.analyze.athlete_job.run_athlete_job`) over the other runs' samples, streamed a batch
+   at a time. ANY failure becomes that athlete's error (the reason naming the settings file and key, or the
+   activity and file(s) involved: :func:`~pipeline.analyze.store.describe_failure`), never the others';
+3. write its ``run_metrics``, ``weekly``, ``strength_blocks``, ``block_effects`` and ``placebo_checks`` rows
+   and one ``analysis_runs`` row (when, pipeline version, settings, fitted model values, input fingerprint)
+   that every row links to, in one transaction (:func:`~pipeline.analyze.store.replace_analysis_rows`), so
+   an interrupted analyze leaves each athlete's rows whole, old or new, and a re-run finishes the rest (a
+   failed athlete's old rows are removed: they no longer describe its data). The block verdicts are
+   calibrated on the athlete's own negative controls, or, where those are too few, the default for now;
+4. a second pass over the athletes of step 3 calibrated for want of their own controls: calibrated on the
+   squad's (every athlete analysed now, plus the stored controls of athletes not analysed now)
+   (:func:`_squad_calibration`, :func:`pipeline.analyze.process.recalibrate`), their ``block_effects`` rows
+   replaced. Step 3 stores such an analysis with ``pooled_fingerprint`` = :data:`POOL_PENDING`, so an
+   analyze interrupted before this pass redoes it; the pass keeps only kilobytes per athlete (controls,
+   fits, notes), so memory does not grow with the athletes' runs. A failure here is that athlete's error;
+5. the squad, when any athlete changed: pooled effects, teammates as controls, dose-response over every
+   athlete in the warehouse (:func:`pipeline.analyze.squad_store.analyze_squad`), pooling each block's
+   CALIBRATED estimate, so it runs after steps 3-4 (docs/squad.md, "Order"); a failure there is reported,
+   not raised, since the athletes' own results are already stored;
+6. return the one-screen summary (:mod:`pipeline.analyze.summary`) with the time taken, failures included;
+   the CLI exits 1 when there are any.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
-from dataclasses import asdict, dataclass, fields, replace
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
+from tqdm import tqdm
 
 import pipeline
 
 from pipeline.analyze.blocks import BlockParams, strength_blocks_for_athlete
 from pipeline.analyze.economy import model_provenance
+from pipeline.analyze.fingerprint import (POOL_PENDING, AnalysisPlan, analysis_plan, settings_json,
+                                          squad_input_fingerprint, store_squad_fingerprint, stored_squad_fingerprint)
 from pipeline.analyze.params import AnalysisParams
-from pipeline.analyze.process import AthleteAnalysis, athlete_process, recalibrate, squad_controls, stored_control_sets
-from pipeline.analyze.squad_store import analyze_squad
-from pipeline.analyze.store import (athlete_ids, check_computable_times, describe_failure, load_athlete_inputs,
-                                    replace_analysis_rows, samples_by_activity, stored_controls)
+from pipeline.analyze.run_cache import drop_runs, save_runs
+from pipeline.analyze.store import (athlete_ids, check_computable_times, describe_failure, replace_analysis_rows,
+                                    replace_block_effects)
 from pipeline.analyze.summary import AnalyzeSummary, AthleteFailure, athlete_summary
 from pipeline.errors import PipelineError
 from pipeline.warehouse.db import connect
 from pipeline.workspace import Workspace, load_athlete_config
 
-
-def analyze_athlete(con: duckdb.DuckDBPyConnection, athlete_id: str, params: AnalysisParams,
-                    block_params: BlockParams) -> AthleteAnalysis:
-    """Load one athlete's staging rows and run :func:`athlete_process` (reads only)."""
-    check_computable_times(con, athlete_id)
-    inputs = load_athlete_inputs(con, athlete_id)
-    blocks = strength_blocks_for_athlete(athlete_id, inputs.strength_sessions, inputs.strength_sets,
-                                         inputs.declared_blocks, block_params)
-    return athlete_process(athlete_id, inputs.activities, samples_by_activity(con, inputs.run_activity_ids),
-                           inputs.strength_sessions, blocks, params, inputs.ref_speed_m_s)
+if TYPE_CHECKING:
+    from pipeline.analyze.athlete_job import AthleteResult
+    from pipeline.analyze.process import AthleteAnalysis
 
 
-@dataclass
-class AthleteOutcome:
-    """One athlete in one analyze run: its analysis, or the reason it has none."""
+def _athlete_machinery():
+    """The per-athlete analysis (:mod:`pipeline.analyze.athlete_job` and with it the cleaning and
+    statsmodels), imported only once an athlete is to be analysed, for start-up time: it adds 1.0-1.4 s on
+    top of this module's 0.7-0.9 s (measured on the 2-core bench machine), which a re-run with nothing new
+    would otherwise pay for nothing. Not to dodge an import cycle: there is none."""
+    from pipeline.analyze import athlete_job
 
-    athlete_id: str
-    started_at: pd.Timestamp
-    finished_at: pd.Timestamp
-    analysis: AthleteAnalysis | None = None
-    error: str | None = None
+    return athlete_job
 
 
-def analyze_one(con: duckdb.DuckDBPyConnection, ws: Workspace, athlete_id: str, params: AnalysisParams,
-                block_params: BlockParams) -> AthleteOutcome:
-    """Analyse one athlete, turning ANY failure into an outcome with a reason instead of an exception, so
-    one athlete's bad data or settings never cost another athlete their results."""
+def _squad_machinery():
+    """The squad analysis (:mod:`pipeline.analyze.squad_store`: pymare and scipy), imported only when the
+    squad tables are to be recomputed, for start-up time: 1.0-1.3 s measured on the 2-core bench machine,
+    paid for nothing when no athlete's analysis changed. Not to dodge an import cycle: there is none."""
+    from pipeline.analyze import squad_store
+
+    return squad_store
+
+
+def prepared_job(con: duckdb.DuckDBPyConnection, ws: Workspace, athlete_id: str, params: AnalysisParams,
+                 block_params: BlockParams, materialise: bool = False):
+    """The athlete's job (:func:`~pipeline.analyze.athlete_job.athlete_job`) after its athlete.toml and times
+    are checked, or, if reading or checking failed, the failed :class:`AthleteResult` itself (isolation)."""
     started = pd.Timestamp.now(tz="UTC")
     try:
         if (ws.raw_dir / athlete_id).is_dir():
             load_athlete_config(ws.raw_dir, athlete_id)      # a bad athlete.toml is this athlete's error
-        analysis = analyze_athlete(con, athlete_id, params, block_params)
-        return AthleteOutcome(athlete_id, started, pd.Timestamp.now(tz="UTC"), analysis=analysis)
-    except PipelineError as e:
-        return AthleteOutcome(athlete_id, started, pd.Timestamp.now(tz="UTC"), error=str(e))
+        check_computable_times(con, athlete_id)
+        return _athlete_machinery().athlete_job(con, ws, athlete_id, params, block_params, materialise=materialise)
     except Exception as e:  # noqa: BLE001 - isolation boundary: the reason is stored and shown, never lost
-        return AthleteOutcome(athlete_id, started, pd.Timestamp.now(tz="UTC"),
-                              error=describe_failure(con, athlete_id, e))
+        return _athlete_machinery().AthleteResult(athlete_id, None, [], {}, started, error=e)
 
 
-def _analysis_run(outcome: AthleteOutcome, params: AnalysisParams, block_params: BlockParams) -> dict:
+def analysed_stream(con: duckdb.DuckDBPyConnection, ws: Workspace, ids: list[str], params: AnalysisParams,
+                    block_params: BlockParams, engine=None) -> Iterator[AthleteResult]:
+    """Each athlete's :class:`AthleteResult`, one athlete at a time: here, or on the cluster of ``engine``
+    (:class:`pipeline.engine.Engine`; jobs read here, a bounded number in flight, results in order)."""
+    jobs = (prepared_job(con, ws, a, params, block_params, materialise=engine is not None) for a in ids)
+    if not ids:
+        return
+    run_job = _athlete_machinery().run_athlete_job
+    if engine is None:
+        yield from map(run_job, jobs)
+    else:
+        yield from engine.stream(run_job, jobs)
+
+
+def _failure_message(con: duckdb.DuckDBPyConnection, result: AthleteResult) -> str:
+    if isinstance(result.error, PipelineError):
+        return str(result.error)
+    return describe_failure(con, result.athlete_id, result.error)
+
+
+def _analysis_run(result: AthleteResult, message: str | None, params: AnalysisParams, block_params: BlockParams,
+                  plan: AnalysisPlan) -> dict:
     """The ``analysis_runs`` row of one athlete's analysis: ok with the fitted model's values, or error with
-    its reason (model columns NULL)."""
-    settings = {"analysis": asdict(params), "blocks": asdict(block_params)}
-    rm = outcome.analysis.run_metrics if outcome.analysis is not None else None
-    return {"analysis_run_id": uuid.uuid4().hex, "athlete_id": outcome.athlete_id,
-            "started_at": outcome.started_at, "finished_at": outcome.finished_at,
-            "status": "ok" if outcome.error is None else "error", "message": outcome.error,
-            "pipeline_version": pipeline.__version__, "settings_json": json.dumps(settings, sort_keys=True),
+    its reason (model columns NULL); both with the fingerprint of its inputs (and the pooled inputs' digest
+    when it drew on the squad's results)."""
+    analysis = result.analysis
+    fp = plan.fingerprints[result.athlete_id]
+    rm = analysis.run_metrics if analysis is not None else None
+    return {"analysis_run_id": uuid.uuid4().hex, "athlete_id": result.athlete_id,
+            "started_at": result.started_at, "finished_at": pd.Timestamp.now(tz="UTC"),
+            "status": "ok" if analysis is not None else "error", "message": message,
+            "pipeline_version": pipeline.__version__, "settings_json": settings_json(params, block_params),
             "n_runs": None if rm is None else len(rm),
             "n_included": None if rm is None else (int(rm["included"].sum()) if len(rm) else 0),
-            **model_provenance(outcome.analysis.model if outcome.analysis is not None else None)}
+            **model_provenance(analysis.model if analysis is not None else None),
+            "input_fingerprint": fp.value, "input_parts_json": json.dumps(fp.parts, sort_keys=True),
+            "pooled_fingerprint": POOL_PENDING if analysis is not None and _athlete_machinery().draws_on_squad(analysis)
+            else None}
 
 
 def _non_default_settings(params: AnalysisParams) -> str | None:
@@ -110,11 +145,11 @@ def _non_default_settings(params: AnalysisParams) -> str | None:
 
 
 def _analyze_squad(con: duckdb.DuckDBPyConnection, config: dict, params: AnalysisParams) -> str | None:
-    """Step 4, isolated: the athletes' results are stored by now, so a failure of the squad analysis is a
+    """Step 5, isolated: the athletes' results are stored by now, so a failure of the squad analysis is a
     reason in the summary (and exit 1), not an exception that would cost the report. Settings errors (a
     PipelineError) stop the command as everywhere."""
     try:
-        analyze_squad(con, config, params)
+        _squad_machinery().analyze_squad(con, config, params)
         return None
     except PipelineError:
         raise
@@ -122,56 +157,115 @@ def _analyze_squad(con: duckdb.DuckDBPyConnection, config: dict, params: Analysi
         return " ".join(f"{type(e).__name__}: {e}".split())[:300]
 
 
-def squad_calibrated(con: duckdb.DuckDBPyConnection, outcomes: list[AthleteOutcome],
-                     attempted: list[str]) -> list[AthleteOutcome]:
-    """Step 3: calibrate every athlete whose own negative controls are too few on the squad's pooled
-    controls: the analysed athletes' own sets plus the stored rows of athletes not attempted now (a failed
-    athlete's stored controls are left out: they are about to be removed). A failure here is that athlete's
-    error, as in step 2."""
-    done = [o.analysis for o in outcomes if o.analysis is not None]
-    sets = [cs for t in done for cs in t.controls.values()] + stored_control_sets(stored_controls(con, attempted))
-    squad = squad_controls(sets)
-    out = []
-    for o in outcomes:
-        if o.analysis is None:
-            out.append(o)
-            continue
-        try:
-            out.append(replace(o, analysis=recalibrate(o.analysis, squad)))
-        except Exception as e:  # noqa: BLE001 - isolation boundary, as in analyze_one
-            out.append(replace(o, analysis=None, error=describe_failure(con, o.athlete_id, e)))
-    return out
-
-
-def squad_calibrated_alone(con: duckdb.DuckDBPyConnection, analysis: AthleteAnalysis) -> AthleteAnalysis:
-    """One athlete's analysis (e.g. in memory, with changed settings) calibrated as ``pipeline analyze``
-    would: on the squad's stored controls (every other athlete's) where its own are too few."""
-    sets = list(analysis.controls.values()) + stored_control_sets(stored_controls(con, [analysis.athlete_id]))
-    return recalibrate(analysis, squad_controls(sets))
-
-
-def analyze_workspace(ws: Workspace, athlete_id: str | None = None) -> AnalyzeSummary:
-    """Compute the analysis tables from the staging tables for every athlete (or one).
+def analyze_workspace(ws: Workspace, athlete_id: str | None = None, force: bool = False, progress: bool = False,
+                      engine=None) -> AnalyzeSummary:
+    """Compute the analysis tables from the staging tables for every athlete (or one) whose inputs changed.
 
     Parameters come from pipeline.toml: ``[analysis]`` (:class:`AnalysisParams`) and ``[blocks]``
-    (:class:`BlockParams`); invalid ones stop the command (they concern every athlete). Each athlete is
-    analysed in isolation (:func:`analyze_one`); the summary lists the failures. The caller holds the
-    workspace lock.
+    (:class:`BlockParams`); invalid ones stop the command (they concern every athlete). ``force`` redoes
+    athletes whose inputs did not change; ``progress`` shows a bar per athlete on a terminal; ``engine``
+    (``--cluster``) analyses athletes on a dask cluster. Each athlete is analysed in isolation; the summary
+    lists the failures. The caller holds the workspace lock.
     """
+    clock = (time.perf_counter(), time.process_time())
     config = ws.pipeline_config()
     params = AnalysisParams.from_config(config.get("analysis"))
     block_params = BlockParams.from_config(config)
     con = connect(ws)
     try:
-        ids = athlete_ids(con, athlete_id)                                              # 1
-        outcomes = [analyze_one(con, ws, a, params, block_params) for a in ids]         # 2
-        outcomes = squad_calibrated(con, outcomes, ids)                                 # 3
-        replace_analysis_rows(con, None if athlete_id is None else ids,                 # 4
-                              [o.analysis for o in outcomes if o.analysis is not None],
-                              pd.DataFrame([_analysis_run(o, params, block_params) for o in outcomes]))
-        squad_error = _analyze_squad(con, config, params)                               # 5
+        plan = analysis_plan(con, ws, athlete_ids(con, None), athlete_ids(con, athlete_id),     # 1
+                             settings_json(params, block_params), force)
+        summary = AnalyzeSummary(settings_note=_non_default_settings(params), up_to_date=plan.up_to_date,
+                                 removed=plan.removed, where=engine.description if engine is not None else "")
+        calibration = SquadPass()
+        with tqdm(total=len(plan.todo), unit="athlete", desc="analyze", disable=None if progress else True,
+                  leave=False) as bar:
+            for result in analysed_stream(con, ws, list(plan.todo), params, block_params, engine):   # 2
+                _store_result(con, ws, result, params, block_params, plan, summary, calibration)  # 3
+                bar.update()
+        _squad_calibration(con, calibration, list(plan.todo), (params, block_params), plan, summary)  # 4
+        _remove_athletes(con, ws, plan.removed)
+        summary.squad, summary.squad_error = _squad_step(con, config, params, force)             # 5
     finally:
         con.close()
-    return AnalyzeSummary([athlete_summary(o.analysis) for o in outcomes if o.analysis is not None],   # 6
-                          [AthleteFailure(o.athlete_id, o.error or "failed") for o in outcomes if o.analysis is None],
-                          _non_default_settings(params), squad_error)
+    summary.seconds, summary.cpu_seconds = time.perf_counter() - clock[0], time.process_time() - clock[1]
+    return summary                                                                               # 6
+
+
+@dataclass
+class SquadPass:
+    """What step 4 needs of the athletes stored in step 3: every analysed athlete's negative-control sets
+    and, for those calibrated for want of their own controls, the slimmed analysis to recalibrate with its
+    ``analysis_runs`` id (kilobytes per athlete: fits, controls, notes; never runs or samples)."""
+
+    control_sets: list = field(default_factory=list)
+    pending: list[tuple[AthleteAnalysis, str]] = field(default_factory=list)
+
+
+def _store_result(con: duckdb.DuckDBPyConnection, ws: Workspace, result: AthleteResult, params: AnalysisParams,
+                  block_params: BlockParams, plan: AnalysisPlan, summary: AnalyzeSummary,
+                  calibration: SquadPass) -> None:
+    """Step 3 for one athlete: its rows and analysis_runs row in one transaction, its runs cached; what the
+    squad calibration pass needs kept aside."""
+    message = None if result.analysis is not None else _failure_message(con, result)
+    analyses = [result.analysis] if result.analysis is not None else []
+    row = _analysis_run(result, message, params, block_params, plan)
+    replace_analysis_rows(con, [result.athlete_id], analyses, pd.DataFrame([row]))
+    if result.analysis is not None:
+        save_runs(ws, result.athlete_id, result.run_digests, result.runs)
+        summary.athletes.append(athlete_summary(result.analysis))
+        calibration.control_sets.extend(result.analysis.controls.values())
+        if row["pooled_fingerprint"] is not None:
+            calibration.pending.append((_athlete_machinery().slim(result.analysis), row["analysis_run_id"]))
+    else:
+        summary.failures.append(AthleteFailure(result.athlete_id, message or "failed"))
+
+
+def _squad_calibration(con: duckdb.DuckDBPyConnection, calibration: SquadPass, attempted: list[str],
+                       settings: tuple[AnalysisParams, BlockParams], plan: AnalysisPlan,
+                       summary: AnalyzeSummary) -> None:
+    """Step 4: the athletes analysed now whose own negative controls were too few, recalibrated on the
+    squad's (:func:`pipeline.analyze.athlete_job.squad_recalibrated`); their block_effects rows replaced and
+    their pooled inputs' digest recorded. A failure is that athlete's error only (its rows removed)."""
+    if not calibration.pending:
+        return
+    run_ids = {a.athlete_id: run_id for a, run_id in calibration.pending}
+    by_id = {s.athlete_id: s for s in summary.athletes}
+    pending = [a for a, _ in calibration.pending]
+    for analysis, out in _athlete_machinery().squad_recalibrated(con, pending, calibration.control_sets, attempted):
+        if isinstance(out, BaseException):
+            failed = _athlete_machinery().AthleteResult(analysis.athlete_id, None, [], {},
+                                                        pd.Timestamp.now(tz="UTC"), error=out)
+            message = _failure_message(con, failed)
+            replace_analysis_rows(con, [analysis.athlete_id], [],
+                                  pd.DataFrame([_analysis_run(failed, message, *settings, plan)]))
+            summary.athletes.remove(by_id[analysis.athlete_id])
+            summary.failures.append(AthleteFailure(analysis.athlete_id, message))
+            continue
+        replace_block_effects(con, out, run_ids[analysis.athlete_id], plan.pool)
+        by_id[analysis.athlete_id].headline = out.headline.to_dict("records")
+
+
+def _remove_athletes(con: duckdb.DuckDBPyConnection, ws: Workspace, removed: list[str]) -> None:
+    """Analysis rows (and cached runs) of athletes the warehouse no longer holds go."""
+    if removed:
+        replace_analysis_rows(con, removed, [], pd.DataFrame())
+        for a in removed:
+            drop_runs(ws, a)
+
+
+def _squad_step(con: duckdb.DuckDBPyConnection, config: dict, params: AnalysisParams,
+                force: bool) -> tuple[str, str | None]:
+    """Recompute the squad tables when what they are computed from changed (any athlete's analysis, the
+    settings, the code): ('recomputed' | 'up to date' | 'failed', the failure's reason)."""
+    # [squad] as written (its defaults are code, in the code digest); validated when the squad is recomputed
+    squad_settings = json.dumps({"squad": config.get("squad") or {}, "analysis": asdict(params)}, sort_keys=True,
+                                default=str)
+    current = squad_input_fingerprint(con, squad_settings)
+    if not force and stored_squad_fingerprint(con) == current:
+        return "up to date", None
+    error = _analyze_squad(con, config, params)
+    if error is not None:
+        return "failed", error
+    store_squad_fingerprint(con, current)
+    return "recomputed", None

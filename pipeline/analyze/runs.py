@@ -39,6 +39,9 @@ class RunAnalysisError(Exception):
         self.activity_id = activity_id
         self.error = error
 
+    def __reduce__(self):  # picklable with its own arguments: it travels back from cluster workers
+        return (RunAnalysisError, (self.activity_id, self.error))
+
 
 @dataclass
 class RunResult:

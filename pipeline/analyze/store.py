@@ -7,6 +7,8 @@ re-running gives identical tables and an interrupted run leaves the previous one
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,11 +16,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pipeline.analyze.process import AthleteAnalysis
 from pipeline.analyze.runs import RunAnalysisError, run_kind
 from pipeline.errors import PipelineError
 from pipeline.warehouse.contract import WEATHER_VALUE_COLUMNS, columns
 from pipeline.warehouse.db import insert_frame, transaction
+
+if TYPE_CHECKING:   # type hints only: process.py imports statsmodels (~2 s), unneeded here
+    from pipeline.analyze.process import AthleteAnalysis
 
 SAMPLE_BATCH_ACTIVITIES = 40
 ANALYSIS_TABLES = ("run_metrics", "weekly", "strength_blocks", "block_effects", "placebo_checks", "block_trends")
@@ -43,11 +47,19 @@ def _df(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) ->
 
 def samples_by_activity(con: duckdb.DuckDBPyConnection,
                         activity_ids: list[str]) -> Iterator[tuple[str, pd.DataFrame]]:
-    """Yield (activity_id, samples) for the given activities, fetching a batch of activities at a time."""
-    for k in range(0, len(activity_ids), SAMPLE_BATCH_ACTIVITIES):
-        batch = activity_ids[k:k + SAMPLE_BATCH_ACTIVITIES]
-        frame = _df(con, "SELECT * FROM samples WHERE activity_id IN (SELECT UNNEST(?)) ORDER BY activity_id, ts",
-                    [batch])
+    """Yield (activity_id, samples) for the given activities, fetching a batch of activities at a time.
+
+    Batches are runs of consecutive ids and the query names the batch's id range as well as its ids: a
+    constant range lets DuckDB skip every row group outside it (zone maps), so reading one athlete's samples
+    costs the same however many other athletes the warehouse holds (a join on the id list alone scans the
+    whole table each time: cost quadratic in the squad's size).
+    """
+    ordered = sorted(activity_ids)
+    for k in range(0, len(ordered), SAMPLE_BATCH_ACTIVITIES):
+        batch = ordered[k:k + SAMPLE_BATCH_ACTIVITIES]
+        frame = _df(con, "SELECT * FROM samples WHERE activity_id BETWEEN ? AND ? "
+                         "AND activity_id IN (SELECT UNNEST(?)) ORDER BY activity_id, ts",
+                    [batch[0], batch[-1], batch])
         for activity_id, group in frame.groupby("activity_id", sort=False):
             yield activity_id, group.reset_index(drop=True)
 
@@ -124,6 +136,20 @@ def replace_analysis_rows(con: duckdb.DuckDBPyConnection, athlete_ids: list[str]
             df = pd.concat(frames, ignore_index=True)[cols]
             df = df.replace({np.inf: np.nan, -np.inf: np.nan})
             insert_frame(con, table, df, cols)
+
+
+def replace_block_effects(con: duckdb.DuckDBPyConnection, analysis: AthleteAnalysis, analysis_run_id: str,
+                          pooled_fingerprint: str | None) -> None:
+    """Replace one athlete's ``block_effects`` rows (recalibrated on the squad's controls) under its stored
+    analysis, and record the pooled inputs' digest on that analysis, in one transaction."""
+    cols = columns("block_effects")
+    df = analysis.block_effects.assign(analysis_run_id=analysis_run_id)[cols]
+    with transaction(con):
+        con.execute("DELETE FROM block_effects WHERE athlete_id = ?", [analysis.athlete_id])
+        if len(df):
+            insert_frame(con, "block_effects", df.replace({np.inf: np.nan, -np.inf: np.nan}), cols)
+        con.execute("UPDATE analysis_runs SET pooled_fingerprint = ? WHERE analysis_run_id = ?",
+                    [pooled_fingerprint, analysis_run_id])
 
 
 # Times the analysis can compute with: pandas works in nanoseconds (1677-2262) and silently wraps beyond

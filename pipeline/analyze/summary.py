@@ -3,14 +3,18 @@ effects (calibrated, the raw estimate beside) and how the raw method did on the 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.analyze.process import AthleteAnalysis
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC
+
+if TYPE_CHECKING:   # type hints only: process.py imports statsmodels (~2 s), unneeded here
+    from pipeline.analyze.process import AthleteAnalysis
 
 
 @dataclass
@@ -40,23 +44,32 @@ class AthleteFailure:
 
 @dataclass
 class AnalyzeSummary:
-    """Result of :func:`analyze_workspace`; ``render()`` gives one screen of text."""
+    """Result of :func:`analyze_workspace`; ``render()`` gives one screen of text.
+
+    ``athletes``/``failures``: the athletes analysed now; ``up_to_date``: those skipped because their inputs
+    had not changed; ``removed``: athletes whose analysis rows went with their data; ``squad``: 'recomputed'
+    or 'up to date'; ``seconds``/``cpu_seconds``: wall time and this process's CPU time; ``where``: the
+    cluster the athletes were analysed on ('' = here)."""
 
     athletes: list[AthleteSummary] = field(default_factory=list)
     failures: list[AthleteFailure] = field(default_factory=list)
     settings_note: str | None = None     # the non-default [analysis] settings, for the "no run included" hint
     squad_error: str | None = None       # why the squad analysis (pooled effects, controls) failed, if it did
+    up_to_date: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    squad: str = ""
+    seconds: float = float("nan")
+    cpu_seconds: float = float("nan")
+    where: str = ""
 
     @property
     def ok(self) -> bool:
         return not self.failures and self.squad_error is None
 
     def render(self) -> str:
-        if not self.athletes and not self.failures:
+        if not self.athletes and not self.failures and not self.up_to_date:
             return "Analyze: no athletes in the warehouse; run `pipeline ingest` first."
-        total = len(self.athletes) + len(self.failures)
-        lines = [f"Analyze: {total} athlete(s)" + (f", {len(self.failures)} could not be analysed"
-                                                     if self.failures else "")]
+        lines = [self.headline()]
         for a in self.athletes:
             lines.extend(_athlete_lines(a, self.settings_note))
         for f in self.failures:
@@ -64,6 +77,21 @@ class AnalyzeSummary:
         if self.squad_error:
             lines.append(f"  squad analysis (pooled effects, teammates as controls): FAILED: {self.squad_error}")
         return "\n".join(lines)
+
+    def headline(self) -> str:
+        """The one summary line: what was analysed, what was up to date, the time taken."""
+        parts = [f"{len(self.athletes) + len(self.failures)} athlete(s) analysed"
+                 + (f", {len(self.failures)} could not be analysed" if self.failures else "")]
+        if self.up_to_date:
+            parts.append(f"{len(self.up_to_date)} up to date (inputs unchanged; --force redoes them)")
+        if self.removed:
+            parts.append(f"{len(self.removed)} removed ({', '.join(self.removed)})")
+        if self.squad:
+            parts.append(f"squad {self.squad}")
+        where = f" on a {self.where}" if self.where else ""
+        timing = (f" in {self.seconds:.1f} s (CPU {self.cpu_seconds:.1f} s here){where}"
+                  if np.isfinite(self.seconds) else where)
+        return "Analyze: " + ", ".join(parts) + timing
 
 
 def _athlete_lines(a: AthleteSummary, settings_note: str | None) -> list[str]:

@@ -250,6 +250,11 @@ def _load_rows(con: duckdb.DuckDBPyConnection, parsed: ParsedFile) -> tuple[Load
                         sports=tuple(str(s) for s in new_acts["sport"])), shadowed_by)
 
 
+def plain_message(parsed: ParsedFile) -> str:
+    """The message of an ``ok`` file that met no duplicate and holds no strength sessions."""
+    return _message(parsed, _Plan([], [], []), StrengthLoadResult())
+
+
 def _message(parsed: ParsedFile, plan: _Plan, strength: StrengthLoadResult) -> str:
     parts = [parsed.message] if parsed.message else []
     lost_to, replaced = plan.lost_to, [old for old, _, _ in plan.replaced]

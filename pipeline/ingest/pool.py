@@ -2,11 +2,13 @@
 
 The parse step (:func:`pipeline.ingest.dispatch.read_work_item`) never touches the warehouse, so it runs
 in ``jobs`` worker processes; the main process loads results as they arrive. At most ``jobs *
-INFLIGHT_PER_JOB`` results are in flight, so memory stays bounded whatever the number of files.
+INFLIGHT_PER_JOB`` results are in flight, so memory stays bounded whatever the number of files. With
+``--cluster`` (:class:`pipeline.engine.Engine`) the same chunks are parsed on the cluster's workers instead.
 """
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import sys
 from collections import deque
@@ -68,14 +70,38 @@ def chunks(items: list[WorkItem]) -> Iterator[list[WorkItem]]:
         yield chunk
 
 
+def parse_chunk(athletes: dict[str, AthleteConfig], limits: ArchiveLimits | None, rules: SanityRules | None,
+                chunk: list[WorkItem]) -> list[ParsedFile]:
+    """The per-file step as a cluster task: a chunk of items read with their athletes' settings (pure,
+    picklable). Archives stay open between a worker's chunks (linear reads); :func:`cluster_parsed_stream`
+    closes them on every worker at the end."""
+    return [read_work_item(item, athletes.get(item.athlete_id), limits, rules) for item in chunk]
+
+
+def cluster_parsed_stream(engine, items: list[WorkItem], athletes: dict[str, AthleteConfig],
+                          limits: ArchiveLimits | None, rules: SanityRules | None) -> Iterator[ParsedFile]:
+    """:func:`parsed_stream` on the workers of ``engine`` (:class:`pipeline.engine.Engine`): the same chunks,
+    results in item order; the archives the workers opened are closed afterwards (an archive changed before
+    the next run is then read afresh)."""
+    try:
+        for results in engine.stream(functools.partial(parse_chunk, athletes, limits, rules), chunks(items)):
+            yield from results
+    finally:
+        engine.run_on_workers(close_open_archives)
+
+
 def parsed_stream(items: list[WorkItem], athletes: dict[str, AthleteConfig], jobs: int,
                   summary: IngestSummary | None = None, limits: ArchiveLimits | None = None,
-                  rules: SanityRules | None = None) -> Iterator[ParsedFile]:
+                  rules: SanityRules | None = None, engine=None) -> Iterator[ParsedFile]:
     """Yield ParsedFile results in item order; at most ``jobs * 4`` chunks in flight (bounded memory).
 
     Each worker reports its peak RSS with every result; the largest goes to ``summary.worker_peak_rss_mb``.
-    ``limits``/``rules``: archive limits and sanity-gate bounds (defaults when None).
+    ``limits``/``rules``: archive limits and sanity-gate bounds (defaults when None). ``engine``
+    (:class:`pipeline.engine.Engine`, ``--cluster``): parse on its workers instead.
     """
+    if engine is not None:
+        yield from cluster_parsed_stream(engine, items, athletes, limits, rules)
+        return
     if jobs <= 1 or len(items) <= 1:
         try:
             for item in items:

@@ -5,10 +5,13 @@
 2. ingest of ``data/raw`` only: remove what is gone from it (files, archive members) —
    :mod:`pipeline.ingest.reconcile`;
 3. skip what the warehouse already holds (same path, same sha256, same athlete) without parsing it;
-4. parse the rest in ``jobs`` processes (the reader is a pure function of the bytes, followed by the
-   sanity gate), streaming results back with a bounded number in flight so memory stays flat —
-   :mod:`pipeline.ingest.pool`;
-5. load each result in the main process, one transaction per file — :mod:`pipeline.ingest.load`;
+4. parse the rest in ``jobs`` processes, or on a dask cluster (``engine``; the reader is a pure function of
+   the bytes, followed by the sanity gate), streaming results back with a bounded number in flight so memory
+   stays flat — :mod:`pipeline.ingest.pool`;
+5. load the results in the main process, the single warehouse writer: new files that cannot meet anything
+   stored in batches (one transaction per batch, a failed batch retried file by file) —
+   :mod:`pipeline.ingest.load_batch`; every other file in its own transaction, in order —
+   :mod:`pipeline.ingest.load`;
 6. read again the files that duplicated data which is now gone (promotion);
 7. upsert ``athletes`` from ``athlete.toml`` and load declared blocks for every athlete seen; ingest of
    ``data/raw`` only: remove athletes that have no file left;
@@ -29,7 +32,8 @@ from pipeline.ingest.archives import ArchiveLimits
 from pipeline.ingest.declared_blocks import load_declared_blocks
 from pipeline.ingest.discover import Discovery, KnownFile, KnownFiles, discover, file_sha256, known_sha
 from pipeline.ingest.dispatch import WorkItem
-from pipeline.ingest.load import load_identical_copy, load_parsed, record_unloaded
+from pipeline.ingest.load import load_identical_copy, record_unloaded
+from pipeline.ingest.load_batch import BATCH_FILES, BATCH_SAMPLES, load_one_safely, load_plain_or_retry, plain_files
 from pipeline.ingest.parsed import UNCHANGED, ParsedFile
 from pipeline.ingest.pool import parsed_stream
 from pipeline.ingest.reconcile import gone_paths, remove_files, remove_gone_athletes, shadowed_paths, touched_frame
@@ -64,11 +68,14 @@ class IngestRun:
     holder: dict[tuple[str, str], str] = field(default_factory=dict)
     athletes: dict[str, AthleteConfig] = field(default_factory=dict)
     pending: list[ParsedFile] = field(default_factory=list)   # error/skipped rows of new paths, not yet written
+    engine: object | None = None                         # pipeline.engine.Engine: parse on a dask cluster
+    batch_files: int = BATCH_FILES                       # ok files of new paths loaded together (0: one by one)
+    batch: list[ParsedFile] = field(default_factory=list)     # such files parsed, not yet loaded
 
 
 def ingest_paths(ws: Workspace, paths: list[Path] | None, athlete_id: str | None = None,
                  jobs: int | None = None, progress: bool = True, limits: ArchiveLimits | None = None,
-                 rules: SanityRules | None = None) -> IngestSummary:
+                 rules: SanityRules | None = None, engine=None, batch_files: int = BATCH_FILES) -> IngestSummary:
     """Ingest files into the workspace warehouse.
 
     Args:
@@ -80,6 +87,9 @@ def ingest_paths(ws: Workspace, paths: list[Path] | None, athlete_id: str | None
         progress: show a progress bar (files) on stderr.
         limits: archive/decompression limits (defaults documented in docs/ingest.md).
         rules: sanity-gate bounds; default: ``[ingest]`` of pipeline.toml, else the documented defaults.
+        engine: parse on this dask cluster (:class:`pipeline.engine.Engine`, ``--cluster``) instead of
+            ``jobs`` local processes; loading stays here, in the single warehouse writer.
+        batch_files: new files loaded per transaction (:mod:`pipeline.ingest.load_batch`); 0 = one by one.
     """
     if athlete_id is not None:
         validate_athlete_id(athlete_id)
@@ -88,7 +98,8 @@ def ingest_paths(ws: Workspace, paths: list[Path] | None, athlete_id: str | None
     paths = _default_paths(ws) if paths is None else paths
     con = connect(ws)
     try:
-        run = IngestRun(ws, con, limits or ArchiveLimits(), rules, jobs or os.cpu_count() or 1, progress)
+        run = IngestRun(ws, con, limits or ArchiveLimits(), rules, jobs or os.cpu_count() or 1, progress,
+                        engine=engine, batch_files=batch_files)
         run.known = _known_files(con)
         found = discover(ws, paths, athlete_id, run.known, run.limits)                     # 1
         run.summary.notes.extend(found.notes)
@@ -163,12 +174,14 @@ def _parse_and_load(run: IngestRun, to_parse: list[WorkItem], failed: list[Parse
         for parsed in failed:
             _record(run, parsed)
             bar.update()
-        for parsed in parsed_stream(to_parse, run.athletes, run.jobs, run.summary, run.limits, run.rules):
+        for parsed in parsed_stream(to_parse, run.athletes, run.jobs, run.summary, run.limits, run.rules,
+                                    run.engine):
             if parsed.status == UNCHANGED:
                 run.unchanged.add(parsed.path)
             else:
-                _record(run, parsed)
+                _take(run, parsed)
             bar.update()
+        _flush_batch(run)
         _flush_unloaded(run)
     finally:
         bar.close()
@@ -202,6 +215,41 @@ def _athlete_config(ws: Workspace, athlete_id: str, notes: list[str] | None = No
     return AthleteConfig(athlete_id=athlete_id)
 
 
+def _take(run: IngestRun, parsed: ParsedFile) -> None:
+    """A parsed file to load: an ``ok`` file at a new path joins the batch; any other file is loaded at once,
+    after the batch (so files are loaded in the order they were found, as file by file would)."""
+    if run.batch_files > 0 and parsed.status == "ok" and parsed.path not in run.known:
+        run.batch.append(parsed)
+        if len(run.batch) >= run.batch_files or sum(len(f.samples) for f in run.batch) >= BATCH_SAMPLES:
+            _flush_batch(run)
+        return
+    if parsed.status not in ("error", "skipped") or parsed.path in run.known:
+        _flush_batch(run)
+    _record(run, parsed)
+
+
+def _flush_batch(run: IngestRun) -> None:
+    """Load the batch: the plain files (:func:`pipeline.ingest.load_batch.plain_files`: nothing stored or in
+    the batch they could duplicate or replace) in one transaction, then the others one by one, in order."""
+    batch, run.batch = run.batch, []
+    if not batch:
+        return
+    plain = plain_files(run.con, batch, set(run.known), set(run.holder))
+    bulk = [f for f, p in zip(batch, plain) if p]
+    for parsed, outcome in zip(bulk, load_plain_or_retry(run.con, bulk)):
+        _remember(run, parsed, outcome.status)
+    run.summary.n_batched += len(bulk)
+    for parsed in (f for f, p in zip(batch, plain) if not p):
+        _record(run, parsed)
+
+
+def _remember(run: IngestRun, parsed: ParsedFile, status: str) -> None:
+    if status == "ok" and parsed.file_id:
+        run.holder.setdefault((parsed.athlete_id, parsed.file_id), parsed.path)
+    run.known[parsed.path] = KnownFile(parsed.file_id, status, parsed.athlete_id)
+    run.touched.add(parsed.path)
+
+
 def _record(run: IngestRun, parsed: ParsedFile) -> None:
     """Load one result (or record it as an identical copy of a file already holding the same bytes)."""
     if parsed.status in ("error", "skipped") and parsed.path not in run.known:
@@ -211,16 +259,12 @@ def _record(run: IngestRun, parsed: ParsedFile) -> None:
         if len(run.pending) >= UNLOADED_BATCH:
             _flush_unloaded(run)
         return
-    key = (parsed.athlete_id, parsed.file_id)
-    holder = run.holder.get(key)
+    holder = run.holder.get((parsed.athlete_id, parsed.file_id))
     if parsed.status == "ok" and holder is not None and holder != parsed.path:
         outcome = load_identical_copy(run.con, parsed, holder)
     else:
-        outcome = load_parsed(run.con, parsed)
-        if outcome.status == "ok" and parsed.file_id:
-            run.holder.setdefault(key, parsed.path)
-    run.known[parsed.path] = KnownFile(parsed.file_id, outcome.status, parsed.athlete_id)
-    run.touched.add(parsed.path)
+        outcome = load_one_safely(run.con, parsed)
+    _remember(run, parsed, outcome.status)
 
 
 def _promote_shadowed(run: IngestRun, found: Discovery) -> None:

@@ -280,7 +280,10 @@ def _bad(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 def _floats(frame: pd.DataFrame, col: str) -> np.ndarray:
     """A writable float copy of a column (non-numbers as NaN)."""
-    return np.array(pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan), copy=True)
+    column = frame[col]
+    if pd.api.types.is_float_dtype(column.dtype) and not isinstance(column.dtype, pd.ArrowDtype):
+        return column.to_numpy(dtype=float, na_value=np.nan, copy=True)   # already numbers: no parsing
+    return np.array(pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan), copy=True)
 
 
 def _channel_bounds(rules: SanityRules, sport: str) -> list[tuple[str, str, tuple[float, float], str]]:
@@ -452,19 +455,23 @@ def _gate_laps(laps: pd.DataFrame, results: dict[str, ActivityResult], bounds, r
     """Laps of kept activities only, re-keyed to their (possibly new) ids; impossible summaries NULL."""
     if not len(laps):
         return laps
-    laps = laps[laps["activity_id"].map(lambda a: a in results and results[a].row is not None)].copy()
+    kept = {a: r for a, r in results.items() if r.row is not None}
+    laps = laps[laps["activity_id"].isin(kept.keys())].copy()
     if not len(laps):
         return laps
-    shift = laps["activity_id"].map(lambda a: results[a].shifted_by)
-    if shift.notna().any():
-        offset = pd.to_timedelta(shift.fillna(pd.Timedelta(0)))
+    # dict look-ups, not a Python function per lap: the gate runs on every file of a squad's ingest
+    shifts = {a: r.shifted_by for a, r in kept.items() if r.shifted_by is not None}
+    if shifts:
+        offset = pd.to_timedelta(laps["activity_id"].map(shifts).fillna(pd.Timedelta(0)))
         laps["start_time"] = pd.to_datetime(laps["start_time"], utc=True) + offset
-    sport = laps["activity_id"].map(lambda a: str(results[a].row["sport"]))
-    laps["activity_id"] = laps["activity_id"].map(lambda a: results[a].row["activity_id"])
+    foot = laps["activity_id"].map({a: str(r.row["sport"]) in FOOT_SPORTS for a, r in kept.items()})
+    renamed = {a: r.row["activity_id"] for a, r in kept.items() if r.row["activity_id"] != a}
+    if renamed:
+        laps["activity_id"] = laps["activity_id"].replace(renamed)
     start = pd.to_datetime(laps["start_time"], utc=True, errors="coerce")
     bad_start = start.notna() & ((start < bounds[0]) | (start > bounds[1]))
     laps["start_time"] = start.where(~bad_start)
-    top = np.where(sport.isin(FOOT_SPORTS), rules.max_foot_speed_m_s, rules.max_speed_m_s)
+    top = np.where(foot.to_numpy(dtype=bool), rules.max_foot_speed_m_s, rules.max_speed_m_s)
     n_bad = int(bad_start.sum())
     for col, lo, hi in (("avg_heart_rate_bpm", *rules.hr_range_bpm), ("distance_m", 0.0, rules.max_distance_m),
                         ("elapsed_s", 0.0, rules.max_activity_h * 3600), ("timer_s", 0.0, rules.max_activity_h * 3600),

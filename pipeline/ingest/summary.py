@@ -34,6 +34,9 @@ class IngestSummary:
     # this process (jobs=1) or the platform cannot tell. Workers are forkserver children, so the
     # caller's RUSAGE_CHILDREN never sees them.
     worker_peak_rss_mb: float | None = None
+    # Files loaded in batches (one transaction per batch; pipeline.ingest.load_batch), not rendered: for
+    # the bench and the tests, which check that batching happens.
+    n_batched: int = 0
 
     def render(self) -> str:
         """One screen: files by status, activities by sport, errors (and skips) with reasons."""

@@ -10,12 +10,16 @@ Recipe (:func:`build_reports`):
 3. put the words together (:func:`athlete_page_context`, no I/O; :mod:`pipeline.report.story`) and
    render the Jinja2 templates (autoescaped);
 4. render the squad page with the forest plot of every athlete's block effects.
+
+Pages whose data did not change since they were last built are kept as they are
+(:mod:`pipeline.report.manifest`); :func:`report_workspace` says which were written and how long it took.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +27,7 @@ from typing import NamedTuple
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from tqdm import tqdm
 
 from pipeline.errors import PipelineError
 import pipeline
@@ -33,6 +38,7 @@ from pipeline.report.headline import CALIBRATED_FIELDS, calibrated, headline_box
 from pipeline.report.vega import EMBED_OPTIONS, script_safe_json, vega_bundle
 from pipeline.report.data import (AthleteReportData, latest_analysis_error, list_athletes, load_athlete_tables,
                                   load_squad_tables)
+from pipeline.report.manifest import SQUAD_PAGE, Manifest, ReportSummary, page_digest
 from pipeline.report.squad_section import squad_section
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC
 from pipeline.warehouse.db import connect
@@ -534,15 +540,24 @@ def _one_line(error: BaseException) -> str:
     return " ".join(text.split())[:300]
 
 
-def build_reports(ws: Workspace, athlete_id: str | None = None) -> Path:
-    """Write every athlete's page (or only ``athlete_id``'s) and the squad page; return the squad page path.
+def build_reports(ws: Workspace, athlete_id: str | None = None, force: bool = False) -> Path:
+    """:func:`report_workspace`; returns the squad page's path."""
+    return report_workspace(ws, athlete_id=athlete_id, force=force).index
+
+
+def report_workspace(ws: Workspace, athlete_id: str | None = None, force: bool = False,
+                     progress: bool = False) -> ReportSummary:
+    """Write every athlete's page (or only ``athlete_id``'s) and the squad page, skipping pages whose data
+    did not change since they were built (:mod:`pipeline.report.manifest`; ``force`` rebuilds them).
 
     Reads the warehouse read-only. Raises :class:`PipelineError` for an unknown athlete or no warehouse.
     One athlete's page failing (unreadable rows, a figure that cannot be drawn) costs no other athlete
     theirs: that athlete gets a page saying why, every other page and the squad page are written, and a
     PipelineError naming the athlete(s) is raised at the end (the CLI exits 1).
     """
-    env = _environment()
+    clock = (time.perf_counter(), time.process_time())
+    env, manifest = _environment(), Manifest(ws.reports_dir)
+    summary = ReportSummary(ws.reports_dir / PAGE_NAME)
     failures: list[tuple[str, str]] = []
     all_tables: list[AthleteReportData] = []
     con = connect(ws, read_only=True)
@@ -551,14 +566,15 @@ def build_reports(ws: Workspace, athlete_id: str | None = None) -> Path:
         if athlete_id is not None and athlete_id not in athletes:
             known = ", ".join(athletes) or "none"
             raise PipelineError(f"no athlete {athlete_id!r} in the warehouse (athletes: {known})")
-        for a in athletes:
+        for a in tqdm(athletes, unit="page", desc="report", disable=None if progress else True, leave=False):
             try:
                 tables = load_athlete_tables(con, a)
                 if athlete_id is None or a == athlete_id:
-                    write_athlete_page(tables, ws.reports_dir, env, ws.processed_dir)
+                    _athlete_page(tables, ws.reports_dir, env, manifest, summary, force, ws.processed_dir)
                 all_tables.append(tables)
             except Exception as e:  # noqa: BLE001 - isolation boundary: named in the page and the error
                 failures.append((a, _one_line(e)))
+                manifest.forget(a)
                 if athlete_id is None or a == athlete_id:
                     _write_error_page(a, _one_line(e), latest_analysis_error(con, a), ws.reports_dir, env)
         squad_tables = load_squad_tables(con)
@@ -566,9 +582,41 @@ def build_reports(ws: Workspace, athlete_id: str | None = None) -> Path:
         con.close()
     if athlete_id is None:
         remove_stale_pages(ws.reports_dir, athletes)
-    index = write_squad_page(all_tables, ws.reports_dir, env, squad_tables, ws.processed_dir)
+        for key in set(manifest.pages) - set(athletes) - {SQUAD_PAGE}:   # athletes the warehouse no longer holds
+            manifest.forget(key)
+    _squad_page(all_tables, squad_tables, ws.reports_dir, env, manifest, summary, force or bool(failures),
+                ws.processed_dir)
+    manifest.save()
+    summary.seconds, summary.cpu_seconds = time.perf_counter() - clock[0], time.process_time() - clock[1]
     if failures:
         named = "; ".join(f"{a} ({message})" for a, message in failures)
         raise PipelineError(f"the report page of {len(failures)} athlete(s) could not be built: {named}; every "
-                            f"other page and the squad page {index} were written")
-    return index
+                            f"other page and the squad page {summary.index} were written")
+    return summary
+
+
+def _athlete_page(tables: AthleteReportData, reports_dir: Path, env: Environment, manifest: Manifest,
+                  summary: ReportSummary, force: bool, vega_cache: Path | None = None) -> None:
+    """Write the athlete's page unless it was built from the same data (then count it up to date);
+    ``vega_cache``: where the charts' JavaScript bundle is cached."""
+    digest = page_digest(tables)
+    if not force and manifest.is_current(tables.athlete_id, digest):
+        summary.up_to_date.append(tables.athlete_id)
+        return
+    manifest.forget(tables.athlete_id)         # recorded again only once the page is whole
+    page = write_athlete_page(tables, reports_dir, env, vega_cache)
+    manifest.record(tables.athlete_id, digest, [page, *page.parent.glob("*.png")])
+    summary.written.append(tables.athlete_id)
+
+
+def _squad_page(all_tables: list[AthleteReportData], squad_tables: dict, reports_dir: Path, env: Environment,
+                manifest: Manifest, summary: ReportSummary, force: bool, vega_cache: Path | None = None) -> None:
+    """Write the squad page unless its data (every athlete's, the squad tables, the links) is unchanged."""
+    links = sorted(t.athlete_id for t in all_tables if (reports_dir / t.athlete_id / PAGE_NAME).exists())
+    digest = page_digest(*all_tables, squad_tables, {"links": links})
+    if not force and manifest.is_current(SQUAD_PAGE, digest):
+        summary.squad = "up to date"
+        return
+    page = write_squad_page(all_tables, reports_dir, env, squad_tables, vega_cache)
+    manifest.record(SQUAD_PAGE, digest, [page, *reports_dir.glob("*.png")])
+    summary.squad = "written"

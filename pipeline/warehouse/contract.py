@@ -125,7 +125,9 @@ RELATIONS: dict[str, Relation] = {
         "Key/value facts about the warehouse itself; key 'schema_version' is the schema version the warehouse was"
         " built or migrated to (see 'Schema versions').",
         (
-            Column('key', 'VARCHAR', "Name of the fact, e.g. 'schema_version', 'schema_hash'."),
+            Column('key', 'VARCHAR', "Name of the fact, e.g. 'schema_version', 'schema_hash', "
+                   "'squad_input_fingerprint' (what the squad tables were computed from: every athlete's "
+                   "analysis, the [squad] settings and the code; docs/scaling.md)."),
             Column('value', 'VARCHAR', 'Its value, as text.', not_null=True),
         ),
         primary_key=('key',),
@@ -632,6 +634,21 @@ RELATIONS: dict[str, Relation] = {
             Column('heat_se_bpm_per_c', 'DOUBLE', 'Standard error of heat_bpm_per_c (block jackknife; 0 for fixed).'),
             Column('heat_method', 'VARCHAR', 'detrended, fixed or none.'),
             Column('model_samples', 'INTEGER', 'Steady-sample bins the HR model was fitted on.'),
+            Column('input_fingerprint', 'VARCHAR',
+                   "sha256 of everything this athlete's analysis depended on (the parts in input_parts_json): "
+                   '`pipeline analyze` redoes the athlete only when the current inputs give another value '
+                   '(docs/scaling.md, "Re-runs").'),
+            Column('input_parts_json', 'VARCHAR',
+                   'The digest of each input, as JSON: source_files (path and sha256 of each ok file), activities, '
+                   'weather (ok rows), strength (sessions and sets), declared_blocks, athlete (its athletes row), '
+                   'athlete_toml (sha256 of the file), settings ([analysis] and [blocks]) and code (pipeline '
+                   'version and the analysis source); `pipeline status` names the parts that changed.'),
+            Column('pooled_fingerprint', 'VARCHAR',
+                   "For an analysis that drew on other athletes' results (calibration on the squad's pooled "
+                   'negative controls): the digest of every athlete\'s input_fingerprint at the time; a change '
+                   'of any of them redoes this athlete too. \'pending squad calibration\' while stored before '
+                   'the squad calibration pass (an interrupted analyze redoes it). NULL when the analysis used '
+                   'its own data only.'),
         ),
         primary_key=('analysis_run_id',),
     ),

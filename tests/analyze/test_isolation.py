@@ -117,7 +117,7 @@ def test_broken_athletes_get_error_rows_and_the_good_one_is_fully_analysed(squad
                         r"broken-\S+, starts 200000-01-01 00:00:00\+00\); fix or remove the file\(s\) and run "
                         r"`pipeline ingest` again", failures["broken"]), failures["broken"]
     text = summary.render()
-    assert "Analyze: 3 athlete(s), 2 could not be analysed" in text
+    assert "Analyze: 3 athlete(s) analysed, 2 could not be analysed" in text
     assert "  broken: NOT ANALYSED: " in text and "nan m/s" not in text
     # The good athlete: every run analysed, a block, effects; the broken ones: no analysis rows at all.
     assert _count(ws, "SELECT count(*) FROM run_metrics WHERE athlete_id = 'good'") == len(good.activities)
