@@ -47,10 +47,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 from pipeline.analyze.params import AnalysisParams
-from pipeline.analyze.regression import NO_FIT, CoefFit, coef_ci
+from pipeline.analyze.regression import NO_FIT, CoefFit, coef_ci, gls_ar1
 from pipeline.analyze.season import (
     NOT_CONTROLLED,
     SeasonSpec,
@@ -491,10 +490,10 @@ def fit_season(runs: pd.DataFrame, ctx: EffectContext, metric: str = "economy_m_
     X = np.column_stack(cols)
     if len(fit) <= X.shape[1] + 2 or np.linalg.matrix_rank(X) < X.shape[1]:
         return None
-    res = sm.GLSAR(fit["_y"].to_numpy(), X, rho=1).iterative_fit(maxiter=20)
+    res = gls_ar1(fit["_y"].to_numpy(), X)
     first = ctx.season.trend_knots + 2          # trend columns come first
     sl = slice(first, first + 2 * ctx.season.harmonics)
-    return SeasonFit(ctx.season.harmonics, np.asarray(res.params)[sl], np.asarray(res.cov_params())[sl, sl])
+    return SeasonFit(ctx.season.harmonics, res.params[sl], res.cov[sl, sl])
 
 
 def estimate(runs: pd.DataFrame, windows: BlockWindows, metric: str, method: str, ctx: EffectContext,
