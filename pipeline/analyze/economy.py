@@ -213,10 +213,21 @@ def economy_run_bins(steady: pd.DataFrame, bin_s: float) -> np.ndarray:
     """One run's contribution to the model: :func:`economy_bins` of its steady samples with HR and speed,
     as an array with the columns of :data:`MODEL_BIN_COLUMNS`. Bins never span runs, so the bins of the
     athlete's runs concatenated in run order are exactly :func:`economy_bins` of their samples
-    concatenated: each run is binned once, when it is cleaned, and its samples need not be kept."""
-    s = steady[np.isfinite(steady["hr_bpm"]) & np.isfinite(steady["gap_lag_m_s"])]
-    bins = economy_bins(s.assign(activity_id=""), bin_s)
-    return bins[list(MODEL_BIN_COLUMNS)].to_numpy(dtype=float)
+    concatenated: each run is binned once, when it is cleaned, and its samples need not be kept.
+
+    The same products, the same grouped sums (pandas' compensated group sum, bins in order of appearance)
+    and the same quotients as :func:`economy_bins`, bit for bit (tested), without its frame copies and
+    two-key grouping: it runs for every run cleaned (~0.6 ms instead of ~4.5 ms for an hour's run)."""
+    hr = steady["hr_bpm"].to_numpy(dtype=float)
+    v = steady["gap_lag_m_s"].to_numpy(dtype=float)
+    ok = np.isfinite(hr) & np.isfinite(v)
+    t, dt, v, hr = (steady["t_s"].to_numpy(dtype=float)[ok], steady["dt_s"].to_numpy(dtype=float)[ok], v[ok],
+                    hr[ok])
+    if bin_s <= 0 or not len(t):
+        return np.column_stack([t, dt, v, hr])
+    weighted = pd.DataFrame({"t_s": t * dt, "dt_s": dt, "gap_lag_m_s": v * dt, "hr_bpm": hr * dt})
+    g = weighted.groupby(np.floor(t / bin_s), sort=False).sum().to_numpy(dtype=float)
+    return np.column_stack([g[:, 0] / g[:, 1], g[:, 1], g[:, 2] / g[:, 1], g[:, 3] / g[:, 1]])
 
 
 def economy_fit_bins(bins: pd.DataFrame, runs: pd.DataFrame, ref_speed_m_s: float,

@@ -165,3 +165,21 @@ def test_model_from_each_runs_own_bins_equals_the_model_from_all_samples():
     assert (binned.slope_bpm_per_m_s, binned.drift_bpm_per_h, binned.n_samples) == (
         whole.slope_bpm_per_m_s, whole.drift_bpm_per_h, whole.n_samples)
     pd.testing.assert_frame_equal(binned.runs, whole.runs, check_exact=True)
+
+
+@pytest.mark.parametrize("bin_s", [300.0, 60.0, 17.3, 0.0])
+def test_run_bins_equal_economy_bins_of_the_run(bin_s):
+    """economy_run_bins computes economy_bins' products, grouped sums and quotients on arrays: the same bits."""
+    from pipeline.analyze.economy import MODEL_BIN_COLUMNS, economy_bins, economy_run_bins
+
+    rng = np.random.default_rng(int(bin_s * 10))
+    for n in (0, 1, 7, 1800, 4321):
+        t = np.cumsum(rng.uniform(0.5, 3.0, n)) + rng.uniform(0, 900)
+        steady = pd.DataFrame({"t_s": t, "dt_s": rng.uniform(0.5, 3.0, n), "gap_lag_m_s": rng.normal(3, 0.2, n),
+                               "hr_bpm": rng.normal(140, 3, n)})
+        if n > 10:
+            steady.loc[rng.choice(n, 10, replace=False), "hr_bpm"] = np.nan
+        finite = steady[np.isfinite(steady["hr_bpm"])].assign(activity_id="r")
+        expected = economy_bins(finite, bin_s)[list(MODEL_BIN_COLUMNS)].to_numpy(dtype=float)
+        got = economy_run_bins(steady, bin_s)
+        assert got.shape == expected.shape and np.array_equal(got, expected)
