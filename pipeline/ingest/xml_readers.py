@@ -34,7 +34,7 @@ from pipeline.ingest.common import (
     NothingToIngest, ReadContext, ReadError, activity_id_for, sport_from_word, typed_frame,
 )
 from pipeline.ingest.gpx_stream import STREAM_ABOVE_BYTES, stream_gpx
-from pipeline.ingest.parsed import ParsedFile
+from pipeline.ingest.parsed import Columns, ParsedFile, Rows
 
 _HR_TAGS = {"hr", "heartrate", "heart_rate", "heartratebpm"}
 _CAD_TAGS = {"cad", "cadence", "runcadence"}
@@ -125,8 +125,8 @@ def _to_utc(times: list[str | None] | pd.DatetimeIndex) -> pd.DatetimeIndex:
 
 def _activity(ctx: ReadContext, fmt: str, index: int, points: dict[str, list], sport: str,
               sub_sport: str | None, name: str | None, device: str | None,
-              start_hint: str | None = None) -> tuple[dict, pd.DataFrame, list[str]]:
-    """One activity row + its samples frame from point columns (``time`` strings and floats)."""
+              start_hint: str | None = None) -> tuple[dict, Columns, list[str]]:
+    """One activity row + its samples columns from point columns (``time`` strings and floats)."""
     warnings = []
     ts = _to_utc(points["time"])
     keep = ~ts.isna()
@@ -146,14 +146,13 @@ def _activity(ctx: ReadContext, fmt: str, index: int, points: dict[str, list], s
     with np.errstate(over="ignore"):   # an absurd cadence (1e308) overflows to inf: the sanity gate removes it
         cadence = cols["cadence"] * 2.0 if sport == "running" else cols["cadence"]
     n = len(ts)
-    samples = typed_frame("samples", {
-        "activity_id": np.full(n, activity_id, dtype=object),
-        "athlete_id": np.full(n, ctx.athlete_id, dtype=object),
-        "ts": ts, "elapsed_s": (ts - start).total_seconds().to_numpy(),
-        "lat_deg": cols["lat"], "lon_deg": cols["lon"], "altitude_m": cols["ele"],
-        "distance_m": cols["distance"], "speed_m_s": cols["speed"], "heart_rate_bpm": cols["hr"],
-        "cadence_spm": cadence, "power_w": cols["power"], "temperature_c": cols["temp"],
-    }, n)
+    samples = Columns.build(
+        n, activity_id=np.full(n, activity_id, dtype=object), athlete_id=np.full(n, ctx.athlete_id, dtype=object),
+        ts=ts.tz_convert(None).to_numpy(), elapsed_s=(ts - start).total_seconds().to_numpy(),
+        lat_deg=cols["lat"], lon_deg=cols["lon"], altitude_m=cols["ele"],
+        distance_m=cols["distance"], speed_m_s=cols["speed"], heart_rate_bpm=cols["hr"],
+        cadence_spm=cadence, power_w=cols["power"], temperature_c=cols["temp"],
+    )
     dist = cols["distance"]
     distance_m = float(np.nanmax(dist)) if (~np.isnan(dist)).any() else _haversine_total_m(cols["lat"], cols["lon"])
     hr = cols["hr"]
@@ -188,17 +187,16 @@ def _append_point(points: dict[str, list], pt: dict[str, object]) -> None:
         v.append(pt.get(k, math.nan) if k != "time" else pt["time"])
 
 
-def _finish(ctx: ReadContext, fmt: str, size: int, rows: list[dict], frames: list[pd.DataFrame],
+def _finish(ctx: ReadContext, fmt: str, size: int, rows: list[dict], frames: list[Columns],
             laps: list[pd.DataFrame], warnings: list[str]) -> ParsedFile:
     parsed = ctx.parsed(fmt, size, warnings=warnings)
-    parsed.activities = pd.DataFrame(rows, columns=parsed.activities.columns)
-    parsed.activities["start_time"] = pd.to_datetime(parsed.activities["start_time"], utc=True)
-    parsed.samples = pd.concat(frames, ignore_index=True)
+    parsed.activities = Rows("activities", rows)
+    parsed.samples = Columns.concat(frames)
     if laps:
         parsed.laps = pd.concat(laps, ignore_index=True)
-    sports = ", ".join(parsed.activities["sport"].astype(str))
+    sports = ", ".join(str(row["sport"]) for row in rows)
     parsed.message = (f"{len(rows)} activit{'y' if len(rows) == 1 else 'ies'} ({sports}), "
-                      f"{len(parsed.samples)} samples")
+                      f"{parsed.n_rows('samples')} samples")
     return parsed
 
 
