@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pipeline.warehouse.contract import columns
 
@@ -128,6 +129,19 @@ class Columns:
         data = dict(self.data)
         data["ts"] = pd.DatetimeIndex(data["ts"]).tz_localize("UTC")
         return pd.DataFrame(data, columns=SAMPLE_COLUMNS)
+
+    def arrow(self) -> pa.Table:
+        """The samples as an Arrow table for the warehouse (NaN and NaT become NULL, as from a frame)."""
+        arrays = []
+        for name in SAMPLE_COLUMNS:
+            value = self.data[name]
+            if name == "ts":
+                arrays.append(pa.array(value, from_pandas=True).cast(pa.timestamp("us", tz="UTC"), safe=False))
+            elif name in SAMPLE_TEXT_COLUMNS:
+                arrays.append(pa.array(value, type=pa.string(), from_pandas=True))
+            else:
+                arrays.append(pa.array(value, type=pa.float64(), from_pandas=True))
+        return pa.Table.from_arrays(arrays, names=SAMPLE_COLUMNS)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> Columns:
