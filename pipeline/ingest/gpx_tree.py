@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import NamedTuple
 from xml.etree.ElementTree import Element
 
 import numpy as np
@@ -76,12 +77,19 @@ def read_extensions(ext: Element | None, pt: dict[str, object]) -> None:
             pt[column] = _float_or_nan(e.text)
 
 
+class TreeGpx(NamedTuple):
+    """What :func:`common_gpx_tracks` read: each track as (name, type, point columns), and the creator."""
+
+    tracks: list[tuple[str | None, str | None, dict]]
+    creator: str | None
+
+
 class _Outside(Exception):
     """The document is not in the common shape: gpxpy reads it."""
 
 
-def common_gpx_tracks(root: Element, data: bytes) -> tuple[list[tuple[str | None, str | None, dict]], str | None] | None:
-    """(tracks as (name, type, point columns), creator) of a GPX 1.1 document in the common shape, or None.
+def common_gpx_tracks(root: Element, data: bytes) -> TreeGpx | None:
+    """The tracks and creator of a GPX 1.1 document in the common shape, or None (gpxpy reads it).
 
     ``root``: the defusedxml tree of ``data``. Point columns are those of
     :func:`pipeline.ingest.xml_readers._gpx_track_points` (``time`` already a UTC DatetimeIndex).
@@ -100,7 +108,7 @@ def common_gpx_tracks(root: Element, data: bytes) -> tuple[list[tuple[str | None
                 raise _Outside
     except _Outside:
         return None
-    return tracks, root.get("creator")
+    return TreeGpx(tracks, root.get("creator"))
 
 
 def _root_declares_the_namespace(data: bytes) -> bool:

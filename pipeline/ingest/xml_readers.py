@@ -232,8 +232,7 @@ def read_gpx(data: bytes, ctx: ReadContext) -> ParsedFile:
     common = common_gpx_tracks(root, data)      # the common shape, read from this tree (gpx_tree)
     del root
     if common is not None:
-        tracks, creator = common
-        return _gpx_result(ctx, len(data), tracks, creator, False, [])
+        return _gpx_result(ctx, len(data), common.tracks, common.creator, False, [])
     gpx, refused = _parse_gpx(text)
     if gpx is not None:
         try:
