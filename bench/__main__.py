@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bench.ingest", "bench.ingest_limits", "bench.squad", "bench.analyze"]
+BENCHMARKS = ["bench.ingest", "bench.ingest_limits", "bench.squad", "bench.raw_url", "bench.analyze"]
 
 
 def main(argv: list[str]) -> int:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 PLANTED_GAIN_PCT = 2.1
@@ -147,7 +148,47 @@ def run_one(task: tuple[str, int, bool]) -> dict:
     t = athlete_process(a.athlete_id, a.activities, a.samples.groupby("activity_id", sort=False),
                         a.strength_sessions, blocks, params)
     truth = truth_block_change_pct(a) if planted else 0.0
-    return _result(cell, seed, planted, truth, t, time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    return {**_result(cell, seed, planted, truth, t, seconds), **error_budget(a, t, blocks, params, truth)}
+
+
+def error_budget(a, t, blocks: pd.DataFrame, params, truth_pct: float) -> dict:
+    """The headline estimator (same windows, same context: season, covariates) applied to the simulator's
+    truth for the athlete's included runs, to split its error into parts:
+
+    ``struct_pct``  noise-free economy (fitness trend, wander, non-heat season, planted gain; no heat, no
+                    day-to-day noise, no measurement): the error the trend and season model leave;
+    ``noise_pct``   the same plus the day-to-day noise (each run's intercept offset): + the noise's share;
+    ``oracle_pct``  the day-to-day noise of the response window's runs alone, as an economy change: what
+                    an estimator that knew the counterfactual course exactly would still err by (the
+                    floor for any method on this record).
+
+    The raw estimate's remaining error (raw - noise) is what heat, recording and cleaning add. Not part of
+    the method: the truth is only known in a simulation."""
+    from pipeline.analyze.effects import block_limits, block_windows, effect_its, fit_season
+    from pipeline.analyze.process import HEADLINE, effect_context
+    from pipeline.demo.simulate import REF_SPEED_M_S
+    inc = t.run_metrics[t.run_metrics["included"]]
+    if len(t.headline) != 1 or inc.empty:
+        return {}
+    truth = a.truth.truth_runs.set_index("activity_id").reindex(inc["activity_id"])
+    ctx = effect_context(inc, blocks, t.model, params)
+    ctx = dataclasses.replace(ctx, heat_se={}, heat_draws=None)    # the truth carries no heat
+    block, not_before = next((b, nb) for b, nb in block_limits(blocks, params)
+                             if b["block_id"] == t.headline.iloc[0]["block_id"])
+    windows = block_windows(block["_start"], params, not_before)
+    out = {}
+    hr = truth["true_hr_at_ref_bpm"].to_numpy(float)
+    for name, hr_bpm in (("struct_pct", hr), ("noise_pct", hr + truth["day_offset_bpm"].to_numpy(float))):
+        runs = inc.assign(**{HEADLINE[0]: REF_SPEED_M_S * 60.0 / hr_bpm})
+        # The whole estimator on the truth series: its season (stage 1) estimated from that series too.
+        own = dataclasses.replace(ctx, season_fit=fit_season(runs, ctx)) if ctx.season_fit is not None else ctx
+        out[name] = effect_its(runs, windows, HEADLINE[0], own).effect.change_pct
+    t_run = pd.to_datetime(inc["start_time"], utc=True)
+    resp = ((t_run >= windows.response_start) & (t_run < windows.response_end)).to_numpy()
+    rel = np.log(hr / (hr + truth["day_offset_bpm"].to_numpy(float)))[resp]   # > 0: noise made HR lower
+    out["oracle_pct"] = truth_pct + float(np.expm1(rel.mean()) * 100) if resp.any() else np.nan
+    return out
 
 
 def _result(cell: Cell, seed: int, planted: bool, truth: float, t, seconds: float) -> dict:
@@ -238,6 +279,47 @@ def _pooled(g: pd.DataFrame) -> str:
     est, sd = float(np.sum(w * theta[ok]) / np.sum(w)), float(1 / np.sqrt(np.sum(w)))
     pct = [np.expm1(x) * 100 for x in (est, est - 1.96 * sd, est + 1.96 * sd)]
     return f"{pct[0]:+.1f} [{pct[1]:+.1f},{pct[2]:+.1f}]"
+
+
+def error_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per cell and variant: mean and SD of each part of the headline's error (see :func:`error_budget`),
+    and the detection a perfectly calibrated estimator with the raw error's SD could reach on a +2 %
+    gain (the CI would be +-1.96 SD wide: Phi(2 / SD - 1.96), bias ignored): the power ceiling of this
+    estimator on these records, whatever the calibration does."""
+    rows = []
+    for (cell, planted), g in df.groupby(["cell", "planted"], sort=False):
+        err = {k: g[k] - g["truth_pct"] for k in ("struct_pct", "noise_pct", "raw_pct", "oracle_pct") if k in g}
+        if len(err) < 4:
+            continue
+        sd_raw, sd_oracle = float(err["raw_pct"].std()), float(err["oracle_pct"].std())
+        rows.append({"cell": cell, "variant": "planted" if planted else "null", "n": len(g),
+                     **{f"{k[:-4]}_bias": float(e.mean()) for k, e in err.items()},
+                     **{f"{k[:-4]}_sd": float(e.std()) for k, e in err.items()},
+                     "ceiling": _detect(sd_raw), "oracle_ceiling": _detect(sd_oracle)})
+    return pd.DataFrame(rows)
+
+
+def _detect(sd_pct: float, gain_pct: float = 2.0) -> float:
+    """Share (%) of ``gain_pct`` gains an unbiased estimate with error SD ``sd_pct`` and a CI of +-1.96 SD
+    would call (CI above 0)."""
+    return float(stats.norm.cdf(gain_pct / sd_pct - 1.96) * 100) if sd_pct > 0 else float("nan")
+
+
+def render_errors(table: pd.DataFrame) -> str:
+    head = (f"{'cell':<15} {'var':<7} {'n':>3}  {'bias: struct':>12} {'+noise':>7} {'raw':>6}   "
+            f"{'SD: struct':>10} {'+noise':>7} {'raw':>6} {'oracle':>6}   {'ceiling: raw':>12} {'oracle':>6}")
+    lines = ["Error budget of the raw headline estimate (percentage points; truth = what was planted):",
+             head, "-" * len(head)]
+    for r in table.itertuples():
+        lines.append(f"{r.cell:<15} {r.variant:<7} {r.n:>3}  {r.struct_bias:>+12.2f} {r.noise_bias:>+7.2f} "
+                     f"{r.raw_bias:>+6.2f}   {r.struct_sd:>10.2f} {r.noise_sd:>7.2f} {r.raw_sd:>6.2f} "
+                     f"{r.oracle_sd:>6.2f}   {r.ceiling:>11.0f}% {r.oracle_ceiling:>5.0f}%")
+    lines.append("struct = the same estimator on the noise-free truth (trend, wander, season it cannot follow); "
+                 "+noise = with the day-to-day noise; raw = the real estimate (+ heat, recording, cleaning); "
+                 "oracle = the day-to-day noise of the response window alone (an estimator that knew the "
+                 "counterfactual exactly); ceiling = share of +2 % gains an unbiased, perfectly calibrated "
+                 "estimate with that SD would call: Phi(2/SD - 1.96)")
+    return "\n".join(lines)
 
 
 def render(table: pd.DataFrame) -> str:
@@ -350,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     OUT_DIR.mkdir(exist_ok=True)
     df.to_csv(OUT_DIR / "validate.csv", index=False)
     print(render(summarise(df)))
+    print()
+    print(render_errors(error_table(df)))
     print()
     print("\n".join(targets(df)))
     print(f"\n{len(df)} athletes in {time.perf_counter() - t0:.0f} s with {args.workers} worker(s); "

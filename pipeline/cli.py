@@ -104,6 +104,11 @@ def cli(ctx: click.Context, workspace: Path | None) -> None:
     ctx.obj["workspace"] = resolve_workspace(workspace)
 
 
+_RAW_HELP = ("Read data/raw from this URL instead of the workspace's folder (http://host:8000/raw/, "
+             "file:///mnt/share/raw, s3://bucket/raw with s3fs); default: [raw] url of pipeline.toml "
+             "(docs/scaling.md).")
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--athlete", "athlete_id", default=None,
@@ -113,17 +118,20 @@ def cli(ctx: click.Context, workspace: Path | None) -> None:
 @click.option("--cluster", default=None, metavar="ADDRESS",
               help="Parse files on a dask cluster: a scheduler address (tcp://host:8786) or local:N "
                    "(docs/scaling.md).")
+@click.option("--raw", "raw", default=None, metavar="URL", help=_RAW_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
-def ingest(ctx, paths, athlete_id, jobs, cluster, quiet):
+def ingest(ctx, paths, athlete_id, jobs, cluster, raw, quiet):
     """Parse run files and strength logs into the warehouse (default: everything under data/raw)."""
     ws = _ws(ctx)
+    if raw is not None and paths:
+        raise click.UsageError("--raw names the raw data root the warehouse follows: give it without PATHS")
     with workspace_lock(ws, "ingest"):
         from pipeline.ingest.run import ingest_paths
 
         with _engine(cluster) as engine:
             summary = ingest_paths(ws, list(paths) or None, athlete_id=athlete_id, jobs=jobs,
-                                   progress=not quiet, engine=engine)
+                                   progress=not quiet, engine=engine, raw=raw)
     click.echo(summary.render())
 
 
@@ -193,9 +201,10 @@ def report(ctx, athlete_id, force, quiet):
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Parallel parser processes.")
 @click.option("--force", is_flag=True, help=_FORCE_HELP)
 @click.option("--cluster", default=None, metavar="ADDRESS", help=_CLUSTER_HELP)
+@click.option("--raw", "raw", default=None, metavar="URL", help=_RAW_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
-def run(ctx, jobs, force, cluster, quiet):
+def run(ctx, jobs, force, cluster, raw, quiet):
     """Ingest, weather, analyze and report, in that order (weather is skipped, in one line, when offline)."""
     ws = _ws(ctx)
     with workspace_lock(ws, "run"):
@@ -205,7 +214,7 @@ def run(ctx, jobs, force, cluster, quiet):
         from pipeline.weather.run import weather_workspace
 
         with _engine(cluster) as engine:
-            click.echo(ingest_paths(ws, None, jobs=jobs, progress=not quiet, engine=engine).render())
+            click.echo(ingest_paths(ws, None, jobs=jobs, progress=not quiet, engine=engine, raw=raw).render())
             weather_failed = _run_weather(ws, weather_workspace)
             analysed = analyze_workspace(ws, force=force, progress=not quiet, engine=engine)
             click.echo(analysed.render())
@@ -258,6 +267,13 @@ def demo(ctx, seed, if_empty, squad, season_pct):
     from pipeline.workspace import discover_athletes
 
     ws = _ws(ctx)
+    if if_empty:
+        from pipeline.rawroot import raw_root
+
+        root = raw_root(ws)
+        if not root.is_local:
+            click.echo(f"data/raw is read from {root.url} (pipeline.toml [raw]); demo not written.")
+            return
     existing = discover_athletes(ws.raw_dir)
     if if_empty and existing:
         click.echo(f"data/raw/ holds {len(existing)} athlete(s) ({', '.join(existing)}); demo not written.")

@@ -93,6 +93,11 @@ def read_toml(path: Path, shown_as: str | None = None) -> dict[str, Any]:
         data = Path(path).read_bytes()
     except OSError as e:
         raise PipelineError(f"{name}: cannot be read ({e.strerror or e})") from e
+    return parse_toml(data, name)
+
+
+def parse_toml(data: bytes, name: str) -> dict[str, Any]:
+    """The settings in a TOML file's bytes; any problem is ONE line naming the file (``name``)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -246,7 +251,11 @@ def load_athlete_config(raw_dir: Path, athlete_id: str) -> AthleteConfig:
     if not path.exists():
         return AthleteConfig(athlete_id=athlete_id)
     where = f"data/raw/{path.parent.name}/{ATHLETE_CONFIG_NAME}"
-    data = read_toml(path, where)
+    return athlete_config_from_toml(read_toml(path, where), where, athlete_id)
+
+
+def athlete_config_from_toml(data: dict[str, Any], where: str, athlete_id: str) -> AthleteConfig:
+    """The checks of :func:`load_athlete_config` on an athlete.toml already parsed (``where`` names it)."""
     known = {f.name for f in fields(AthleteConfig)} - {"athlete_id", "extra"}
     kwargs = {k: v for k, v in data.items() if k in known}
     extra = {k: v for k, v in data.items() if k not in known}

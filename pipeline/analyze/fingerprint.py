@@ -27,8 +27,10 @@ import duckdb
 import pandas as pd
 
 from pipeline.digest import code_digest, file_digest, parts_digest
+from pipeline.rawroot import LOCAL_RAW
 from pipeline.warehouse.contract import WEATHER_VALUE_COLUMNS, columns
-from pipeline.workspace import Workspace
+from pipeline.warehouse.db import stored_raw_root
+from pipeline.workspace import ATHLETE_CONFIG_NAME, Workspace, athlete_folder
 
 # The source the analysis results depend on (package-relative); the report has its own list.
 ANALYSIS_CODE = ("analyze", "formulas.py", "settings.py", "warehouse/contract.py")
@@ -98,9 +100,17 @@ def current_fingerprints(con: duckdb.DuckDBPyConnection, ws: Workspace, athlete_
     """Every listed athlete's fingerprint from the warehouse as it is now (reads only small tables)."""
     by_part = {part: _part_digests(con, sql) for part, sql in PART_SQL.items()}
     shared = {"settings": parts_digest({"settings": settings}), "code": code_digest(*ANALYSIS_CODE)}
+    local = stored_raw_root(con) in (None, LOCAL_RAW)
     return {a: AthleteFingerprint(a, {**{part: d.get(a) for part, d in by_part.items()},
-                                      "athlete_toml": file_digest(ws.raw_dir / a / "athlete.toml"), **shared})
+                                      "athlete_toml": _athlete_toml_digest(ws, a) if local else None, **shared})
             for a in athlete_ids}
+
+
+def _athlete_toml_digest(ws: Workspace, athlete_id: str) -> str | None:
+    """The digest of the athlete's athlete.toml in the workspace's data/raw. Not taken when data/raw is a
+    URL (pipeline.rawroot): reading every athlete's file over the network on each status would cost a request
+    per athlete, and what the analysis uses of it reaches the warehouse at ingest (the ``athlete`` part)."""
+    return file_digest(athlete_folder(ws.raw_dir, athlete_id) / ATHLETE_CONFIG_NAME)
 
 
 def pool_digest(fingerprints: dict[str, AthleteFingerprint]) -> str:

@@ -151,7 +151,7 @@ def _apply_model(rows: pd.DataFrame, model: EconomyModel, params: AnalysisParams
     return rows
 
 
-def _context(inc: pd.DataFrame, blocks: pd.DataFrame, model: EconomyModel | None,
+def effect_context(inc: pd.DataFrame, blocks: pd.DataFrame, model: EconomyModel | None,
              params: AnalysisParams) -> EffectContext:
     """What all estimates of this athlete share: season model, real block starts, heat SEs."""
     season = season_spec(inc["start_time"], params)
@@ -290,7 +290,7 @@ def athlete_from_runs(athlete_id: str, activities: pd.DataFrame, results: list[R
     # 4. Block effects, negative controls across the record, calibration and verdicts.
     inc = rows[rows["included"]]
     blocks = strength_blocks if strength_blocks is not None else pd.DataFrame(columns=["athlete_id", "block_id", "start_date"])
-    ctx = _context(inc, blocks, model, p)
+    ctx = effect_context(inc, blocks, model, p)
     cls = calibration_class(ctx.season.controlled, model is not None and model.heat.controlled)
     fits = block_effect_fits(inc, blocks, ctx)
     notes = _block_notes(rows, inc, blocks, ctx, model)

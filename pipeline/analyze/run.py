@@ -56,8 +56,9 @@ from pipeline.analyze.store import (athlete_ids, check_computable_times, describ
                                     replace_block_effects)
 from pipeline.analyze.summary import AnalyzeSummary, AthleteFailure, athlete_summary
 from pipeline.errors import PipelineError
-from pipeline.warehouse.db import connect
-from pipeline.workspace import Workspace, load_athlete_config
+from pipeline.rawroot import RawListing, RawRoot, RawUnreadable, athlete_config, top_level_listing
+from pipeline.warehouse.db import connect, recorded_raw_root
+from pipeline.workspace import Workspace
 
 if TYPE_CHECKING:
     from pipeline.analyze.athlete_job import AthleteResult
@@ -84,26 +85,48 @@ def _squad_machinery():
 
 
 def prepared_job(con: duckdb.DuckDBPyConnection, ws: Workspace, athlete_id: str, params: AnalysisParams,
-                 block_params: BlockParams, materialise: bool = False):
+                 block_params: BlockParams, materialise: bool = False, root: RawRoot | None = None,
+                 listing: RawListing | None = None):
     """The athlete's job (:func:`~pipeline.analyze.athlete_job.athlete_job`) after its athlete.toml and times
-    are checked, or, if reading or checking failed, the failed :class:`AthleteResult` itself (isolation)."""
+    are checked, or, if reading or checking failed, the failed :class:`AthleteResult` itself (isolation).
+    ``root``: where athlete.toml is (:mod:`pipeline.rawroot`; default the workspace's data/raw), ``listing``
+    its athlete folders when it is a URL."""
     started = pd.Timestamp.now(tz="UTC")
     try:
-        if (ws.raw_dir / athlete_id).is_dir():
-            load_athlete_config(ws.raw_dir, athlete_id)      # a bad athlete.toml is this athlete's error
+        _check_athlete_toml(root or RawRoot(), ws, athlete_id, listing)
         check_computable_times(con, athlete_id)
         return _athlete_machinery().athlete_job(con, ws, athlete_id, params, block_params, materialise=materialise)
     except Exception as e:  # noqa: BLE001 - isolation boundary: the reason is stored and shown, never lost
         return _athlete_machinery().AthleteResult(athlete_id, None, [], {}, started, error=e)
 
 
+def _check_athlete_toml(root: RawRoot, ws: Workspace, athlete_id: str, listing: RawListing | None) -> None:
+    """A bad athlete.toml is this athlete's error; one on a URL root that cannot be reached now is not
+    (ingest read it, or said it could not, and the analysis reads only the warehouse)."""
+    try:
+        athlete_config(root, ws, athlete_id, listing)
+    except RawUnreadable:
+        pass
+
+
+def _athlete_folders(root: RawRoot) -> RawListing | None:
+    """A URL root's athlete folders, listed once per analyze (None: local, or not reachable now)."""
+    try:
+        return top_level_listing(root)
+    except RawUnreadable:
+        return None
+
+
 def analysed_stream(con: duckdb.DuckDBPyConnection, ws: Workspace, ids: list[str], params: AnalysisParams,
                     block_params: BlockParams, engine=None) -> Iterator[AthleteResult]:
     """Each athlete's :class:`AthleteResult`, one athlete at a time: here, or on the cluster of ``engine``
     (:class:`pipeline.engine.Engine`; jobs read here, a bounded number in flight, results in order)."""
-    jobs = (prepared_job(con, ws, a, params, block_params, materialise=engine is not None) for a in ids)
     if not ids:
         return
+    root = recorded_raw_root(con, ws)
+    listing = _athlete_folders(root)
+    jobs = (prepared_job(con, ws, a, params, block_params, materialise=engine is not None, root=root,
+                         listing=listing) for a in ids)
     run_job = _athlete_machinery().run_athlete_job
     if engine is None:
         yield from map(run_job, jobs)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from pipeline.warehouse.contract import columns
 from pipeline.warehouse.db import insert_frame
-from pipeline.workspace import DECLARED_BLOCKS_NAME, Workspace
+from pipeline.workspace import DECLARED_BLOCKS_NAME, Workspace, athlete_folder
 
 DECLARED_BLOCK_COLUMNS = columns("declared_blocks")
 
@@ -103,15 +103,25 @@ def load_declared_blocks(con: duckdb.DuckDBPyConnection, ws: Workspace, athlete_
     Runs inside the caller's transaction. A missing file clears the athlete's declared blocks. Returns
     a warning naming file, row and reason for bad rows (good rows are still loaded), or None.
     """
-    path = ws.raw_dir / athlete_id / DECLARED_BLOCKS_NAME
-    con.execute("DELETE FROM declared_blocks WHERE athlete_id = ?", [athlete_id])
+    path = athlete_folder(ws.raw_dir, athlete_id) / DECLARED_BLOCKS_NAME
     if not path.is_file():
-        return None
+        return replace_declared_blocks(con, athlete_id, None, "")
     rel = ws.relative(path)
     try:
         data = path.read_bytes()
     except OSError as e:
+        con.execute("DELETE FROM declared_blocks WHERE athlete_id = ?", [athlete_id])
         return f"{rel}: cannot read ({e.strerror})"
+    return replace_declared_blocks(con, athlete_id, data, rel)
+
+
+def replace_declared_blocks(con: duckdb.DuckDBPyConnection, athlete_id: str, data: bytes | None,
+                            rel: str) -> str | None:
+    """Replace the athlete's ``declared_blocks`` rows with those of a blocks.csv's bytes (None: the athlete
+    has none), named ``rel`` in messages; inside the caller's transaction. Returns the problems or None."""
+    con.execute("DELETE FROM declared_blocks WHERE athlete_id = ?", [athlete_id])
+    if data is None:
+        return None
     result = read_declared_blocks(data, path=rel, athlete_id=athlete_id)
     insert_frame(con, "declared_blocks", result.blocks, DECLARED_BLOCK_COLUMNS)
     return "; ".join(result.problems) or None

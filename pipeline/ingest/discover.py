@@ -97,7 +97,7 @@ def strava_index(csv_bytes: bytes) -> dict[str, StravaEntry]:
     return out
 
 
-def _safe_strava_index(data: bytes, where: str, out: Discovery) -> dict[str, StravaEntry]:
+def safe_strava_index(data: bytes, where: str, out: Discovery) -> dict[str, StravaEntry]:
     try:
         return strava_index(data)
     except (csv.Error, ValueError) as e:
@@ -114,6 +114,9 @@ class Discovery:
     archive_rows: list[ParsedFile] = field(default_factory=list)   # per-archive source_files rows
     failed: list[ParsedFile] = field(default_factory=list)         # unreadable archives/members
     notes: list[str] = field(default_factory=list)                 # index problems, athlete-id mapping
+    # stored-path prefixes whose files are kept though not seen (a folder of a URL root that could not be
+    # listed): the reconciliation must not take them for gone
+    kept_prefixes: list[str] = field(default_factory=list)
 
     def seen_paths(self) -> set[str]:
         """Every ``source_files.path`` this discovery accounts for (unchanged archives' members aside)."""
@@ -141,7 +144,7 @@ def _zip_strava_index(zf: zipfile.ZipFile, names: list[str], limits: ArchiveLimi
                 out.notes.append(f"{rel}!{name}: {e}")
                 continue
             changed = known_sha(known, f"{rel}!{name}", athlete_id) != hashlib.sha256(data).hexdigest()
-            for fname, value in _safe_strava_index(data, f"{rel}!{name}", out).items():
+            for fname, value in safe_strava_index(data, f"{rel}!{name}", out).items():
                 index[prefix + fname] = (value, changed)
     return index
 
@@ -200,8 +203,9 @@ def _files_under(paths: list[Path]) -> list[Path]:
     return files
 
 
-def _add_archive(f: Path, rel: str, owner: str, known: KnownFiles, limits: ArchiveLimits,
-                 out: Discovery) -> None:
+def add_archive(f: Path, rel: str, owner: str, known: KnownFiles, limits: ArchiveLimits, out: Discovery) -> None:
+    """The archive ``f`` (a Path, or a :class:`pipeline.rawroot.RemoteFile`, which opens as a local copy):
+    its row, unchanged when its sha256 is the one stored, else expanded into work items."""
     try:
         sha = file_sha256(f)
         size = f.stat().st_size
@@ -221,24 +225,29 @@ def _add_archive(f: Path, rel: str, owner: str, known: KnownFiles, limits: Archi
         out.failed.append(ParsedFile.failed(rel, owner, str(e), file_id=sha, fmt="zip", size_bytes=size))
 
 
-def _apply_strava_index(out: Discovery, strava_by_dir: dict[Path, IndexHits]) -> None:
-    """An unpacked Strava export: activities.csv beside activities/ gives sport, names and starts."""
+def apply_strava_index(out: Discovery, strava_by_dir: dict[str, IndexHits]) -> None:
+    """An unpacked Strava export: activities.csv beside activities/ gives sport, names and starts
+    (``strava_by_dir``: the stored path of each folder holding an index -> its entries)."""
     for i, item in enumerate(out.items):
         for folder, index in strava_by_dir.items():
-            if not item.members and item.source.is_relative_to(folder):
-                hit, changed = index.get(item.source.relative_to(folder).as_posix(), (None, False))
+            if not item.members and item.path.startswith(folder + "/"):
+                hit, changed = index.get(item.path[len(folder) + 1:], (None, False))
                 if hit:
                     out.items[i] = replace(item, sport_override=hit.sport, name_override=hit.name,
                                            start_hint=hit.start, reread=changed)
 
 
 def _athlete_folders(raw: Path, out: Discovery) -> dict[str, str]:
-    """Folder name -> athlete id for every athlete folder under data/raw; a folder whose mapped id is
-    taken by another folder gets no id (its files become errors saying so)."""
+    """Folder name -> athlete id for every athlete folder under data/raw (:func:`athlete_ids_of_folders`)."""
+    return athlete_ids_of_folders([d.name for d in raw.iterdir() if d.is_dir()] if raw.is_dir() else [], out)
+
+
+def athlete_ids_of_folders(names: list[str], out: Discovery) -> dict[str, str]:
+    """Folder name -> athlete id for the athlete folders ``names`` of the raw root; a folder whose mapped id
+    is taken by another folder gets no id (a note says so; its files are not read)."""
     mapping: dict[str, str] = {}
     owner_of: dict[str, str] = {}
-    folders = sorted((d.name for d in raw.iterdir() if d.is_dir() and not d.name.startswith(".")),
-                     key=lambda n: (athlete_id_from_folder(n) != n, n)) if raw.is_dir() else []
+    folders = sorted((n for n in names if not n.startswith(".")), key=lambda n: (athlete_id_from_folder(n) != n, n))
     for name in folders:
         aid = athlete_id_from_folder(name)
         if aid in owner_of:
@@ -273,7 +282,7 @@ def discover(ws: Workspace, paths: list[Path], athlete_id: str | None, known: Kn
     raw = ws.raw_dir.resolve()
     root = ws.root.resolve()
     folders = _athlete_folders(raw, out)
-    strava_by_dir: dict[Path, IndexHits] = {}
+    strava_by_dir: dict[str, IndexHits] = {}
     for f in _files_under(paths):
         inside_raw = f.is_relative_to(raw)
         if inside_raw and is_ignored_name(f, raw):
@@ -291,14 +300,15 @@ def discover(ws: Workspace, paths: list[Path], athlete_id: str | None, known: Kn
                 data = None  # the file's own row says it cannot be read
             if data is not None:
                 changed = known_sha(known, rel, owner) != hashlib.sha256(data).hexdigest()
-                strava_by_dir[f.parent] = {k: (v, changed) for k, v in _safe_strava_index(data, rel, out).items()}
+                index = safe_strava_index(data, rel, out)
+                strava_by_dir[ws.relative(f.parent)] = {k: (v, changed) for k, v in index.items()}
         if f.suffix.lower() in ARCHIVE_SUFFIXES or _starts_with(f, ZIP_MAGIC):
-            _add_archive(f, rel, owner, known, limits, out)
+            add_archive(f, rel, owner, known, limits, out)
             continue
         out.items.append(WorkItem(source=f, members=(), path=rel, athlete_id=owner,
                                   known_file_id=known_sha(known, rel, owner), size_hint=_size(f)))
     if strava_by_dir:
-        _apply_strava_index(out, strava_by_dir)
+        apply_strava_index(out, strava_by_dir)
     return out
 
 

@@ -40,7 +40,9 @@ _STRAVA_INDEX_HEADER = b"activity id,activity date,activity name,activity type"
 
 @dataclass(frozen=True)
 class WorkItem:
-    """One file to read: a file on disk, or a member inside (nested) zip archives on disk.
+    """One file to read: a file on disk, or a member inside (nested) zip archives on disk. Under a raw data
+    root given as a URL, ``source`` is a :class:`pipeline.rawroot.RemoteFile` instead of a Path: it offers
+    the operations used here and in the archive code (name, read_bytes, stat, os.fspath).
 
     ``members`` is the chain of member names from the outer archive inwards; ``path`` is the
     ``source_files.path`` (``archive.zip!member``). ``known_file_id`` is the sha256 already stored

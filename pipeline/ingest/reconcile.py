@@ -34,12 +34,12 @@ def raw_prefix(ws: Workspace) -> str:
 
 def gone_paths(ws: Workspace, found: Discovery, known: KnownFiles) -> list[str]:
     """Stored paths under ``data/raw/`` that this discovery no longer finds (members of unchanged
-    archives, which are not listed again, count as found)."""
+    archives, which are not listed again, and files in folders of a URL root that could not be listed
+    count as found)."""
     prefix = raw_prefix(ws)
     seen = found.seen_paths()
-    kept_archives = tuple(r.path + "!" for r in found.archive_rows if r.status == UNCHANGED)
-    return sorted(p for p in known
-                  if p.startswith(prefix) and p not in seen and not (kept_archives and p.startswith(kept_archives)))
+    kept = tuple(r.path + "!" for r in found.archive_rows if r.status == UNCHANGED) + tuple(found.kept_prefixes)
+    return sorted(p for p in known if p.startswith(prefix) and p not in seen and not (kept and p.startswith(kept)))
 
 
 _OWNED_ACTIVITIES = "SELECT a.activity_id FROM activities a JOIN _gone_owned USING (athlete_id, file_id)"
@@ -62,6 +62,7 @@ def remove_files(con: duckdb.DuckDBPyConnection, paths: list[str]) -> list[str]:
             for sql in (f"DELETE FROM strength_sets WHERE session_id IN ({_OWNED_SESSIONS})",
                         f"DELETE FROM strength_sessions WHERE session_id IN ({_OWNED_SESSIONS})",
                         "DELETE FROM source_files WHERE path IN (SELECT path FROM _gone_paths)",
+                        "DELETE FROM source_versions WHERE path IN (SELECT path FROM _gone_paths)",
                         "DROP TABLE _gone_owned", "DROP TABLE _gone_activities"):
                 con.execute(sql)
     finally:

@@ -1,10 +1,12 @@
 """The ingest stage, as a recipe that reads top to bottom (:func:`ingest_paths`):
 
 1. discover work items (files under the given paths or ``data/raw``; archive members listed safely; each
-   file's athlete by the one athlete-id rule) — :mod:`pipeline.ingest.discover`;
+   file's athlete by the one athlete-id rule) — :mod:`pipeline.ingest.discover`; or, when data/raw is a URL
+   (:mod:`pipeline.rawroot`), the files its listing shows — :mod:`pipeline.ingest.url_root`;
 2. ingest of ``data/raw`` only: remove what is gone from it (files, archive members) —
    :mod:`pipeline.ingest.reconcile`;
-3. skip what the warehouse already holds (same path, same sha256, same athlete) without parsing it;
+3. skip what the warehouse already holds (same path, same sha256, same athlete) without parsing it (under a
+   URL root: same listed version marker as when last read, without downloading it);
 4. parse the rest in ``jobs`` processes, or on a dask cluster (``engine``; the reader is a pure function of
    the bytes, followed by the sanity gate), streaming results back with a bounded number in flight so memory
    stays flat — :mod:`pipeline.ingest.pool`;
@@ -29,20 +31,23 @@ from tqdm import tqdm
 
 from pipeline.errors import PipelineError
 from pipeline.ingest.archives import ArchiveLimits
-from pipeline.ingest.declared_blocks import load_declared_blocks
+from pipeline.ingest.declared_blocks import load_declared_blocks, replace_declared_blocks
 from pipeline.ingest.discover import Discovery, KnownFile, KnownFiles, discover, file_sha256, known_sha
 from pipeline.ingest.dispatch import WorkItem
 from pipeline.ingest.load import load_identical_copy, record_unloaded
 from pipeline.ingest.load_batch import BATCH_FILES, BATCH_SAMPLES, load_one_safely, load_plain_or_retry, plain_files
 from pipeline.ingest.parsed import UNCHANGED, ParsedFile
 from pipeline.ingest.pool import parsed_stream
-from pipeline.ingest.reconcile import gone_paths, remove_files, remove_gone_athletes, shadowed_paths, touched_frame
+from pipeline.ingest.reconcile import (
+    gone_paths, raw_prefix, remove_files, remove_gone_athletes, shadowed_paths, touched_frame,
+)
 from pipeline.ingest.sanity import SanityRules
 from pipeline.ingest.summary import IngestSummary
-from pipeline.warehouse.db import connect, transaction
-from pipeline.workspace import (
-    AthleteConfig, Workspace, athlete_folder, load_athlete_config, validate_athlete_id,
-)
+from pipeline.ingest.url_root import Versions, archive_items, discover_url, listed_unchanged, record_versions, \
+    stored_versions
+from pipeline.rawroot import RawListing, RawRoot, athlete_config, athlete_file, athlete_folder_name, raw_root
+from pipeline.warehouse.db import connect, store_raw_root, transaction
+from pipeline.workspace import DECLARED_BLOCKS_NAME, AthleteConfig, Workspace, validate_athlete_id
 
 # Promotion rounds: a file read again may itself free nothing, so one round suffices; more guard chains.
 MAX_PROMOTION_ROUNDS = 3
@@ -72,11 +77,15 @@ class IngestRun:
     batch_files: int = BATCH_FILES                       # ok files of new paths loaded together (0: one by one)
     batch: list[ParsedFile] = field(default_factory=list)     # such files parsed, not yet loaded
     batch_samples: int = 0                               # samples of the files in the batch
+    root: RawRoot = field(default_factory=RawRoot)       # where data/raw is (pipeline.rawroot)
+    listing: RawListing | None = None                    # a URL root's listing (None: local or PATHS given)
+    versions: Versions = field(default_factory=dict)     # a URL root's recorded markers (source_versions)
 
 
 def ingest_paths(ws: Workspace, paths: list[Path] | None, athlete_id: str | None = None,
                  jobs: int | None = None, progress: bool = True, limits: ArchiveLimits | None = None,
-                 rules: SanityRules | None = None, engine=None, batch_files: int = BATCH_FILES) -> IngestSummary:
+                 rules: SanityRules | None = None, engine=None, batch_files: int = BATCH_FILES,
+                 raw: str | None = None) -> IngestSummary:
     """Ingest files into the workspace warehouse.
 
     Args:
@@ -91,23 +100,26 @@ def ingest_paths(ws: Workspace, paths: list[Path] | None, athlete_id: str | None
         engine: parse on this dask cluster (:class:`pipeline.engine.Engine`, ``--cluster``) instead of
             ``jobs`` local processes; loading stays here, in the single warehouse writer.
         batch_files: new files loaded per transaction (:mod:`pipeline.ingest.load_batch`); 0 = one by one.
+        raw: the raw data root to reconcile with, a URL (``--raw``; :mod:`pipeline.rawroot`); default:
+            ``[raw] url`` of pipeline.toml, else the workspace's data/raw.
     """
     if athlete_id is not None:
         validate_athlete_id(athlete_id)
     rules = rules or SanityRules.from_config(ws.pipeline_config().get("ingest"))
     reconcile = paths is None
-    paths = _default_paths(ws) if paths is None else paths
+    root = _checked_root(ws, raw, reconcile, athlete_id)
+    paths = _default_paths(ws) if reconcile and root.is_local else paths
     con = connect(ws)
     try:
         run = IngestRun(ws, con, limits or ArchiveLimits(), rules, jobs or os.cpu_count() or 1, progress,
-                        engine=engine, batch_files=batch_files)
+                        engine=engine, batch_files=batch_files, root=root)
         run.known = _known_files(con)
-        found = discover(ws, paths, athlete_id, run.known, run.limits)                     # 1
+        found = _discover(run, paths, athlete_id)                                          # 1
         run.summary.notes.extend(found.notes)
         if reconcile:
             _remove_gone_files(run, found)                                                 # 2
         to_parse = _changed_items(run, found)                                              # 3
-        run.athletes = {a: _athlete_config(ws, a) for a in sorted({i.athlete_id for i in found.items})}
+        run.athletes = {a: _athlete_config(run, a) for a in sorted({i.athlete_id for i in found.items})}
         _parse_and_load(run, to_parse, found.failed)                                      # 4, 5
         _record_archives(run, found)
         _flush_unloaded(run)
@@ -117,10 +129,39 @@ def ingest_paths(ws: Workspace, paths: list[Path] | None, athlete_id: str | None
         _load_athletes(run)                                                                # 7
         if reconcile:
             run.summary.removed_athletes = remove_gone_athletes(con, seen)
+            _record_root(run, found)
         _count_from_warehouse(run)                                                         # 8
     finally:
         con.close()
     return run.summary
+
+
+def _checked_root(ws: Workspace, raw: str | None, reconcile: bool, athlete_id: str | None) -> RawRoot:
+    """The raw data root in force (:func:`pipeline.rawroot.raw_root`), refusing what cannot go with it."""
+    if raw is not None and not reconcile:
+        raise PipelineError("--raw names the raw data root the warehouse follows; give it without PATHS "
+                            "(PATHS are added from this machine)")
+    root = raw_root(ws, raw)
+    if reconcile and not root.is_local and athlete_id is not None:
+        raise PipelineError(f"--athlete is for PATHS; files under {root.url} belong to their folder's athlete")
+    return root
+
+
+def _discover(run: IngestRun, paths: list[Path] | None, athlete_id: str | None) -> Discovery:
+    """Step 1: the files under ``paths`` on disk, or (None) under the URL root (:mod:`pipeline.ingest.url_root`)."""
+    if paths is not None:
+        return discover(run.ws, paths, athlete_id, run.known, run.limits)
+    run.versions = stored_versions(run.con)
+    found, run.listing = discover_url(run.ws, run.root, run.known, run.versions, run.limits)
+    run.summary.notes.append(f"data/raw read from {run.root.url}: {len(run.listing.files)} file(s) listed")
+    return found
+
+
+def _record_root(run: IngestRun, found: Discovery) -> None:
+    """After a reconciling ingest: the root it followed, and for a URL root each file's listed marker."""
+    if run.listing is not None:
+        record_versions(run.con, found, run.listing, run.ws)
+    store_raw_root(run.con, run.root.describe())
 
 
 def _default_paths(ws: Workspace) -> list[Path]:
@@ -151,6 +192,13 @@ def _changed_items(run: IngestRun, found: Discovery) -> list[WorkItem]:
         stored = known_sha(run.known, item.path, item.athlete_id)
         if item.members or stored is None:    # (a new path's item carries no known_file_id already)
             to_parse.append(item)
+            continue
+        if not isinstance(item.source, Path):      # under a URL root: its listing decides (url_root)
+            if not item.reread and listed_unchanged(run.versions, run.known, item.path, item.athlete_id,
+                                                    item.source.version):
+                run.unchanged.add(item.path)
+            else:   # the worker downloads it, and compares the sha256 unless an index asks for a re-read
+                to_parse.append(replace(item, known_file_id=None) if item.reread else item)
             continue
         try:
             sha = file_sha256(item.source)
@@ -205,16 +253,15 @@ def _record_archives(run: IngestRun, found: Discovery) -> None:
         _record(run, row)
 
 
-def _athlete_config(ws: Workspace, athlete_id: str, notes: list[str] | None = None) -> AthleteConfig:
-    """The athlete's settings; an invalid athlete.toml costs only that athlete its settings (defaults are
-    used for its files, ``notes`` gets the reason, and `pipeline analyze` reports the athlete as an error
-    until the file is fixed), never the other athletes their ingest."""
-    if athlete_folder(ws.raw_dir, athlete_id).is_dir():
-        try:
-            return load_athlete_config(ws.raw_dir, athlete_id)
-        except PipelineError as e:
-            if notes is not None:
-                notes.append(f"{athlete_id}: {e}; defaults used for its files until it is fixed")
+def _athlete_config(run: IngestRun, athlete_id: str, notes: list[str] | None = None) -> AthleteConfig:
+    """The athlete's settings, from the raw data root; an invalid athlete.toml costs only that athlete its
+    settings (defaults are used for its files, ``notes`` gets the reason, and `pipeline analyze` reports the
+    athlete as an error until the file is fixed), never the other athletes their ingest."""
+    try:
+        return athlete_config(run.root, run.ws, athlete_id, run.listing)
+    except PipelineError as e:
+        if notes is not None:
+            notes.append(f"{athlete_id}: {e}; defaults used for its files until it is fixed")
     return AthleteConfig(athlete_id=athlete_id)
 
 
@@ -295,6 +342,10 @@ def _items_for(run: IngestRun, paths: list[str], by_path: dict[str, WorkItem]) -
         archive = path.split("!", 1)[0]
         archives.setdefault(archive, run.known[path].athlete_id if path in run.known else "default")
     for archive, athlete_id in archives.items():
+        if run.listing is not None and archive.startswith(raw_prefix(run.ws)):
+            if run.listing.has(archive[len(raw_prefix(run.ws)):]):
+                items.extend(archive_items(run.ws, run.root, archive, athlete_id, set(missing), run.limits))
+            continue
         source = Path(archive) if Path(archive).is_absolute() else run.ws.root / archive
         if not source.is_file():
             continue
@@ -302,7 +353,7 @@ def _items_for(run: IngestRun, paths: list[str], by_path: dict[str, WorkItem]) -
         wanted = set(missing)
         items.extend(i for i in found.items if i.path in wanted)
     for athlete_id in {i.athlete_id for i in items} - set(run.athletes):
-        run.athletes[athlete_id] = _athlete_config(run.ws, athlete_id)
+        run.athletes[athlete_id] = _athlete_config(run, athlete_id)
     return [replace(i, known_file_id=None) for i in items]
 
 
@@ -311,17 +362,28 @@ def _load_athletes(run: IngestRun) -> None:
     ws, con = run.ws, run.con
     with transaction(con):
         for athlete_id in run.summary.athletes:
-            cfg = _athlete_config(ws, athlete_id, run.summary.notes)
-            folder = athlete_folder(ws.raw_dir, athlete_id)
+            cfg = _athlete_config(run, athlete_id, run.summary.notes)
+            folder = athlete_folder_name(run.root, ws, athlete_id, run.listing)
             # A folder mapped to another id (spaces, accents...) shows its own name unless athlete.toml says.
-            name = cfg.display_name or (folder.name if folder.is_dir() and folder.name != athlete_id else None)
+            name = cfg.display_name or (folder if folder and folder != athlete_id else None)
             con.execute(
                 """INSERT OR REPLACE INTO athletes (athlete_id, display_name, hr_rest_bpm, hr_max_bpm, ref_speed_m_s,
                        time_zone, updated_at, units) VALUES (?, ?, ?, ?, ?, ?, now(), ?)""",
                 [athlete_id, name, cfg.hr_rest_bpm, cfg.hr_max_bpm, cfg.ref_speed_m_s, cfg.time_zone, cfg.units])
-            note = load_declared_blocks(con, ws, athlete_id)
+            note = _declared_blocks(run, athlete_id)
             if note:
                 run.summary.notes.append(f"{athlete_id}: {note}")
+
+
+def _declared_blocks(run: IngestRun, athlete_id: str) -> str | None:
+    """Load the athlete's blocks.csv from the raw data root (inside the caller's transaction)."""
+    if run.root.is_local:
+        return load_declared_blocks(run.con, run.ws, athlete_id)
+    try:
+        data, rel = athlete_file(run.root, run.ws, athlete_id, DECLARED_BLOCKS_NAME, run.listing)
+    except PipelineError as e:
+        return str(e)      # the blocks stored before are kept: a read that failed says nothing about them
+    return replace_declared_blocks(run.con, athlete_id, data, rel)
 
 
 def _count_from_warehouse(run: IngestRun) -> None:

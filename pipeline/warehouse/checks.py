@@ -56,6 +56,11 @@ TABLE_CHECKS: dict[str, dict] = {
         "ranges": {"size_bytes": (0, None)},
         "conditions": {"errors_have_message": "status <> 'error' OR coalesce(message, '') <> ''"},
     },
+    "source_versions": {
+        "key": ["path"],
+        "not_null": ["file_id", "version"],
+        "relationships": {("path",): ("source_files", ("path",))},
+    },
     "activities": {
         "key": ["activity_id"],
         "not_null": ["athlete_id", "file_id", "start_time"],

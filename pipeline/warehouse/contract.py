@@ -127,7 +127,8 @@ RELATIONS: dict[str, Relation] = {
         (
             Column('key', 'VARCHAR', "Name of the fact, e.g. 'schema_version', 'schema_hash', "
                    "'squad_input_fingerprint' (what the squad tables were computed from: every athlete's "
-                   "analysis, the [squad] settings and the code; docs/scaling.md)."),
+                   "analysis, the [squad] settings and the code; docs/scaling.md), 'raw_root' (the raw data "
+                   "root the last ingest of data/raw reconciled the warehouse with: 'data/raw' or a URL)."),
             Column('value', 'VARCHAR', 'Its value, as text.', not_null=True),
         ),
         primary_key=('key',),
@@ -182,6 +183,24 @@ RELATIONS: dict[str, Relation] = {
                    'duplicated files). When any of them is gone, the next ingest reads this file again, so '
                    'its data is not lost. Empty when nothing was shadowed; NULL for rows written before '
                    'schema version 3 that had nothing to record.'),
+        ),
+        primary_key=('path',),
+    ),
+    'source_versions': Relation(
+        'source_versions', 'staging',
+        "One row per file read from a raw data root given as a URL (pipeline.toml [raw] url or --raw; "
+        "docs/scaling.md): the version marker its listing showed when its bytes were last read and hashed. "
+        "A file whose listing shows the same marker, and whose source_files row still holds that content, "
+        "is not downloaded again. Files of the workspace's own data/raw have no row: they are hashed on "
+        "every ingest.",
+        (
+            Column('path', 'VARCHAR', 'The file (source_files.path).'),
+            Column('file_id', 'VARCHAR', "sha256 (hex) of the bytes read when the marker was recorded "
+                   "(source_files.file_id at that time).", not_null=True),
+            Column('version', 'VARCHAR',
+                   "The storage's marker: its ETag (HTTP, S3) or generation, else its modification time, "
+                   "each with the size, e.g. 'Last-Modified=Tue, 01 Jul 2025 06:15:00 GMT;size=81234'.",
+                   not_null=True),
         ),
         primary_key=('path',),
     ),

@@ -18,6 +18,7 @@ import pyarrow as pa
 from filelock import FileLock, Timeout
 
 from pipeline.errors import PipelineError, WorkspaceBusy
+from pipeline.rawroot import RawRoot, raw_root
 from pipeline.warehouse.migrations import UNVERSIONED, database_label, stored_version, upgrade
 from pipeline.warehouse.transaction import transaction
 from pipeline.workspace import Workspace
@@ -143,3 +144,25 @@ def _read_holder(ws: Workspace) -> str:
         return f" (pid {pid}, `{cmd}`)"
     except OSError:
         return ""
+
+
+# pipeline_meta key of the raw data root the last ingest of data/raw reconciled the warehouse with
+# ('data/raw', or the URL of pipeline.rawroot); the stages above ingest read athlete.toml from it.
+RAW_ROOT_KEY = "raw_root"
+
+
+def stored_raw_root(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The raw data root recorded by the last ingest of data/raw (None: none recorded yet)."""
+    row = con.execute("SELECT value FROM pipeline_meta WHERE key = ?", [RAW_ROOT_KEY]).fetchone()
+    return row[0] if row else None
+
+
+def store_raw_root(con: duckdb.DuckDBPyConnection, root: str) -> None:
+    """Record the raw data root the warehouse was just reconciled with (see :func:`stored_raw_root`)."""
+    con.execute("INSERT OR REPLACE INTO pipeline_meta (key, value) VALUES (?, ?)", [RAW_ROOT_KEY, root])
+
+
+def recorded_raw_root(con: duckdb.DuckDBPyConnection, ws: Workspace) -> RawRoot:
+    """The raw data root the warehouse's data came from (recorded by the last ingest of data/raw; before any,
+    the one pipeline.toml names): where the stages above ingest read athlete.toml."""
+    return raw_root(ws, stored_raw_root(con))

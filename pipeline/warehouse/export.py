@@ -27,8 +27,9 @@ ATHLETE_VIA_PARENT = {
     "laps": ("activity_id", "activities"),
     "strength_sets": ("session_id", "strength_sessions"),
 }
-# Facts about the warehouse itself, not data: listed in the README instead of exported.
-NOT_EXPORTED = {"pipeline_meta"}
+# Facts about the warehouse itself, not data: listed in the README instead of exported (source_versions:
+# ingest's record of what a URL root's listing showed, meaningless without that root).
+NOT_EXPORTED = {"pipeline_meta", "source_versions"}
 
 
 @dataclass(frozen=True)

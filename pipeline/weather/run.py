@@ -21,7 +21,8 @@ from datetime import timedelta
 import duckdb
 import pandas as pd
 
-from pipeline.warehouse.db import connect
+from pipeline.rawroot import RawListing, RawRoot, RawUnreadable, athlete_config, top_level_listing
+from pipeline.warehouse.db import connect, recorded_raw_root
 from pipeline.weather.openmeteo import SOURCE, ArchiveClient, ArchiveOffline, ArchiveRefused, ArchiveStopped, \
     call_weight
 from pipeline.weather.plan import Batch, grid_cell, run_days, weather_batches
@@ -30,7 +31,7 @@ from pipeline.weather.store import outdoor_runs, store_rows
 from pipeline.weather.summary import WeatherSummary
 from pipeline.weather.values import batch_rows, no_data_rows
 from pipeline.errors import PipelineError
-from pipeline.workspace import Workspace, load_athlete_config
+from pipeline.workspace import Workspace
 
 
 def weather_workspace(ws: Workspace, athlete_id: str | None = None, retry_no_data: bool = False,
@@ -47,7 +48,7 @@ def weather_workspace(ws: Workspace, athlete_id: str | None = None, retry_no_dat
     try:
         runs = outdoor_runs(con, athlete_id)                                             # 2
         todo = runs[runs["status"].isna() | ((runs["status"] == "no_data") & retry_no_data)]
-        todo, opted_out = _without_opted_out(ws, todo)
+        todo, opted_out = _without_opted_out(ws, recorded_raw_root(con, ws), todo)
         summary = WeatherSummary(outdoor_runs=len(runs), pending=len(todo), opted_out=opted_out)
         todo, summary.too_recent = _old_enough(todo, settings.min_age_days, today)
         todo = _with_cells(todo, settings.grid_deg)
@@ -59,20 +60,24 @@ def weather_workspace(ws: Workspace, athlete_id: str | None = None, retry_no_dat
     return summary                                                                       # 5
 
 
-def _weather_allowed(ws: Workspace, athlete_id: str) -> bool:
-    """False when the athlete's athlete.toml says ``weather = false``, or cannot be read: an invalid file
-    (reported by ingest and analyze) cannot have allowed positions to leave the machine, and it must not
-    stop the stage for the other athletes."""
+def _weather_allowed(ws: Workspace, root: RawRoot, athlete_id: str, listing: RawListing | None) -> bool:
+    """False when the athlete's athlete.toml (in the raw data root ``root``) says ``weather = false``, or
+    cannot be read: an invalid file (reported by ingest and analyze), or one on a server that does not answer
+    now, cannot have allowed positions to leave the machine, and it must not stop the stage for the others."""
     try:
-        return load_athlete_config(ws.raw_dir, athlete_id).weather is not False
+        return athlete_config(root, ws, athlete_id, listing).weather is not False
     except PipelineError:
         return False
 
 
-def _without_opted_out(ws: Workspace, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+def _without_opted_out(ws: Workspace, root: RawRoot, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Drop the runs of athletes whose athlete.toml says ``weather = false`` (or is invalid); return them
     by name."""
-    opted_out = [a for a in sorted(runs["athlete_id"].unique()) if not _weather_allowed(ws, a)]
+    try:
+        listing = top_level_listing(root)      # a URL root's athlete folders, listed once
+    except RawUnreadable:
+        return runs.iloc[0:0], sorted(runs["athlete_id"].unique())   # no athlete.toml can be read: none sent
+    opted_out = [a for a in sorted(runs["athlete_id"].unique()) if not _weather_allowed(ws, root, a, listing)]
     return runs[~runs["athlete_id"].isin(opted_out)], opted_out
 
 
