@@ -280,6 +280,7 @@ def discover(ws: Workspace, paths: list[Path], athlete_id: str | None, known: Kn
     """
     out = Discovery()
     raw = ws.raw_dir.resolve()
+    root = ws.root.resolve()
     folders = _athlete_folders(raw, out)
     strava_by_dir: dict[str, IndexHits] = {}
     for f in _files_under(paths):
@@ -289,7 +290,7 @@ def discover(ws: Workspace, paths: list[Path], athlete_id: str | None, known: Kn
         if not inside_raw and (f.name.startswith(".") or f.name.lower() in {"readme.md", "readme.txt"}):
             continue
         owner = _owner(f, raw, athlete_id, folders)
-        rel = ws.relative(f)
+        rel = _relative(f, root)
         if owner is None:
             continue  # a folder whose id collides with another's: said once in the notes
         if f.name.lower() == STRAVA_INDEX_NAME:
@@ -309,6 +310,15 @@ def discover(ws: Workspace, paths: list[Path], athlete_id: str | None, known: Kn
     if strava_by_dir:
         apply_strava_index(out, strava_by_dir)
     return out
+
+
+def _relative(path: Path, root: Path) -> str:
+    """:meth:`Workspace.relative` with the workspace root resolved once for the whole walk."""
+    path = path.resolve()
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 def _size(path: Path) -> int | None:

@@ -21,9 +21,7 @@ from fitparse.records import FieldDefinition
 from fitparse.utils import FitCRCError as FitparseCRCError
 from fitparse.utils import FitEOFError, FitHeaderError, FitParseError
 
-from pipeline.ingest.common import (
-    UNKNOWN_SPORT, NothingToIngest, ReadContext, ReadError, activity_id_for, typed_frame,
-)
+from pipeline.ingest.common import UNKNOWN_SPORT, NothingToIngest, ReadContext, ReadError, activity_id_for
 from pipeline.ingest.fit_decode import (
     FIT_EPOCH_S, FIT_RELATIVE_TIME_MAX, DecodedFit, FitCRCError, FitDecodeError, MessageDefinition, decode_fit,
 )
@@ -38,7 +36,7 @@ from pipeline.ingest.fit_profile import (
     SESSION_TOTAL_ELAPSED_TIME, SESSION_TOTAL_TIMER_TIME, SPORT_SPORT, SPORT_SUB_SPORT, SPORT_TRAINING,
     SUB_SPORT_STRENGTH_TRAINING,
 )
-from pipeline.ingest.parsed import ParsedFile
+from pipeline.ingest.parsed import Columns, ParsedFile, Rows
 from pipeline.ingest.fit_strength import strength_from_fit
 
 _KEEP = frozenset({MESG_FILE_ID, MESG_SESSION, MESG_LAP, MESG_DEVICE_INFO, MESG_SPORT, MESG_SET})
@@ -81,10 +79,11 @@ def _record_columns(records: list) -> dict[str, np.ndarray]:
     csd_raw = np.full(n, -1, dtype=np.int64)  # compressed_speed_distance, -1 = absent
     for defn, rows in _rows_by_definition(records):
         idx = np.asarray(rows)
+        by_field = list(zip(*(records[i][2] for i in rows)))    # the rows' values, one tuple per field
         for j, (num, kind, inv) in enumerate(zip(defn.field_nums, defn.kinds, defn.invalid)):
             if num in _RECORD_FIELDS and kind == "n":
                 name, scale, offset = _RECORD_FIELDS[num]
-                raw = np.fromiter((records[i][2][j] for i in rows), dtype=float, count=len(rows))
+                raw = np.array(by_field[j], dtype=float)
                 if inv is not None:
                     raw[raw == inv] = np.nan
                 cols[name][idx] = raw / scale - offset
@@ -148,11 +147,11 @@ def _device_name(file_id: dict[int, object]) -> str | None:
 
 @dataclass
 class _SessionFrames:
-    """One session of a FIT file as rows: its ``activities`` row, its samples and its laps (None: none)."""
+    """One session of a FIT file as rows: its ``activities`` row, its samples and its lap rows."""
 
     activity: dict
-    samples: pd.DataFrame
-    laps: pd.DataFrame | None
+    samples: Columns
+    laps: list[dict]
     is_strength: bool
 
 
@@ -258,7 +257,7 @@ def _session_frames(index: int, sess: dict, cols: dict[str, np.ndarray], laps: l
     return _SessionFrames(
         activity=activity,
         samples=_samples_frame(cols, sport, activity_id, ctx.athlete_id, start_fit),
-        laps=_lap_frame(activity_id, laps) if laps else None,
+        laps=_lap_rows(activity_id, laps),
         is_strength=sport_num == SPORT_TRAINING and sub_num == SUB_SPORT_STRENGTH_TRAINING,
     )
 
@@ -284,23 +283,33 @@ def _stat_or_none(stat, values: np.ndarray) -> float | None:
 
 
 def _samples_frame(cols: dict[str, np.ndarray], sport: str, activity_id: str, athlete_id: str,
-                   start_fit: float) -> pd.DataFrame:
-    """A session's records as ``samples`` rows (``enhanced_*`` speed/altitude preferred)."""
+                   start_fit: float) -> Columns:
+    """A session's records as ``samples`` columns (``enhanced_*`` speed/altitude preferred)."""
     n = len(cols["ts"])
     cadence = cols["cadence"]
     if sport == "running":  # running cadence is strides/min (+ 1/128 fractions): steps/min is twice that
         cadence = (cadence + np.nan_to_num(cols["fractional_cadence"])) * 2.0
-    return typed_frame("samples", {
-        "activity_id": np.full(n, activity_id, dtype=object),
-        "athlete_id": np.full(n, athlete_id, dtype=object),
-        "ts": pd.to_datetime(cols["ts"] + FIT_EPOCH_S, unit="s", utc=True),
-        "elapsed_s": cols["ts"] - start_fit,
-        "lat_deg": cols["lat"], "lon_deg": cols["lon"],
-        "altitude_m": _enhanced_or_plain(cols, "altitude"),
-        "distance_m": cols["distance"], "speed_m_s": _enhanced_or_plain(cols, "speed"),
-        "heart_rate_bpm": cols["heart_rate"], "cadence_spm": cadence,
-        "power_w": cols["power"], "temperature_c": cols["temperature"],
-    }, n)
+    return Columns.build(
+        n,
+        activity_id=np.full(n, activity_id, dtype=object),
+        athlete_id=np.full(n, athlete_id, dtype=object),
+        ts=_utc_datetimes(cols["ts"] + FIT_EPOCH_S),
+        elapsed_s=cols["ts"] - start_fit,
+        lat_deg=cols["lat"], lon_deg=cols["lon"],
+        altitude_m=_enhanced_or_plain(cols, "altitude"),
+        distance_m=cols["distance"], speed_m_s=_enhanced_or_plain(cols, "speed"),
+        heart_rate_bpm=cols["heart_rate"], cadence_spm=cadence,
+        power_w=cols["power"], temperature_c=cols["temperature"],
+    )
+
+
+def _utc_datetimes(unix_s: np.ndarray) -> np.ndarray:
+    """Unix seconds as datetime64[us] (UTC): whole seconds (every FIT timestamp) exactly, by integer
+    arithmetic; anything else as pandas converts it (``to_datetime(unit="s")``, ~0.1 ms a call)."""
+    whole = unix_s.astype(np.int64)
+    if np.array_equal(whole, unix_s):
+        return (whole * 1_000_000).view("datetime64[us]")
+    return pd.to_datetime(unix_s, unit="s", utc=True).tz_convert(None).as_unit("us").to_numpy()
 
 
 def _enhanced_or_plain(cols: dict[str, np.ndarray], name: str) -> np.ndarray:
@@ -313,18 +322,15 @@ def _parsed_file(data: bytes, ctx: ReadContext, warnings: list[str], sessions: l
                  ) -> ParsedFile:
     """The :class:`ParsedFile` of all sessions, with the strength sets when a session is strength training."""
     parsed = ctx.parsed("fit", len(data), warnings=warnings)
-    parsed.activities = pd.DataFrame([s.activity for s in sessions], columns=parsed.activities.columns)
-    parsed.activities["start_time"] = pd.to_datetime(parsed.activities["start_time"], utc=True)
+    parsed.activities = Rows("activities", [s.activity for s in sessions])
     if sessions:
-        parsed.samples = pd.concat([s.samples for s in sessions], ignore_index=True)
-    lap_frames = [s.laps for s in sessions if s.laps is not None]
-    if lap_frames:
-        parsed.laps = pd.concat(lap_frames, ignore_index=True)
+        parsed.samples = Columns.concat([s.samples for s in sessions])
+    parsed.laps = Rows("laps", [lap for s in sessions for lap in s.laps])
     if any(s.is_strength for s in sessions):
         _add_fit_strength(data, ctx, parsed)
     n = len(sessions)
     parsed.message = (f"{n} activit{'y' if n == 1 else 'ies'} "
-                      f"({', '.join(parsed.activities['sport'].astype(str))}), {len(parsed.samples)} samples")
+                      f"({', '.join(str(s.activity['sport']) for s in sessions)}), {parsed.n_rows('samples')} samples")
     return parsed
 
 
@@ -433,7 +439,8 @@ def _synthetic_session(ts: np.ndarray, sport_msgs: list[dict]) -> dict:
     return synthetic
 
 
-def _lap_frame(activity_id: str, laps: list[dict]) -> pd.DataFrame:
+def _lap_rows(activity_id: str, laps: list[dict]) -> list[dict]:
+    """``laps`` rows of one session (start as a UTC timestamp, NaT when the lap has none)."""
     rows = []
     for i, lap in enumerate(laps):
         start = lap.get(LAP_START_TIME, lap.get(FIELD_TIMESTAMP))
@@ -447,9 +454,7 @@ def _lap_frame(activity_id: str, laps: list[dict]) -> pd.DataFrame:
             "avg_heart_rate_bpm": float(lap[LAP_AVG_HEART_RATE]) if LAP_AVG_HEART_RATE in lap else None,
             "avg_speed_m_s": speed / 1000.0 if speed is not None else None,
         })
-    frame = pd.DataFrame(rows, columns=typed_frame("laps", {}, 0).columns)
-    frame["start_time"] = pd.to_datetime(frame["start_time"], utc=True)
-    return frame
+    return rows
 
 
 def _add_fit_strength(data: bytes, ctx: ReadContext, parsed: ParsedFile) -> None:

@@ -76,6 +76,7 @@ class IngestRun:
     engine: object | None = None                         # pipeline.engine.Engine: parse on a dask cluster
     batch_files: int = BATCH_FILES                       # ok files of new paths loaded together (0: one by one)
     batch: list[ParsedFile] = field(default_factory=list)     # such files parsed, not yet loaded
+    batch_samples: int = 0                               # samples of the files in the batch
     root: RawRoot = field(default_factory=RawRoot)       # where data/raw is (pipeline.rawroot)
     listing: RawListing | None = None                    # a URL root's listing (None: local or PATHS given)
     versions: Versions = field(default_factory=dict)     # a URL root's recorded markers (source_versions)
@@ -183,11 +184,13 @@ def _remove_gone_files(run: IngestRun, found: Discovery) -> None:
 
 
 def _changed_items(run: IngestRun, found: Discovery) -> list[WorkItem]:
-    """Plain files are hashed here (fast) so unchanged files are never parsed; archive members are
+    """Plain files the warehouse holds are hashed here (fast) so unchanged files are never parsed (a path it
+    does not hold is parsed whatever its hash: the worker hashes the bytes it reads); archive members are
     compared by the worker after it has read their bytes."""
     to_parse: list[WorkItem] = []
     for item in found.items:
-        if item.members:
+        stored = known_sha(run.known, item.path, item.athlete_id)
+        if item.members or stored is None:    # (a new path's item carries no known_file_id already)
             to_parse.append(item)
             continue
         if not isinstance(item.source, Path):      # under a URL root: its listing decides (url_root)
@@ -203,7 +206,7 @@ def _changed_items(run: IngestRun, found: Discovery) -> list[WorkItem]:
             found.failed.append(ParsedFile.failed(item.path, item.athlete_id,
                                                   f"cannot read file: {e.strerror or e}"))
             continue
-        if known_sha(run.known, item.path, item.athlete_id) == sha and not item.reread:
+        if stored == sha and not item.reread:
             run.unchanged.add(item.path)
             continue
         to_parse.append(replace(item, known_file_id=None))
@@ -267,7 +270,8 @@ def _take(run: IngestRun, parsed: ParsedFile) -> None:
     after the batch (so files are loaded in the order they were found, as file by file would)."""
     if run.batch_files > 0 and parsed.status == "ok" and parsed.path not in run.known:
         run.batch.append(parsed)
-        if len(run.batch) >= run.batch_files or sum(len(f.samples) for f in run.batch) >= BATCH_SAMPLES:
+        run.batch_samples += parsed.n_rows("samples")
+        if len(run.batch) >= run.batch_files or run.batch_samples >= BATCH_SAMPLES:
             _flush_batch(run)
         return
     if parsed.status not in ("error", "skipped") or parsed.path in run.known:
@@ -278,7 +282,7 @@ def _take(run: IngestRun, parsed: ParsedFile) -> None:
 def _flush_batch(run: IngestRun) -> None:
     """Load the batch: the plain files (:func:`pipeline.ingest.load_batch.plain_files`: nothing stored or in
     the batch they could duplicate or replace) in one transaction, then the others one by one, in order."""
-    batch, run.batch = run.batch, []
+    batch, run.batch, run.batch_samples = run.batch, [], 0
     if not batch:
         return
     plain = plain_files(run.con, batch, set(run.known), set(run.holder))

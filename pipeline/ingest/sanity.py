@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -41,7 +41,7 @@ import pandas as pd
 from pipeline.errors import PipelineError
 from pipeline.formulas import haversine_m
 from pipeline.ingest.common import activity_id_for
-from pipeline.ingest.parsed import ParsedFile
+from pipeline.ingest.parsed import Columns, ParsedFile, Rows
 from pipeline.settings import Bounds, settings_from_section
 
 # Sports moved on foot: their speed ceiling is max_foot_speed_m_s (docs/ingest.md).
@@ -187,9 +187,23 @@ def longest_non_decreasing(values: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _as_us(ts: pd.Series) -> np.ndarray:
-    """Timestamps as int64 microseconds since 1970 (any resolution; NaT -> min int)."""
-    return pd.DatetimeIndex(ts).as_unit("us").asi8
+def _as_us(ts: np.ndarray) -> np.ndarray:
+    """datetime64 values (any resolution) as int64 microseconds since 1970 (NaT -> min int)."""
+    return ts.astype("datetime64[us]", copy=False).view(np.int64)
+
+
+def _stamp(value: np.datetime64) -> pd.Timestamp:
+    """One value of a samples ``ts`` column (UTC, no zone attached) as a UTC Timestamp (NaT stays NaT)."""
+    return pd.Timestamp(value).tz_localize("UTC")
+
+
+def _utc_index(ts: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(ts).tz_localize("UTC")
+
+
+def _us_at_or_after(t: pd.Timestamp) -> int:
+    """The first whole microsecond at or after ``t`` (``ts_us >= this`` is ``ts >= t``)."""
+    return -(-t.value // 1000)
 
 
 @dataclass(frozen=True)
@@ -201,13 +215,14 @@ class TimeVerdict:
     shifted_by: pd.Timedelta | None = None    # set when relative times were placed on a start hint
 
 
-def _time_verdict(ts: pd.Series, rules: SanityRules, bounds: tuple[pd.Timestamp, pd.Timestamp],
+def _time_verdict(ts: np.ndarray, rules: SanityRules, bounds: tuple[pd.Timestamp, pd.Timestamp],
                   start_hint: pd.Timestamp | None, findings: Findings) -> TimeVerdict:
-    """Apply time_range, time_order, bad_time_share and duplicate_time to one activity's timestamps."""
+    """Apply time_range, time_order, bad_time_share and duplicate_time to one activity's timestamps
+    (datetime64, UTC): on whole microseconds, so ``lo <= ts <= hi`` is exact at any resolution."""
     n = len(ts)
     lo, hi = bounds
-    in_range = (ts.notna() & (ts >= lo) & (ts <= hi)).to_numpy()
     us = _as_us(ts)
+    in_range = (us >= _us_at_or_after(lo)) & (us <= hi.value // 1000)   # NaT is the smallest int: out
     ordered = np.zeros(n, dtype=bool)
     ordered[in_range] = longest_non_decreasing(us[in_range])
     n_out, n_back = int((~in_range).sum()), int(in_range.sum() - ordered.sum())
@@ -234,11 +249,11 @@ def _first_of_each_time(us: np.ndarray, keep: np.ndarray, findings: Findings) ->
     return out
 
 
-def _bad_time_reason(ts: pd.Series, in_range: np.ndarray, n_out: int, n_back: int,
+def _bad_time_reason(ts: np.ndarray, in_range: np.ndarray, n_out: int, n_back: int,
                      bounds: tuple[pd.Timestamp, pd.Timestamp]) -> str:
     n = len(ts)
     if n_out >= n_back:
-        out = ts[~in_range].dropna()
+        out = _utc_index(ts[~in_range]).dropna()
         span = f" ({_fmt_ts(out.min())} .. {_fmt_ts(out.max())})" if len(out) else " (no valid time)"
         early = int((out < bounds[0]).sum())
         hint = (": the device clock was not set, so the date of the recording is unknown"
@@ -248,7 +263,7 @@ def _bad_time_reason(ts: pd.Series, in_range: np.ndarray, n_out: int, n_back: in
     return f"time_order: {n_back} of {n} points are dated before an earlier point (clock jumps)"
 
 
-def _rebase_on_hint(ts: pd.Series, us: np.ndarray, rules: SanityRules, start_hint: pd.Timestamp,
+def _rebase_on_hint(ts: np.ndarray, us: np.ndarray, rules: SanityRules, start_hint: pd.Timestamp,
                     findings: Findings) -> TimeVerdict | None:
     """Place times relative to a clock that was never set (1970 + offset) on a start given elsewhere.
 
@@ -256,15 +271,17 @@ def _rebase_on_hint(ts: pd.Series, us: np.ndarray, rules: SanityRules, start_hin
     in the far future). When a Strava export's activities.csv gives the activity's start, the points
     before ``earliest_year`` that run forwards are the recording: they are moved to start there.
     """
-    early = (ts.notna() & (ts < pd.Timestamp(year=rules.earliest_year, month=1, day=1, tz="UTC"))).to_numpy()
+    earliest = pd.Timestamp(year=rules.earliest_year, month=1, day=1, tz="UTC")
+    early = ~np.isnat(ts) & (us < _us_at_or_after(earliest))
     ordered = np.zeros(len(ts), dtype=bool)
     ordered[early] = longest_non_decreasing(us[early])
     if ordered.sum() < (1 - rules.max_bad_time_share) * len(ts):
         return None
     keep = _first_of_each_time(us, ordered, findings)
-    shift = start_hint - ts[keep].min()
+    first = _stamp(ts[keep].min())
+    shift = start_hint - first
     findings.notes.append(
-        f"sanity time_range: times dated {_fmt_ts(ts[keep].min())} (a clock that was never set) placed on the "
+        f"sanity time_range: times dated {_fmt_ts(first)} (a clock that was never set) placed on the "
         f"start {_fmt_ts(start_hint)} given by activities.csv; {int((~keep).sum())} other point(s) removed")
     return TimeVerdict(keep, shifted_by=shift)
 
@@ -278,12 +295,9 @@ def _bad(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
         return ~np.isnan(values) & (~np.isfinite(values) | (values < lo) | (values > hi))
 
 
-def _floats(frame: pd.DataFrame, col: str) -> np.ndarray:
-    """A writable float copy of a column (non-numbers as NaN)."""
-    column = frame[col]
-    if pd.api.types.is_float_dtype(column.dtype) and not isinstance(column.dtype, pd.ArrowDtype):
-        return column.to_numpy(dtype=float, na_value=np.nan, copy=True)   # already numbers: no parsing
-    return np.array(pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan), copy=True)
+def _bad_value(value: float, lo: float, hi: float) -> bool:
+    """:func:`_bad` of one number."""
+    return not math.isnan(value) and (not math.isfinite(value) or value < lo or value > hi)
 
 
 def _channel_bounds(rules: SanityRules, sport: str) -> list[tuple[str, str, tuple[float, float], str]]:
@@ -304,28 +318,29 @@ def _channel_bounds(rules: SanityRules, sport: str) -> list[tuple[str, str, tupl
     ]
 
 
-def _clean_channels(samples: pd.DataFrame, sport: str, rules: SanityRules, findings: Findings) -> pd.DataFrame:
+def _without(values: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """A copy of ``values`` with the ``bad`` ones NaN (the reader's array is left as it was)."""
+    out = values.copy()
+    out[bad] = np.nan
+    return out
+
+
+def _clean_channels(samples: Columns, sport: str, rules: SanityRules, findings: Findings) -> Columns:
     """Bounded channels, positions and distance of one activity's samples: bad values become NaN."""
     out = {}
     for col, rule, (lo, hi), words in _channel_bounds(rules, sport):
-        v = _floats(samples, col)
-        bad = _bad(v, lo, hi)
+        bad = _bad(samples[col], lo, hi)
         if bad.any():
-            v[bad] = np.nan
-            out[col] = v
+            out[col] = _without(samples[col], bad)
             findings.count(rule, words, int(bad.sum()))
-    lat, lon = _floats(samples, "lat_deg"), _floats(samples, "lon_deg")
+    lat, lon = samples["lat_deg"], samples["lon_deg"]
     bad = _bad(lat, -90, 90) | _bad(lon, -180, 180) | (np.isnan(lat) != np.isnan(lon))
     if bad.any():
-        lat[bad] = np.nan
-        lon[bad] = np.nan
-        out["lat_deg"], out["lon_deg"] = lat, lon
+        out["lat_deg"], out["lon_deg"] = _without(lat, bad), _without(lon, bad)
         findings.count("position", "position(s) outside the globe (or half missing) removed", int(bad.sum()))
-    distance = _floats(samples, "distance_m")
-    bad = _distance_glitches(distance, rules)
+    bad = _distance_glitches(samples["distance_m"], rules)
     if bad.any():
-        distance[bad] = np.nan
-        out["distance_m"] = distance
+        out["distance_m"] = _without(samples["distance_m"], bad)
         findings.count("distance", f"distance value(s) negative, beyond {rules.max_distance_m / 1000:g} km or "
                                    f"going back more than {rules.distance_backstep_m:g} m removed", int(bad.sum()))
     return samples.assign(**out) if out else samples
@@ -363,7 +378,7 @@ class ActivityResult:
     """One activity after the gate: its row (None = rejected), samples, and the time shift applied."""
 
     row: dict | None
-    samples: pd.DataFrame
+    samples: Columns
     shifted_by: pd.Timedelta | None = None
 
 
@@ -375,10 +390,11 @@ def _summary_value(value, lo: float, hi: float) -> float | None:
     return v if math.isfinite(v) and lo <= v <= hi else None
 
 
-def _new_start(row: dict, ts: pd.Series, time_changed: bool, bounds) -> pd.Timestamp:
-    """The activity's start after the time rules: the device's unless it is impossible or was a glitch."""
+def _new_start(row: dict, ts: np.ndarray, time_changed: bool, bounds) -> pd.Timestamp:
+    """The activity's start after the time rules: the device's unless it is impossible or was a glitch.
+    ``ts``: the kept samples' times (none of them NaT)."""
     start = row["start_time"]
-    first = ts.min() if len(ts) else pd.NaT
+    first = _stamp(ts.min()) if len(ts) else pd.NaT
     ok = not pd.isna(start) and bounds[0] <= start <= bounds[1]
     if pd.isna(first):
         return start if ok else pd.NaT
@@ -387,37 +403,42 @@ def _new_start(row: dict, ts: pd.Series, time_changed: bool, bounds) -> pd.Times
     return start
 
 
-def _gate_activity(row: dict, samples: pd.DataFrame, rules: SanityRules, bounds, start_hint,
+def _rejected(label: str, rule_and_reason: str, samples: Columns, findings: Findings) -> ActivityResult:
+    """An activity the gate rejects: the reason in the file's findings, no row and no samples."""
+    findings.rejected.append(f"{rule_and_reason.split(':', 1)[0]}: {label} rejected: "
+                             f"{rule_and_reason.split(': ', 1)[1]}")
+    return ActivityResult(None, samples.take(np.zeros(len(samples), dtype=bool)))
+
+
+def _gate_activity(row: dict, samples: Columns, rules: SanityRules, bounds, start_hint,
                    findings: Findings) -> ActivityResult:
     """Time rules, activity_length and channel bounds on one activity (row = its activities row)."""
     label = f"activity {row['session_index']} ({row['sport']}, start {_fmt_ts(row['start_time'])})"
     verdict = _time_verdict(samples["ts"], rules, bounds, start_hint, findings)
     if verdict.keep is None:
-        findings.rejected.append(f"{verdict.reason.split(':', 1)[0]}: {label} rejected: "
-                                 f"{verdict.reason.split(': ', 1)[1]}")
-        return ActivityResult(None, samples.iloc[:0])
-    kept = samples[verdict.keep] if not verdict.keep.all() else samples
+        return _rejected(label, verdict.reason, samples, findings)
+    kept = samples if verdict.keep.all() else samples.take(verdict.keep)
     time_changed = not verdict.keep.all() or verdict.shifted_by is not None
     if verdict.shifted_by is not None:
-        kept = kept.assign(ts=kept["ts"] + verdict.shifted_by)
-        row = {**row, "start_time": kept["ts"].min()}
+        kept = kept.assign(ts=(pd.DatetimeIndex(kept["ts"]) + verdict.shifted_by).to_numpy())
+        row = {**row, "start_time": _stamp(kept["ts"].min())}
     start = _new_start(row, kept["ts"], time_changed, bounds)
     if pd.isna(start):
-        findings.rejected.append(f"time_range: {label} rejected: no sample and no valid start time")
-        return ActivityResult(None, samples.iloc[:0])
-    span_s = (kept["ts"].max() - start).total_seconds() if len(kept) else 0.0
+        return _rejected(label, "time_range: no sample and no valid start time", samples, findings)
+    last = _stamp(kept["ts"].max()) if len(kept) else pd.NaT
+    span_s = (last - start).total_seconds() if len(kept) else 0.0
     if span_s > rules.max_activity_h * 3600:
-        findings.rejected.append(
-            f"activity_length: {label} rejected: it spans {span_s / 3600:,.1f} h ({_fmt_ts(start)} .. "
-            f"{_fmt_ts(kept['ts'].max())}), more than {rules.max_activity_h:g} h: a clock jump, not an activity")
-        return ActivityResult(None, samples.iloc[:0])
+        return _rejected(label, f"activity_length: it spans {span_s / 3600:,.1f} h ({_fmt_ts(start)} .. "
+                                f"{_fmt_ts(last)}), more than {rules.max_activity_h:g} h: a clock jump, not an "
+                                "activity", samples, findings)
     if start != row["start_time"] or time_changed:
-        kept = kept.assign(elapsed_s=(kept["ts"] - start).dt.total_seconds().to_numpy())
+        # as pandas computes it (Series.dt.total_seconds), so elapsed_s is the same to the last bit
+        kept = kept.assign(elapsed_s=(_utc_index(kept["ts"]) - start).total_seconds().to_numpy())
     kept = _clean_channels(kept, str(row["sport"]), rules, findings)
     return ActivityResult(_summary_row(row, kept, start, span_s, time_changed, rules), kept, verdict.shifted_by)
 
 
-def _summary_row(row: dict, kept: pd.DataFrame, start: pd.Timestamp, span_s: float, time_changed: bool,
+def _summary_row(row: dict, kept: Columns, start: pd.Timestamp, span_s: float, time_changed: bool,
                  rules: SanityRules) -> dict:
     """The activities row after the gate: new start/id, impossible summaries recomputed or NULL."""
     out = dict(row)
@@ -426,7 +447,7 @@ def _summary_row(row: dict, kept: pd.DataFrame, start: pd.Timestamp, span_s: flo
     elapsed = _summary_value(row["elapsed_s"], 0.0, max_s)
     out["elapsed_s"] = span_s if (elapsed is None or time_changed) else elapsed
     out["timer_s"] = _summary_value(row["timer_s"], 0.0, max_s)
-    hr = _floats(kept, "heart_rate_bpm")
+    hr = kept["heart_rate_bpm"]
     out["avg_heart_rate_bpm"] = _summary_value(row["avg_heart_rate_bpm"], *rules.hr_range_bpm)
     if out["avg_heart_rate_bpm"] is None and (~np.isnan(hr)).any():
         out["avg_heart_rate_bpm"] = float(np.nanmean(hr))
@@ -439,57 +460,71 @@ def _summary_row(row: dict, kept: pd.DataFrame, start: pd.Timestamp, span_s: flo
     return out
 
 
-def _distance_from_samples(samples: pd.DataFrame) -> float | None:
-    d = _floats(samples, "distance_m")
+def _distance_from_samples(samples: Columns) -> float | None:
+    d = samples["distance_m"]
     if (~np.isnan(d)).any():
         return float(np.nanmax(d))
-    lat, lon = _floats(samples, "lat_deg"), _floats(samples, "lon_deg")
+    lat, lon = samples["lat_deg"], samples["lon_deg"]
     ok = ~(np.isnan(lat) | np.isnan(lon))
     if ok.sum() < 2:
         return None
     return float(np.sum(haversine_m(lat[ok][:-1], lon[ok][:-1], lat[ok][1:], lon[ok][1:])))
 
 
-def _gate_laps(laps: pd.DataFrame, results: dict[str, ActivityResult], bounds, rules: SanityRules,
-               findings: Findings) -> pd.DataFrame:
-    """Laps of kept activities only, re-keyed to their (possibly new) ids; impossible summaries NULL."""
-    if not len(laps):
-        return laps
+def _lap_time(value) -> pd.Timestamp:
+    """A lap's start as a UTC Timestamp (NaT when absent or unreadable)."""
+    if isinstance(value, pd.Timestamp):
+        return value.tz_convert("UTC") if value.tz is not None else value.tz_localize("UTC")
+    if value is None:
+        return pd.NaT
+    out = pd.to_datetime(value, utc=True, errors="coerce")
+    return pd.NaT if out is None else out
+
+
+def _lap_float(value) -> float:
+    """A lap value as a float (NaN when absent or not a number)."""
+    if value is None:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _gate_laps(laps: list[dict], results: dict[str, ActivityResult], bounds, rules: SanityRules,
+               findings: Findings) -> list[dict]:
+    """Laps of kept activities only, re-keyed to their (possibly new) ids and moved by their activity's
+    time shift; impossible summaries NULL. Row by row: a file has a handful of laps."""
     kept = {a: r for a, r in results.items() if r.row is not None}
-    laps = laps[laps["activity_id"].isin(kept.keys())].copy()
-    if not len(laps):
-        return laps
-    # dict look-ups, not a Python function per lap: the gate runs on every file of a squad's ingest
-    shifts = {a: r.shifted_by for a, r in kept.items() if r.shifted_by is not None}
-    if shifts:
-        offset = pd.to_timedelta(laps["activity_id"].map(shifts).fillna(pd.Timedelta(0)))
-        laps["start_time"] = pd.to_datetime(laps["start_time"], utc=True) + offset
-    foot = laps["activity_id"].map({a: str(r.row["sport"]) in FOOT_SPORTS for a, r in kept.items()})
-    renamed = {a: r.row["activity_id"] for a, r in kept.items() if r.row["activity_id"] != a}
-    if renamed:
-        laps["activity_id"] = laps["activity_id"].replace(renamed)
-    start = pd.to_datetime(laps["start_time"], utc=True, errors="coerce")
-    bad_start = start.notna() & ((start < bounds[0]) | (start > bounds[1]))
-    laps["start_time"] = start.where(~bad_start)
-    top = np.where(foot.to_numpy(dtype=bool), rules.max_foot_speed_m_s, rules.max_speed_m_s)
-    n_bad = int(bad_start.sum())
-    for col, lo, hi in (("avg_heart_rate_bpm", *rules.hr_range_bpm), ("distance_m", 0.0, rules.max_distance_m),
-                        ("elapsed_s", 0.0, rules.max_activity_h * 3600), ("timer_s", 0.0, rules.max_activity_h * 3600),
-                        ("avg_speed_m_s", 0.0, top)):
-        v = _floats(laps, col)
-        bad = _bad(v, lo, hi)
-        v[bad] = np.nan
-        laps[col] = v
-        n_bad += int(bad.sum())
+    out, n_bad = [], 0
+    for lap in laps:
+        r = kept.get(lap["activity_id"])
+        if r is None:
+            continue
+        start = _lap_time(lap.get("start_time"))
+        if r.shifted_by is not None and not pd.isna(start):
+            start = start + r.shifted_by
+        if not pd.isna(start) and (start < bounds[0] or start > bounds[1]):
+            start, n_bad = pd.NaT, n_bad + 1
+        top = rules.max_foot_speed_m_s if str(r.row["sport"]) in FOOT_SPORTS else rules.max_speed_m_s
+        new = {**lap, "activity_id": r.row["activity_id"], "start_time": start}
+        for col, lo, hi in (("avg_heart_rate_bpm", *rules.hr_range_bpm), ("distance_m", 0.0, rules.max_distance_m),
+                            ("elapsed_s", 0.0, rules.max_activity_h * 3600),
+                            ("timer_s", 0.0, rules.max_activity_h * 3600), ("avg_speed_m_s", 0.0, top)):
+            v = _lap_float(lap.get(col))
+            if _bad_value(v, lo, hi):
+                v, n_bad = math.nan, n_bad + 1
+            new[col] = v
+        out.append(new)
     findings.count("laps", "impossible lap value(s) (time, HR, speed, distance) removed", n_bad)
-    return laps
+    return out
 
 
 def _gate_strength(parsed: ParsedFile, bounds, findings: Findings) -> None:
     """strength_date: sessions dated outside the time range are dropped with their sets."""
-    sessions = parsed.strength_sessions
-    if sessions is None or not len(sessions):
+    if not parsed.n_rows("strength_sessions"):
         return
+    sessions = parsed.strength_sessions
     start = pd.to_datetime(sessions["start_time"], utc=True, errors="coerce")
     ok = (start >= bounds[0]) & (start <= bounds[1])
     if ok.all():
@@ -498,7 +533,7 @@ def _gate_strength(parsed: ParsedFile, bounds, findings: Findings) -> None:
     findings.count("strength_date", f"strength session(s) dated outside {lo:%Y-%m-%d} .. now + 1 day dropped",
                    int((~ok).sum()))
     parsed.strength_sessions = sessions[ok.to_numpy()].reset_index(drop=True)
-    if parsed.strength_sets is not None and len(parsed.strength_sets):
+    if parsed.n_rows("strength_sets"):
         keep = parsed.strength_sets["session_id"].isin(set(parsed.strength_sessions["session_id"]))
         parsed.strength_sets = parsed.strength_sets[keep].reset_index(drop=True)
 
@@ -506,11 +541,10 @@ def _gate_strength(parsed: ParsedFile, bounds, findings: Findings) -> None:
 # ------------------------------------------------------------------------------------------ the gate
 
 
-def activities_message(activities: pd.DataFrame, n_samples: int) -> str:
+def activities_message(sports: list[str], n_samples: int) -> str:
     """The readers' summary wording: ``2 activities (running, cycling), 7200 samples``."""
-    n = len(activities)
-    return (f"{n} activit{'y' if n == 1 else 'ies'} ({', '.join(activities['sport'].astype(str))}), "
-            f"{n_samples} samples")
+    n = len(sports)
+    return f"{n} activit{'y' if n == 1 else 'ies'} ({', '.join(sports)}), {n_samples} samples"
 
 
 def apply_sanity(parsed: ParsedFile, rules: SanityRules | None = None, start_hint: pd.Timestamp | None = None,
@@ -518,61 +552,60 @@ def apply_sanity(parsed: ParsedFile, rules: SanityRules | None = None, start_hin
     """Apply every rule to one reader result (any format); returns it repaired, or as an ``error``.
 
     ``start_hint``: the activity's start from elsewhere (a Strava export's activities.csv), used only to
-    place times from a clock that was never set (single-activity files).
+    place times from a clock that was never set (single-activity files). Works on the reader's rows and
+    columns (:class:`~pipeline.ingest.parsed.Rows`, :class:`~pipeline.ingest.parsed.Columns`), never
+    building a frame for samples, activities or laps.
     """
     if parsed.status != "ok":
         return parsed
     rules = rules or SanityRules()
     bounds = rules.time_bounds(now)
     findings = Findings.empty()
-    acts = parsed.activities
-    n_before = (len(acts), len(parsed.strength_sessions) if parsed.strength_sessions is not None else 0)
+    acts = parsed.rows("activities")
+    n_before = (len(acts), parsed.n_rows("strength_sessions"))
     hint = start_hint if len(acts) == 1 else None
+    samples = parsed.columns() if acts else None
     results: dict[str, ActivityResult] = {}
-    groups = dict(tuple(parsed.samples.groupby("activity_id", sort=False))) if len(acts) > 1 else None
-    for row in acts.to_dict("records"):
-        own = parsed.samples if groups is None else groups.get(row["activity_id"], parsed.samples.iloc[:0])
+    for row in acts:
+        own = samples if len(acts) == 1 else samples.take(samples["activity_id"] == row["activity_id"])
         results[row["activity_id"]] = _gate_activity(row, own, rules, bounds, hint, findings)
-    parsed.laps = _gate_laps(parsed.laps, results, bounds, rules, findings)
+    if parsed.n_rows("laps"):
+        parsed.laps = Rows("laps", _gate_laps(parsed.rows("laps"), results, bounds, rules, findings))
     _gate_strength(parsed, bounds, findings)
     _rebuild(parsed, results)
     if not findings.removed and not findings.rejected and not findings.notes:
         return parsed
     parsed.warnings = findings.warnings() + list(parsed.warnings)
-    n_after = (len(parsed.activities), len(parsed.strength_sessions) if parsed.strength_sessions is not None else 0)
+    n_after = (parsed.n_rows("activities"), parsed.n_rows("strength_sessions"))
     if sum(n_after) == 0 and sum(n_before) > 0:
         reasons = "; ".join(findings.rejected) or "; ".join(findings.warnings())
         failed = ParsedFile.failed(parsed.path, parsed.athlete_id, f"sanity gate: nothing plausible left: {reasons}",
                                    file_id=parsed.file_id, fmt=parsed.format, size_bytes=parsed.size_bytes)
         return failed
-    if len(parsed.activities):
+    if parsed.n_rows("activities"):
         parsed.message = _message_after(parsed)
     return parsed
 
 
 def _message_after(parsed: ParsedFile) -> str:
     text = parsed.message or ""
-    if len(parsed.activities) and " samples" in text and "activit" in text.split(",")[0]:
-        return activities_message(parsed.activities, len(parsed.samples))
+    if parsed.n_rows("activities") and " samples" in text and "activit" in text.split(",")[0]:
+        return activities_message([str(r["sport"]) for r in parsed.rows("activities")], parsed.n_rows("samples"))
     return text
 
 
 def _rebuild(parsed: ParsedFile, results: dict[str, ActivityResult]) -> None:
-    """Activities and samples frames from the per-activity results (ids updated, rejected ones gone)."""
+    """Activities rows and samples columns from the per-activity results (ids updated, rejected ones gone)."""
     if not results:
         return
     rows = [r.row for r in results.values() if r.row is not None]
-    frames = []
+    parts = []
     for old_id, r in results.items():
         if r.row is None:
             continue
         s = r.samples
         if r.row["activity_id"] != old_id:
-            s = s.assign(activity_id=r.row["activity_id"])
-        frames.append(s)
-    columns = parsed.activities.columns
-    activities = pd.DataFrame(rows, columns=columns)
-    if len(activities):
-        activities["start_time"] = pd.to_datetime(activities["start_time"], utc=True)
-    parsed.activities = activities
-    parsed.samples = (pd.concat(frames, ignore_index=True) if frames else parsed.samples.iloc[:0])
+            s = s.assign(activity_id=np.full(len(s), r.row["activity_id"], dtype=object))
+        parts.append(s)
+    parsed.activities = Rows("activities", rows)
+    parsed.samples = Columns.concat(parts) if parts else parsed.columns().take(np.zeros(0, dtype=int))

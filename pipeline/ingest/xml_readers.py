@@ -34,17 +34,10 @@ from pipeline.ingest.common import (
     NothingToIngest, ReadContext, ReadError, activity_id_for, sport_from_word, typed_frame,
 )
 from pipeline.ingest.gpx_stream import STREAM_ABOVE_BYTES, stream_gpx
-from pipeline.ingest.parsed import ParsedFile
+from pipeline.ingest.gpx_tree import POINT_COLUMNS, common_gpx_tracks
+from pipeline.ingest.gpx_tree import read_extensions as _read_extensions
+from pipeline.ingest.parsed import Columns, ParsedFile, Rows
 
-_HR_TAGS = {"hr", "heartrate", "heart_rate", "heartratebpm"}
-_CAD_TAGS = {"cad", "cadence", "runcadence"}
-_POWER_TAGS = {"power", "watts", "pwr"}
-_TEMP_TAGS = {"atemp", "temp", "temperature", "wtemp"}
-_SPEED_TAGS = {"speed"}
-# Extension element (local name, lower case) -> point column.
-_EXTENSION_COLUMNS = {tag: column for column, tags in (
-    ("hr", _HR_TAGS), ("cadence", _CAD_TAGS), ("power", _POWER_TAGS), ("temp", _TEMP_TAGS), ("speed", _SPEED_TAGS),
-) for tag in tags}
 # A GPX track is a recording only when at least this share of its points carry a time.
 MIN_TIMED_FRACTION = 0.5
 
@@ -125,8 +118,8 @@ def _to_utc(times: list[str | None] | pd.DatetimeIndex) -> pd.DatetimeIndex:
 
 def _activity(ctx: ReadContext, fmt: str, index: int, points: dict[str, list], sport: str,
               sub_sport: str | None, name: str | None, device: str | None,
-              start_hint: str | None = None) -> tuple[dict, pd.DataFrame, list[str]]:
-    """One activity row + its samples frame from point columns (``time`` strings and floats)."""
+              start_hint: str | None = None) -> tuple[dict, Columns, list[str]]:
+    """One activity row + its samples columns from point columns (``time`` strings and floats)."""
     warnings = []
     ts = _to_utc(points["time"])
     keep = ~ts.isna()
@@ -146,14 +139,13 @@ def _activity(ctx: ReadContext, fmt: str, index: int, points: dict[str, list], s
     with np.errstate(over="ignore"):   # an absurd cadence (1e308) overflows to inf: the sanity gate removes it
         cadence = cols["cadence"] * 2.0 if sport == "running" else cols["cadence"]
     n = len(ts)
-    samples = typed_frame("samples", {
-        "activity_id": np.full(n, activity_id, dtype=object),
-        "athlete_id": np.full(n, ctx.athlete_id, dtype=object),
-        "ts": ts, "elapsed_s": (ts - start).total_seconds().to_numpy(),
-        "lat_deg": cols["lat"], "lon_deg": cols["lon"], "altitude_m": cols["ele"],
-        "distance_m": cols["distance"], "speed_m_s": cols["speed"], "heart_rate_bpm": cols["hr"],
-        "cadence_spm": cadence, "power_w": cols["power"], "temperature_c": cols["temp"],
-    }, n)
+    samples = Columns.build(
+        n, activity_id=np.full(n, activity_id, dtype=object), athlete_id=np.full(n, ctx.athlete_id, dtype=object),
+        ts=ts.tz_convert(None).to_numpy(), elapsed_s=(ts - start).total_seconds().to_numpy(),
+        lat_deg=cols["lat"], lon_deg=cols["lon"], altitude_m=cols["ele"],
+        distance_m=cols["distance"], speed_m_s=cols["speed"], heart_rate_bpm=cols["hr"],
+        cadence_spm=cadence, power_w=cols["power"], temperature_c=cols["temp"],
+    )
     dist = cols["distance"]
     distance_m = float(np.nanmax(dist)) if (~np.isnan(dist)).any() else _haversine_total_m(cols["lat"], cols["lon"])
     hr = cols["hr"]
@@ -169,17 +161,7 @@ def _activity(ctx: ReadContext, fmt: str, index: int, points: dict[str, list], s
 
 
 def _new_points() -> dict[str, list]:
-    return {k: [] for k in ("time", "lat", "lon", "ele", "distance", "speed", "hr", "cadence", "power", "temp")}
-
-
-def _read_extensions(ext: Element | None, pt: dict[str, float]) -> None:
-    """Sensor values from an ``<extensions>`` element (any depth, any namespace) into point ``pt``."""
-    if ext is None:
-        return
-    for e in ext.iter():
-        column = _EXTENSION_COLUMNS.get(_local(e.tag).lower())
-        if column is not None and e.text is not None and e.text.strip():
-            pt[column] = _float(e.text)
+    return {k: [] for k in POINT_COLUMNS}
 
 
 def _append_point(points: dict[str, list], pt: dict[str, object]) -> None:
@@ -188,17 +170,16 @@ def _append_point(points: dict[str, list], pt: dict[str, object]) -> None:
         v.append(pt.get(k, math.nan) if k != "time" else pt["time"])
 
 
-def _finish(ctx: ReadContext, fmt: str, size: int, rows: list[dict], frames: list[pd.DataFrame],
+def _finish(ctx: ReadContext, fmt: str, size: int, rows: list[dict], frames: list[Columns],
             laps: list[pd.DataFrame], warnings: list[str]) -> ParsedFile:
     parsed = ctx.parsed(fmt, size, warnings=warnings)
-    parsed.activities = pd.DataFrame(rows, columns=parsed.activities.columns)
-    parsed.activities["start_time"] = pd.to_datetime(parsed.activities["start_time"], utc=True)
-    parsed.samples = pd.concat(frames, ignore_index=True)
+    parsed.activities = Rows("activities", rows)
+    parsed.samples = Columns.concat(frames)
     if laps:
         parsed.laps = pd.concat(laps, ignore_index=True)
-    sports = ", ".join(parsed.activities["sport"].astype(str))
+    sports = ", ".join(str(row["sport"]) for row in rows)
     parsed.message = (f"{len(rows)} activit{'y' if len(rows) == 1 else 'ies'} ({sports}), "
-                      f"{len(parsed.samples)} samples")
+                      f"{parsed.n_rows('samples')} samples")
     return parsed
 
 
@@ -231,8 +212,9 @@ def _none_nan(value: float | None) -> float:
 def read_gpx(data: bytes, ctx: ReadContext) -> ParsedFile:
     """Parse GPX 1.0/1.1 bytes: each ``<trk>`` with timed points is an activity (segments joined).
 
-    Files up to :data:`~pipeline.ingest.gpx_stream.STREAM_ABOVE_BYTES` are read with gpxpy after a
-    defusedxml safety parse (no DTD, entities or external references); larger ones, and files gpxpy refuses
+    Files up to :data:`~pipeline.ingest.gpx_stream.STREAM_ABOVE_BYTES` are parsed with defusedxml (no DTD,
+    entities or external references); a file in the common GPX 1.1 shape is read from that tree
+    (:mod:`pipeline.ingest.gpx_tree`, the values gpxpy would give), any other with gpxpy; larger ones, and files gpxpy refuses
     for a value (a time it cannot parse, an offset beyond 24 h, a non-number), by the streaming parser of
     :mod:`pipeline.ingest.gpx_stream` (same safety rules, same columns; an unreadable time drops its point
     with a warning, as in TCX), the refusal named in a warning.
@@ -243,7 +225,15 @@ def read_gpx(data: bytes, ctx: ReadContext) -> ParsedFile:
     """
     if len(data) > STREAM_ABOVE_BYTES:
         return _read_gpx_streamed(data, ctx, [])
-    gpx, refused = _parse_gpx(data)
+    root = _parse_xml(data, "gpx", forbid_dtd=True)
+    if _local(root.tag) != "gpx":
+        raise ReadError(f"GPX: root element is <{_local(root.tag)}>, not <gpx>")
+    text = _xml_text(data)
+    common = common_gpx_tracks(root, data)      # the common shape, read from this tree (gpx_tree)
+    del root
+    if common is not None:
+        return _gpx_result(ctx, len(data), common.tracks, common.creator, False, [])
+    gpx, refused = _parse_gpx(text)
     if gpx is not None:
         try:
             tracks = [(t.name, t.type, _gpx_track_points(t)) for t in gpx.tracks]
@@ -302,14 +292,11 @@ def _gpx_result(ctx: ReadContext, size: int, tracks: list[tuple[str | None, str 
     return _finish(ctx, "gpx", size, rows, frames, [], warnings)
 
 
-def _parse_gpx(data: bytes) -> tuple[gpxpy.gpx.GPX | None, str | None]:
-    """The document read by gpxpy, after the defusedxml safety parse has accepted it as ``<gpx>``; or
-    (None, gpxpy's reason) when gpxpy refuses a value in it."""
-    root = _parse_xml(data, "gpx", forbid_dtd=True)
-    if _local(root.tag) != "gpx":
-        raise ReadError(f"GPX: root element is <{_local(root.tag)}>, not <gpx>")
+def _parse_gpx(text: str) -> tuple[gpxpy.gpx.GPX | None, str | None]:
+    """The document (text for gpxpy, see :func:`_xml_text`) read by gpxpy, after the defusedxml safety parse
+    has accepted it as ``<gpx>``; or (None, gpxpy's reason) when gpxpy refuses a value in it."""
     try:
-        return gpxpy.parse(_xml_text(data)), None
+        return gpxpy.parse(text), None
     except (gpxpy.gpx.GPXException, ValueError, OverflowError) as e:
         return None, str(e) or type(e).__name__
 

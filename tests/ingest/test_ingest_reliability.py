@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -9,21 +10,19 @@ import subprocess
 import sys
 import time
 
-from ingest_builders import START, Segment, fit_bytes
+from pipeline.demo.simulate import PROFILES, simulate_athlete
+from pipeline.demo.write import write_athlete
 from pipeline.ingest.run import ingest_paths
 from pipeline.warehouse.db import connect, workspace_lock
 from pipeline.workspace import Workspace
 
-N_FILES = 28
-N_RECORDS = 300
 
-
-def _write_runs(raw) -> None:
-    folder = raw / "anna"
-    folder.mkdir(parents=True)
-    for day in range(N_FILES):
-        data = fit_bytes([Segment(n=N_RECORDS)], start=START.replace(day=1 + day))
-        (folder / f"run{day:02d}.fit").write_bytes(data)
+def _write_runs(raw) -> int:
+    """Six weeks of one athlete's runs sampled every second (~80,000 samples in ~20 FIT and GPX files, and a
+    strength log): enough work that the ingest is still running when it is killed (small files alone are
+    read and loaded in one batch faster than the kill can land). Returns the number of files written."""
+    profile = dataclasses.replace(PROFILES["gain"], weeks=6)
+    return len(write_athlete(simulate_athlete(profile, 3, sample_interval_s=1.0, athlete_id="anna"), raw))
 
 
 def _snapshot(ws) -> dict:
@@ -45,7 +44,7 @@ def _cli(ws, *args) -> list[str]:
 
 def test_kill_9_mid_ingest_then_rerun_equals_clean_run(tmp_path):
     killed, clean = Workspace(tmp_path / "killed"), Workspace(tmp_path / "clean")
-    _write_runs(killed.raw_dir)
+    n_files = _write_runs(killed.raw_dir)
     shutil.copytree(killed.raw_dir, clean.raw_dir)
     proc = subprocess.Popen(_cli(killed, "ingest", "--jobs", "1", "--quiet"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -59,16 +58,15 @@ def test_kill_9_mid_ingest_then_rerun_equals_clean_run(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL, "the ingest finished before it could be killed"
     partial = _snapshot(killed)
-    assert len(partial["files"]) < N_FILES  # it really was interrupted
-    for activity_id, n_samples, _ in partial["activities"]:  # nothing half-written
-        assert n_samples == N_RECORDS
-    assert all(count == N_RECORDS for _, count, _, _ in partial["samples"])
+    assert len(partial["files"]) < n_files  # it really was interrupted
+    stored = {activity_id: count for activity_id, count, _, _ in partial["samples"]}
+    assert {a: n for a, n, _ in partial["activities"]} == stored   # nothing half-written
 
     rerun = subprocess.run(_cli(killed, "ingest", "--jobs", "1", "--quiet"), capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
     ingest_paths(clean, None, jobs=1, progress=False)
     assert _snapshot(killed) == _snapshot(clean)
-    assert len(_snapshot(clean)["activities"]) == N_FILES
+    assert len(_snapshot(clean)["files"]) == n_files
 
 
 def test_second_process_gets_busy_message(workspace):
