@@ -166,6 +166,9 @@ def incremental_lines(tmp: Path) -> list[str]:
     one = _timed_cli(ws, "run", "--quiet")
     analyse_line = next(x for x in one[2].splitlines() if x.startswith("Analyze:"))
     ratio = one[0] / full[0]
+    # The target is on wall time; on a shared machine wall times stretch with the others' load (the first run's
+    # 86 s wall against 52 s CPU in one bench), so the CPU ratio is printed beside it as the steadier figure.
+    cpu_ratio = one[1] / full[1]
     return [
         f"incremental re-runs: demo athletes + a 3-year athlete, {files} files ({_load()})",
         f"  first `pipeline run` (everything):     wall {full[0]:6.1f} s, CPU {full[1]:6.1f} s",
@@ -173,7 +176,7 @@ def incremental_lines(tmp: Path) -> list[str]:
         f"  `make report`, nothing new:            wall {make_s:6.1f} s, CPU {make_cpu:6.1f} s (target < 5 s wall) "
         f"{'OK' if make_s < 5 else 'ABOVE TARGET'}" + ("" if make.returncode == 0 else " (make failed)"),
         f"  one new run for the 3-year athlete:    wall {one[0]:6.1f} s, CPU {one[1]:6.1f} s = {ratio:.3f} of the "
-        f"first run (target < 0.2) {'OK' if ratio < 0.2 else 'ABOVE TARGET'}",
+        f"first run (target < 0.2) {'OK' if ratio < 0.2 else 'ABOVE TARGET'}; in CPU time {cpu_ratio:.3f}",
         f"    {analyse_line}",
     ]
 

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy.linalg import toeplitz
 
 from pipeline.analyze.effects import WEEK, EffectContext, EffectFit, block_windows, estimate, utc
+from pipeline.analyze.regression import gls_ar1
 from pipeline.analyze.season import season_harmonic_columns, season_trend_columns
 from pipeline.warehouse.contract import columns
 
@@ -116,8 +116,8 @@ def run_sequence_rho(runs: pd.DataFrame, metric: str, ctx: EffectContext) -> flo
     X = np.column_stack([np.ones(len(d)), weeks, weeks ** 2])
     if ctx.season.controlled:
         X = np.column_stack([season_trend_columns(t, ctx.season), season_harmonic_columns(t, ctx.season.harmonics)])
-    res = sm.GLSAR(np.log(pd.to_numeric(d[metric]).to_numpy(dtype=float)), X, rho=1).iterative_fit(maxiter=20)
-    return float(np.clip(np.atleast_1d(res.model.rho)[0], 0.0, 0.95))
+    res = gls_ar1(np.log(pd.to_numeric(d[metric]).to_numpy(dtype=float)), X)
+    return float(np.clip(res.rho, 0.0, 0.95))
 
 
 def control_correlation(weights: list[pd.Series], order: pd.Index, rho: float) -> np.ndarray:

@@ -82,6 +82,10 @@ class EconomyModel:
         return self.main_heat.threshold_c
 
 
+# The columns of a model bin (:func:`economy_bins`), besides its run's activity_id.
+MODEL_BIN_COLUMNS = ("t_s", "dt_s", "gap_lag_m_s", "hr_bpm")
+
+
 def economy_ref_speed(run_rows: pd.DataFrame, configured_m_s: float | None = None) -> float:
     """Reference speed (m/s): the athlete's configured ``ref_speed_m_s``, else the median of the
     included runs' mean steady grade-adjusted speeds."""
@@ -92,12 +96,13 @@ def economy_ref_speed(run_rows: pd.DataFrame, configured_m_s: float | None = Non
 
 
 def economy_bins(steady: pd.DataFrame, bin_s: float) -> pd.DataFrame:
-    """Time-weighted means of steady samples per run and ``bin_s``-second bin of elapsed time.
+    """Time-weighted means of steady samples per run and ``bin_s``-second bin of elapsed time: what the
+    model is fitted on (speed measurement noise averages out instead of flattening the slope).
 
     Returns activity_id, t_s, dt_s (summed: the bin's weight), gap_lag_m_s, hr_bpm. ``bin_s`` <= 0 keeps
     the samples as they are.
     """
-    cols = ["activity_id", "t_s", "dt_s", "gap_lag_m_s", "hr_bpm"]
+    cols = ["activity_id", *MODEL_BIN_COLUMNS]
     if bin_s <= 0 or steady.empty:
         return steady[cols]
     d = steady[cols].copy()
@@ -199,19 +204,45 @@ def economy_fit(steady: pd.DataFrame, runs: pd.DataFrame, ref_speed_m_s: float,
     ref_speed_m_s : v_ref (see :func:`economy_ref_speed`).
     """
     p = params or AnalysisParams()
+    s = steady[steady["activity_id"].isin(runs["activity_id"])]
+    s = s[np.isfinite(s["hr_bpm"]) & np.isfinite(s["gap_lag_m_s"])]
+    return economy_fit_bins(economy_bins(s, p.model_bin_s), runs, ref_speed_m_s, p)
+
+
+def economy_run_bins(steady: pd.DataFrame, bin_s: float) -> np.ndarray:
+    """One run's contribution to the model: :func:`economy_bins` of its steady samples with HR and speed,
+    as an array with the columns of :data:`MODEL_BIN_COLUMNS`. Bins never span runs, so the bins of the
+    athlete's runs concatenated in run order are exactly :func:`economy_bins` of their samples
+    concatenated: each run is binned once, when it is cleaned, and its samples need not be kept.
+
+    The same products, the same grouped sums (pandas' compensated group sum, bins in order of appearance)
+    and the same quotients as :func:`economy_bins`, bit for bit (tested), without its frame copies and
+    two-key grouping: it runs for every run cleaned (~0.6 ms instead of ~4.5 ms for an hour's run)."""
+    hr = steady["hr_bpm"].to_numpy(dtype=float)
+    v = steady["gap_lag_m_s"].to_numpy(dtype=float)
+    ok = np.isfinite(hr) & np.isfinite(v)
+    t, dt, v, hr = (steady["t_s"].to_numpy(dtype=float)[ok], steady["dt_s"].to_numpy(dtype=float)[ok], v[ok],
+                    hr[ok])
+    if bin_s <= 0 or not len(t):
+        return np.column_stack([t, dt, v, hr])
+    weighted = pd.DataFrame({"t_s": t * dt, "dt_s": dt, "gap_lag_m_s": v * dt, "hr_bpm": hr * dt})
+    g = weighted.groupby(np.floor(t / bin_s), sort=False).sum().to_numpy(dtype=float)
+    return np.column_stack([g[:, 0] / g[:, 1], g[:, 1], g[:, 2] / g[:, 1], g[:, 3] / g[:, 1]])
+
+
+def economy_fit_bins(bins: pd.DataFrame, runs: pd.DataFrame, ref_speed_m_s: float,
+                     params: AnalysisParams | None = None) -> EconomyModel:
+    """:func:`economy_fit` from the model bins (:func:`economy_bins`: activity_id and
+    :data:`MODEL_BIN_COLUMNS`) of the runs in ``runs``, in run order."""
+    p = params or AnalysisParams()
     if p.heat_method not in HEAT_METHODS:
         raise ValueError(f"unknown heat method {p.heat_method!r}; valid: {', '.join(HEAT_METHODS)}")
     runs = runs.reset_index(drop=True)
     empty = runs[["activity_id"]].assign(intercept_bpm=np.nan, hr_at_ref_bpm=np.nan, economy_m_per_beat=np.nan,
                                          **{c: np.nan for c in HEAT_RUN_COLUMNS})
-    s = steady[steady["activity_id"].isin(runs["activity_id"])]
-    s = s[np.isfinite(s["hr_bpm"]) & np.isfinite(s["gap_lag_m_s"])]
-    if s.empty or not np.isfinite(ref_speed_m_s):
+    if bins.empty or not np.isfinite(ref_speed_m_s):
         return EconomyModel(ref_speed_m_s, p.ref_elapsed_s, np.nan, np.nan, p.heat_method, 0, empty)
-    # Average steady samples in bins of model_bin_s elapsed seconds within each run: speed measurement
-    # noise (GPS/foot-pod error, grade error) averages out instead of flattening the slope.
-    s = economy_bins(s, p.model_bin_s)
-    beta, delta, slope_used, per_run = economy_slope_drift(s, p)
+    beta, delta, slope_used, per_run = economy_slope_drift(bins, p)
     out = runs.merge(per_run, on="activity_id", how="left")
     hr_unadj = out["intercept_bpm"].to_numpy() + beta * ref_speed_m_s
     heat = heat_model(hr_unadj, out, p)
@@ -219,7 +250,7 @@ def economy_fit(steady: pd.DataFrame, runs: pd.DataFrame, ref_speed_m_s: float,
     hr_ref = np.where(h["heat_usable"].to_numpy(bool), hr_unadj - h["heat_adjustment_bpm"].to_numpy(float), np.nan)
     result = pd.concat([out[["activity_id", "intercept_bpm"]], h], axis=1).assign(
         hr_at_ref_bpm=hr_ref, economy_m_per_beat=ref_speed_m_s * 60.0 / hr_ref)
-    return EconomyModel(float(ref_speed_m_s), p.ref_elapsed_s, beta, delta, p.heat_method, int(len(s)), result,
+    return EconomyModel(float(ref_speed_m_s), p.ref_elapsed_s, beta, delta, p.heat_method, int(len(bins)), result,
                         heat, slope_used)
 
 

@@ -47,10 +47,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 from pipeline.analyze.params import AnalysisParams
-from pipeline.analyze.regression import NO_FIT, CoefFit, coef_ci
+from pipeline.analyze.regression import NO_FIT, CoefFit, coef_ci, gls_ar1
 from pipeline.analyze.season import (
     NOT_CONTROLLED,
     SeasonSpec,
@@ -223,7 +222,11 @@ def heat_draws_se(fit: pd.DataFrame, metric: str, coef: CoefFit, draws: pd.DataF
     otherwise dominate a plain SD."""
     if metric not in HEAT_ADJUSTED_SIGN or coef.weights is None or "activity_id" not in fit:
         return 0.0
-    d = draws.reindex(fit["activity_id"].to_numpy()).to_numpy(dtype=float)
+    # draws.reindex(ids).to_numpy() without building the frame; column-major as reindex gives it, so the
+    # product below sums in the same order (bit-identical results).
+    pos = draws.index.get_indexer(fit["activity_id"].to_numpy())
+    d = np.asfortranarray(draws.to_numpy(dtype=float)[pos])
+    d[pos < 0] = np.nan
     hr = pd.to_numeric(fit["hr_at_ref_bpm"], errors="coerce").to_numpy(dtype=float)
     rel = np.nan_to_num(d / np.where(np.isfinite(hr) & (hr > 0), hr, np.inf)[:, None])
     shifts = HEAT_ADJUSTED_SIGN[metric] * (coef.weights @ rel)
@@ -281,13 +284,24 @@ def _prepare(runs: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, MetricSpec]
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
     spec = METRICS[metric]
-    d = runs.assign(start_time=pd.to_datetime(runs["start_time"], utc=True)).sort_values("start_time", kind="stable")
-    y = pd.to_numeric(d[metric], errors="coerce").to_numpy(dtype=float)
+    start = pd.to_datetime(runs["start_time"], utc=True)
+    y = pd.to_numeric(runs[metric], errors="coerce").to_numpy(dtype=float)
     if spec.scale == "log":
         with np.errstate(invalid="ignore", divide="ignore"):
             y = np.where(y > 0, np.log(y), np.nan)
-    d = d.assign(_y=y)
-    return d[np.isfinite(d["_y"])], spec
+    # Sorted by start (stable) with the non-finite rows left out, in one take of the frame (it runs for every
+    # estimate, at each negative control too): the rows and order DataFrame.sort_values and a filter give.
+    order = start.reset_index(drop=True).sort_values(kind="stable").index.to_numpy()
+    keep = order[np.isfinite(y[order])]
+    return runs.iloc[keep].assign(start_time=start.iloc[keep].array, _y=y[keep]), spec
+
+
+def _rows_in(d: pd.DataFrame, *spans: tuple[pd.Timestamp, pd.Timestamp]) -> tuple[pd.DataFrame, list[int]]:
+    """The rows of ``d`` whose start_time lies in each half-open span [lo, hi), span after span (the frame
+    pd.concat of the selections gives, in one take), and how many fell in each span."""
+    t = d["start_time"]
+    parts = [np.flatnonzero(((t >= lo) & (t < hi)).to_numpy()) for lo, hi in spans]
+    return d.iloc[np.concatenate(parts)], [len(x) for x in parts]
 
 
 def _back(spec: MetricSpec, v: float) -> float:
@@ -334,14 +348,12 @@ def effect_window(runs: pd.DataFrame, windows: BlockWindows, metric: str,
     """
     ctx = ctx or EffectContext()
     d, spec = _prepare(runs, metric)
-    base = d[(d["start_time"] >= windows.baseline_start) & (d["start_time"] < windows.baseline_end)]
-    resp = d[(d["start_time"] >= windows.response_start) & (d["start_time"] < windows.response_end)]
-    nb, nr = len(base), len(resp)
+    fit, (nb, nr) = _rows_in(d, (windows.baseline_start, windows.baseline_end),
+                             (windows.response_start, windows.response_end))
     coef, se, weights = NO_FIT, float("nan"), None
-    bval = _back(spec, base["_y"].mean()) if nb else np.nan
-    rval = _back(spec, resp["_y"].mean()) if nr else np.nan
+    bval = _back(spec, fit["_y"].iloc[:nb].mean()) if nb else np.nan
+    rval = _back(spec, fit["_y"].iloc[nb:].mean()) if nr else np.nan
     if nb >= 2 and nr >= 2:
-        fit = pd.concat([base, resp])
         X = np.column_stack([np.ones(nb + nr), np.r_[np.zeros(nb), np.ones(nr)]])
         coef, se, weights = _finish(spec, fit, coef_ci(X, fit["_y"].to_numpy(), 1, ctx.params), metric, ctx)
         if coef.params is not None:  # levels as fitted, so response/baseline matches change_pct exactly
@@ -404,10 +416,8 @@ def its_fit(runs: pd.DataFrame, windows: BlockWindows, metric: str, ctx: EffectC
     sign = SEASON_SIGN.get(metric, 1.0)
     if season is not None:
         d = d.assign(_y=d["_y"] - sign * season.offset(d["start_time"]))
-    pre = d[(d["start_time"] >= windows.its_pre_start) & (d["start_time"] < windows.block_start)]
-    resp = d[(d["start_time"] >= windows.response_start) & (d["start_time"] < windows.response_end)]
-    nb, nr = len(pre), len(resp)
-    fit = pd.concat([pre, resp])
+    fit, (nb, nr) = _rows_in(d, (windows.its_pre_start, windows.block_start),
+                             (windows.response_start, windows.response_end))
     t = ((fit["start_time"] - windows.block_start) / WEEK).to_numpy(dtype=float)
     if nb < 3 or nr < 2:
         return ITSFit(spec, fit, t, float("nan"), nb, nr, NO_FIT, season=season, season_sign=sign)
@@ -491,10 +501,10 @@ def fit_season(runs: pd.DataFrame, ctx: EffectContext, metric: str = "economy_m_
     X = np.column_stack(cols)
     if len(fit) <= X.shape[1] + 2 or np.linalg.matrix_rank(X) < X.shape[1]:
         return None
-    res = sm.GLSAR(fit["_y"].to_numpy(), X, rho=1).iterative_fit(maxiter=20)
+    res = gls_ar1(fit["_y"].to_numpy(), X)
     first = ctx.season.trend_knots + 2          # trend columns come first
     sl = slice(first, first + 2 * ctx.season.harmonics)
-    return SeasonFit(ctx.season.harmonics, np.asarray(res.params)[sl], np.asarray(res.cov_params())[sl, sl])
+    return SeasonFit(ctx.season.harmonics, res.params[sl], res.cov[sl, sl])
 
 
 def estimate(runs: pd.DataFrame, windows: BlockWindows, metric: str, method: str, ctx: EffectContext,

@@ -2,7 +2,8 @@
 
 ``athlete_process`` never opens a file or a connection: :mod:`pipeline.analyze.run` feeds it from the
 warehouse, tests feed it from the simulator. Samples arrive as an iterable of per-activity frames so
-memory stays bounded by one run's samples plus the steady samples kept for the model.
+memory stays bounded by one run's samples plus what is kept of each run for the athlete-level steps (its
+row, ~12 model bins an hour and its pace range: :class:`~pipeline.analyze.runs.RunResult`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pandas as pd
 
 from pipeline.analyze.calibration import Calibration, calibration_class, calibration_for
 from pipeline.analyze.controls import CONTROL_COLUMNS, EMPTY_CONTROLS, ControlSet, negative_controls
-from pipeline.analyze.economy import EconomyModel, economy_fit, economy_ref_speed
+from pipeline.analyze.economy import MODEL_BIN_COLUMNS, EconomyModel, economy_fit_bins, economy_ref_speed
 from pipeline.analyze.effects import (
     EFFECT_COLUMNS,
     METRICS,
@@ -33,8 +34,7 @@ from pipeline.analyze.effects import (
     utc,
 )
 from pipeline.analyze.params import AnalysisParams
-from pipeline.analyze.runs import (STEADY_COLUMNS, RunAnalysisError, RunResult, run_kind, run_process,
-                                   runs_outside_reference_speed)
+from pipeline.analyze.runs import RunAnalysisError, RunResult, run_kind, run_process, runs_outside_reference_range
 from pipeline.analyze.season import SeasonSpec, season_spec
 from pipeline.analyze.sensor import NO_CHANGE, device_labels, sensor_check, with_device_indicators
 from pipeline.analyze.trends import block_trends
@@ -90,7 +90,7 @@ def athlete_runs(activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataF
     ``reuse``: results of :func:`~pipeline.analyze.runs.run_process` already computed for unchanged runs,
     by activity_id (:mod:`pipeline.analyze.run_cache`); they are taken as they are and need no samples (a
     reused run with samples comes in the stream as ``(activity_id, None)``, so the results keep the order a
-    fresh analysis gives them: the steady samples are concatenated in that order).
+    fresh analysis gives them: the model bins are concatenated in that order).
     """
     act = activities.set_index("activity_id", drop=False)
     reuse = reuse or {}
@@ -228,15 +228,30 @@ def _controls(inc: pd.DataFrame, blocks: pd.DataFrame, ctx: EffectContext, athle
     return pd.concat(frames, ignore_index=True)[PLACEBO_COLUMNS], sets
 
 
-def exclude_runs(rows: pd.DataFrame, steady: pd.DataFrame, reasons: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Mark the runs in ``reasons`` (activity_id -> reason) excluded and drop their steady samples (pure)."""
+def exclude_runs(rows: pd.DataFrame, reasons: dict[str, str]) -> pd.DataFrame:
+    """Mark the runs in ``reasons`` (activity_id -> reason) excluded (pure)."""
     if not reasons:
-        return rows, steady
+        return rows
     hit = rows["activity_id"].isin(list(reasons))
     rows = rows.copy()
     rows.loc[hit, "included"] = False
     rows.loc[hit, "exclusion_reason"] = rows.loc[hit, "activity_id"].map(reasons)
-    return rows, steady[~steady["activity_id"].isin(list(reasons))].reset_index(drop=True)
+    return rows
+
+
+def model_bins(results: list[RunResult], activity_ids: Iterable[str]) -> pd.DataFrame:
+    """The economy model's bins (activity_id and :data:`~pipeline.analyze.economy.MODEL_BIN_COLUMNS`) of
+    the runs in ``activity_ids``, in the order of ``results``: the bins
+    :func:`~pipeline.analyze.economy.economy_bins` gives for those runs' steady samples concatenated."""
+    keep = set(activity_ids)
+    chosen = [r for r in results if r.row["activity_id"] in keep]
+    ids = np.array([r.row["activity_id"] for r in chosen], dtype=object)
+    counts = np.array([len(r.model_bins) for r in chosen], dtype=np.int64)
+    values = (np.concatenate([r.model_bins for r in chosen]) if chosen
+              else np.zeros((0, len(MODEL_BIN_COLUMNS))))
+    frame = pd.DataFrame(values, columns=list(MODEL_BIN_COLUMNS))
+    frame.insert(0, "activity_id", pd.Series(np.repeat(ids, counts), dtype="str"))
+    return frame
 
 
 def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable[tuple[str, pd.DataFrame]],
@@ -257,7 +272,7 @@ def athlete_process(athlete_id: str, activities: pd.DataFrame, samples: Iterable
     default; :func:`recalibrate` redoes them with a squad's controls.
     """
     p = params or AnalysisParams()
-    # 1. Every run cleaned and summarised on its own (steady samples kept for included runs only).
+    # 1. Every run cleaned and summarised on its own (model bins and pace range kept for included runs only).
     results, not_runs = athlete_runs(activities, samples, p)
     return athlete_from_runs(athlete_id, activities, results, not_runs, strength_sessions, strength_blocks, p,
                              ref_speed_m_s)
@@ -270,18 +285,16 @@ def athlete_from_runs(athlete_id: str, activities: pd.DataFrame, results: list[R
     cleaned (fresh or reused: the same :class:`~pipeline.analyze.runs.RunResult` either way)."""
     p = params or AnalysisParams()
     rows = _run_rows(results, activities)
-    steady = pd.concat([r.steady.assign(activity_id=r.row["activity_id"]) for r in results if r.included],
-                       ignore_index=True) if any(r.included for r in results) else \
-        pd.DataFrame(columns=[*STEADY_COLUMNS, "activity_id"])
     # 2. The athlete-level HR model: shared slope and drift, per-run intercept, heat -> economy index.
     model = None
     included = rows[rows["included"]]
     if len(included):
         v_ref = economy_ref_speed(included, ref_speed_m_s)
-        rows, steady = exclude_runs(rows, steady, runs_outside_reference_speed(steady, v_ref, p))
+        ranges = {r.row["activity_id"]: r.gap_lag_range_m_s for r in results if r.included}
+        rows = exclude_runs(rows, runs_outside_reference_range(ranges, v_ref, p))
         included = rows[rows["included"]]
     if len(included):
-        model = economy_fit(steady, included, v_ref, p)
+        model = economy_fit_bins(model_bins(results, included["activity_id"]), included, v_ref, p)
         rows = _apply_model(rows, model, p)
     rows = rows.sort_values(["start_time", "activity_id"]).reset_index(drop=True)
     # 3. Weekly volume, strength and median economy.

@@ -66,10 +66,10 @@ if TYPE_CHECKING:
 
 
 def _athlete_machinery():
-    """The per-athlete analysis (:mod:`pipeline.analyze.athlete_job` and with it the cleaning and
-    statsmodels), imported only once an athlete is to be analysed, for start-up time: it adds 1.0-1.4 s on
-    top of this module's 0.7-0.9 s (measured on the 2-core bench machine), which a re-run with nothing new
-    would otherwise pay for nothing. Not to dodge an import cycle: there is none."""
+    """The per-athlete analysis (:mod:`pipeline.analyze.athlete_job` and with it the estimators and
+    scipy.stats), imported only once an athlete is to be analysed, for start-up time: it adds ~0.5-0.8 s on
+    top of this module's (measured on the 2-core bench machine), which a re-run with nothing new would
+    otherwise pay for nothing. Not to dodge an import cycle: there is none."""
     from pipeline.analyze import athlete_job
 
     return athlete_job

@@ -1,20 +1,20 @@
 """Per-run results kept between analyses, so re-analysing an athlete cleans only its new or changed runs.
 
-Cleaning and summarising each run (:func:`pipeline.analyze.runs.run_process`) is most of an athlete's
-analysis (~75 % for a 3-year athlete) and depends only on that run: its activities row (file sha256, sample
-count, sport, times; the archive weather merged in), the ``[analysis]`` settings and the analysis code (the
-whole ``pipeline/analyze`` folder: heat, sensor and season code included). After each analysis the runs'
-results (the ``run_metrics`` row before the athlete model and the steady samples the model, heat model and
-sensor guard read, :data:`~pipeline.analyze.runs.STEADY_COLUMNS`) are written to
+Cleaning and summarising each run (:func:`pipeline.analyze.runs.run_process`) is most of an athlete's first
+analysis and depends only on that run: its activities row (file sha256, sample count, sport, times; the
+archive weather merged in), the ``[analysis]`` settings and the analysis code (the whole
+``pipeline/analyze`` folder). After each analysis the runs' results (:class:`~pipeline.analyze.runs.RunResult`:
+the ``run_metrics`` row before the athlete model, and for an included run its economy-model bins and the
+range of its steady pace, which is all the athlete-level steps read of its samples) are written to
 ``data/processed/run_cache/<athlete>.pkl`` keyed by that run's digest; the next analysis of the athlete
 reuses every run whose digest is unchanged and reads samples only for the others. The athlete-level model,
-block effects, negative controls and calibration are always recomputed from all runs, in the order a fresh
-analysis takes them, so a reused run gives exactly the numbers a fresh one would (tested).
+heat, block effects, negative controls and calibration are always recomputed from all runs, in the order a
+fresh analysis takes them, so a reused run gives exactly the numbers a fresh one would (tested).
 
 The cache is only ever a shortcut: a missing, unreadable or foreign file means "recompute", and deleting
-the folder is always safe. It is a pickle written by this pipeline into the workspace's own processed data.
-Its size is the athlete's steady samples (7 float columns a sample, included runs only): 73 MB for a 3-year
-athlete recorded every second, ~4 MB for a 9-month demo athlete at the demo's sampling (measured).
+the folder is always safe. It is a pickle written by this pipeline into the workspace's own processed data:
+a dict row and a small array per run, ~0.7 KB a run (0.4 MB for a 3-year athlete recorded every second,
+read in a few milliseconds; measured). Format 2 held each run's steady samples (73 MB for the same athlete).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pipeline.digest import code_digest, parts_digest
 from pipeline.workspace import Workspace, validate_athlete_id
 
 CACHE_FOLDER = "run_cache"
-CACHE_FORMAT = 2      # 2: whole run results (1 held model bins, before verdicts)
+CACHE_FORMAT = 3      # 3: rows, model bins and pace range (2: with steady samples; 1: before verdicts)
 
 
 def run_cache_path(ws: Workspace, athlete_id: str) -> Path:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.analyze.clean import run_clean, run_hr_response, run_steady_segments, weighted_quantile
+from pipeline.analyze.economy import MODEL_BIN_COLUMNS, economy_run_bins
 from pipeline.analyze.params import AnalysisParams
 
 # sub_sport values analysed as runs (fitparse names; None = not given). Treadmill-like ones get no grade.
@@ -45,10 +46,22 @@ class RunAnalysisError(Exception):
 
 @dataclass
 class RunResult:
-    """One activity analysed: its ``run_metrics`` row (model columns still empty) and its steady samples."""
+    """One activity analysed: its ``run_metrics`` row (model columns still empty) and, for an included run,
+    all that the athlete-level steps read of its steady samples, so the samples themselves can go once the
+    run is summarised:
+
+    * ``model_bins``: its bins for the economy model (:func:`pipeline.analyze.economy.economy_run_bins`:
+      one row per ``model_bin_s`` of elapsed time, columns :data:`~pipeline.analyze.economy.MODEL_BIN_COLUMNS`);
+    * ``gap_lag_range_m_s``: the 5-95 % time-weighted range of its lagged grade-adjusted speed, which
+      decides whether it came near the athlete's reference speed (:func:`runs_outside_reference_range`).
+
+    Both depend on the run and the settings only (never on the athlete's other runs), so a cached run is
+    reused as it is (:mod:`pipeline.analyze.run_cache`). Excluded runs keep neither.
+    """
 
     row: dict[str, Any]
-    steady: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=STEADY_COLUMNS))
+    model_bins: np.ndarray = field(default_factory=lambda: np.zeros((0, len(MODEL_BIN_COLUMNS))))
+    gap_lag_range_m_s: tuple[float, float] = (math.nan, math.nan)
 
     @property
     def included(self) -> bool:
@@ -266,25 +279,29 @@ def run_exclusion_reason(seg: pd.DataFrame, params: AnalysisParams) -> str | Non
     return None
 
 
-def runs_outside_reference_speed(steady: pd.DataFrame, ref_speed_m_s: float,
+def run_gap_lag_range(steady: pd.DataFrame) -> tuple[float, float]:
+    """The 5-95 % (time-weighted) range of a run's lagged grade-adjusted speed over its steady samples
+    (m/s): the range of pace the run covers, for :func:`runs_outside_reference_range`."""
+    lo, hi = weighted_quantile(steady["gap_lag_m_s"].to_numpy(dtype=float), steady["dt_s"].to_numpy(dtype=float),
+                               [0.05, 0.95])
+    return float(lo), float(hi)
+
+
+def runs_outside_reference_range(ranges: Mapping[str, tuple[float, float]], ref_speed_m_s: float,
                                  params: AnalysisParams) -> dict[str, str]:
     """Runs whose steady pace lies more than ``ref_speed_margin_m_s`` from the reference speed, with the reason.
 
     The economy index is each run's HR predicted at the athlete's reference speed; a run that never came
     near that speed (a walk, a race) would have it EXTRAPOLATED along the athlete's HR-speed line, which
-    is not linear down at walking speeds and whose slope error grows with the distance. ``steady`` holds
-    the steady samples of the runs still included (activity_id, dt_s, gap_lag_m_s: the lagged
-    grade-adjusted speed the model uses); the range a run covers is the 5-95 % (time-weighted) range of
-    that speed. Returns {activity_id: reason} for the runs to exclude (pure; empty without a finite
-    reference speed).
+    is not linear down at walking speeds and whose slope error grows with the distance. ``ranges``: per
+    run still included (activity_id), the range its steady pace covers (:func:`run_gap_lag_range`).
+    Returns {activity_id: reason} for the runs to exclude (pure; empty without a finite reference speed).
     """
-    if not np.isfinite(ref_speed_m_s) or steady.empty:
+    if not np.isfinite(ref_speed_m_s) or not ranges:
         return {}
     margin = params.ref_speed_margin_m_s
     out: dict[str, str] = {}
-    for activity_id, run in steady.groupby("activity_id", sort=False):
-        lo, hi = weighted_quantile(run["gap_lag_m_s"].to_numpy(dtype=float), run["dt_s"].to_numpy(dtype=float),
-                                   [0.05, 0.95])
+    for activity_id, (lo, hi) in ranges.items():
         if not (np.isfinite(lo) and np.isfinite(hi)):
             continue
         if hi < ref_speed_m_s - margin or lo > ref_speed_m_s + margin:
@@ -292,6 +309,16 @@ def runs_outside_reference_speed(steady: pd.DataFrame, ref_speed_m_s: float,
             out[activity_id] = (f"steady pace {lo:.2f}-{hi:.2f} m/s is more than {margin:.1f} m/s {side} the "
                                 f"reference speed {ref_speed_m_s:.2f} m/s (HR there would be extrapolated)")
     return out
+
+
+def runs_outside_reference_speed(steady: pd.DataFrame, ref_speed_m_s: float,
+                                 params: AnalysisParams) -> dict[str, str]:
+    """:func:`runs_outside_reference_range` from the steady samples of the runs still included
+    (activity_id, dt_s, gap_lag_m_s: the lagged grade-adjusted speed the model uses)."""
+    if not np.isfinite(ref_speed_m_s) or steady.empty:
+        return {}
+    ranges = {a: run_gap_lag_range(run) for a, run in steady.groupby("activity_id", sort=False)}
+    return runs_outside_reference_range(ranges, ref_speed_m_s, params)
 
 
 def _unknown_sport_reason(seg: pd.DataFrame, p: AnalysisParams) -> str | None:
@@ -311,7 +338,8 @@ def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: Anal
 
     ``activity`` is one ``activities`` row (activity_id, athlete_id, sport, sub_sport, start_time,
     elapsed_s, distance_m). Returns its ``run_metrics`` row (``hr_at_ref_bpm``/``economy_m_per_beat``
-    are filled later by the athlete-level model) and, for included runs, its steady samples.
+    are filled later by the athlete-level model) and, for included runs, what the athlete-level steps
+    read of its steady samples (see :class:`RunResult`).
     """
     p = params or AnalysisParams()
     row: dict[str, Any] = {
@@ -358,4 +386,7 @@ def run_process(samples: pd.DataFrame, activity: Mapping[str, Any], params: Anal
         row["device_temperature_c"] = row["temperature_c"]
     row["included"] = reason is None
     row["exclusion_reason"] = reason
-    return RunResult(row, steady if reason is None else steady.iloc[0:0])
+    if reason is not None:
+        return RunResult(row)
+    # 5. What the athlete-level steps read of the steady samples (the samples themselves are dropped).
+    return RunResult(row, economy_run_bins(steady, p.model_bin_s), run_gap_lag_range(steady))

@@ -21,7 +21,7 @@ from pipeline.errors import PipelineError
 from pipeline.warehouse.contract import WEATHER_VALUE_COLUMNS, columns
 from pipeline.warehouse.db import insert_frame, transaction
 
-if TYPE_CHECKING:   # type hints only: process.py imports statsmodels (~2 s), unneeded here
+if TYPE_CHECKING:   # type hints only: process.py imports the estimators and scipy.stats, unneeded here
     from pipeline.analyze.process import AthleteAnalysis
 
 SAMPLE_BATCH_ACTIVITIES = 40

@@ -13,7 +13,7 @@ import numpy as np
 
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC
 
-if TYPE_CHECKING:   # type hints only: process.py imports statsmodels (~2 s), unneeded here
+if TYPE_CHECKING:   # type hints only: process.py imports the estimators and scipy.stats, unneeded here
     from pipeline.analyze.process import AthleteAnalysis
 
 

@@ -137,3 +137,49 @@ def test_slope_is_not_flattened_by_speed_measurement_noise():
     # No within-run pace changes at all (only noise): the instrument is weak, least squares is used.
     flat = steady.assign(gap_lag_m_s=2.9 + rng.normal(0, 0.02, len(steady)))
     assert economy_fit(flat, runs, 3.0, P).slope_method == "within"
+
+
+def test_model_from_each_runs_own_bins_equals_the_model_from_all_samples():
+    """Runs are binned one at a time when cleaned (their samples are not kept): the model fitted on those
+    bins concatenated is the one fitted on every steady sample, to the last bit (the run cache relies on it)."""
+    from pipeline.analyze.economy import economy_fit_bins, economy_run_bins
+    from pipeline.analyze.process import model_bins
+    from pipeline.analyze.runs import RunResult
+
+    rng = np.random.default_rng(5)
+    frames = {}
+    for i, (minutes, speed) in enumerate([(34, 2.8), (71, 3.1), (48, 2.6), (55, 3.4), (40, 2.9)]):
+        t = np.arange(0.0, minutes * 60.0, 1.0) + rng.uniform(0, 1)
+        v = speed + 0.3 * np.sin(t / (200 + 37 * i)) + rng.normal(0, 0.05, len(t))
+        f = pd.DataFrame({"activity_id": f"r{i}", "t_s": t, "dt_s": np.r_[1.0, np.diff(t)], "gap_lag_m_s": v,
+                          "hr_bpm": _lagged_hr(t, v, 70 + i, 22, 5, 30, rng)})
+        f.loc[rng.choice(len(f), 40, replace=False), "hr_bpm"] = np.nan      # dropouts are left out of both
+        frames[f"r{i}"] = f
+    steady = pd.concat(frames.values(), ignore_index=True)
+    runs = pd.DataFrame({"activity_id": ["r0", "r1", "r3", "r4"],           # r2 excluded: its bins are not used
+                         "start_time": pd.date_range("2024-03-01", periods=4, tz="UTC"), "temperature_c": np.nan})
+    whole = economy_fit(steady, runs, 3.0, P)
+    results = [RunResult({"activity_id": a, "included": True}, economy_run_bins(f.drop(columns="activity_id"),
+                                                                                  P.model_bin_s)) for a, f in frames.items()]
+    binned = economy_fit_bins(model_bins(results, runs["activity_id"]), runs, 3.0, P)
+    assert (binned.slope_bpm_per_m_s, binned.drift_bpm_per_h, binned.n_samples) == (
+        whole.slope_bpm_per_m_s, whole.drift_bpm_per_h, whole.n_samples)
+    pd.testing.assert_frame_equal(binned.runs, whole.runs, check_exact=True)
+
+
+@pytest.mark.parametrize("bin_s", [300.0, 60.0, 17.3, 0.0])
+def test_run_bins_equal_economy_bins_of_the_run(bin_s):
+    """economy_run_bins computes economy_bins' products, grouped sums and quotients on arrays: the same bits."""
+    from pipeline.analyze.economy import MODEL_BIN_COLUMNS, economy_bins, economy_run_bins
+
+    rng = np.random.default_rng(int(bin_s * 10))
+    for n in (0, 1, 7, 1800, 4321):
+        t = np.cumsum(rng.uniform(0.5, 3.0, n)) + rng.uniform(0, 900)
+        steady = pd.DataFrame({"t_s": t, "dt_s": rng.uniform(0.5, 3.0, n), "gap_lag_m_s": rng.normal(3, 0.2, n),
+                               "hr_bpm": rng.normal(140, 3, n)})
+        if n > 10:
+            steady.loc[rng.choice(n, 10, replace=False), "hr_bpm"] = np.nan
+        finite = steady[np.isfinite(steady["hr_bpm"])].assign(activity_id="r")
+        expected = economy_bins(finite, bin_s)[list(MODEL_BIN_COLUMNS)].to_numpy(dtype=float)
+        got = economy_run_bins(steady, bin_s)
+        assert got.shape == expected.shape and np.array_equal(got, expected)

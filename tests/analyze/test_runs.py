@@ -68,7 +68,7 @@ def test_exclusion_reasons_in_words(run, activity, reason):
     res = run_process(run, activity, P)
     assert not res.included
     assert res.row["exclusion_reason"].startswith(reason)
-    assert res.steady.empty
+    assert res.model_bins.size == 0 and np.isnan(res.gap_lag_range_m_s).all()
 
 
 def test_cadence_lock_named_as_the_cause():
@@ -91,7 +91,7 @@ def test_flat_lined_hr_is_excluded_and_named():
     # A 20-min tempo block inside an easy run; the strap reads 66 bpm for every sample.
     pace = lambda t: np.where((t >= 1500) & (t < 2700), 3.6, 2.9)  # noqa: E731
     res = run_process(make_run(speed_m_s=pace, hr_bpm=66.0), activity_row(), P)
-    assert not res.included and res.steady.empty
+    assert not res.included and res.model_bins.size == 0
     assert res.row["exclusion_reason"] == (
         "flat-lined heart rate: 66 bpm while pace varied by 24 % (HR that does not follow pace is a stuck "
         "sensor; needs more than 3 bpm of range)")
