@@ -78,8 +78,8 @@ def _environment() -> Environment:
     return env
 
 
-def _render_figure(fig, out_dir: Path, key: str, alt: str) -> RenderedFigure:
-    png = fg.figure_png(fig)
+def _render_figure(fig, out_dir: Path, key: str, alt: str, fit_to_content: bool = False) -> RenderedFigure:
+    png = fg.figure_png(fig, fit_to_content=fit_to_content)
     filename = f"{key}.png"
     _write_bytes(out_dir / filename, png)
     uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
@@ -469,7 +469,8 @@ def write_squad_page(all_tables: list[AthleteReportData], reports_dir: Path, env
     forest = None
     if len(effects):
         forest = _render_figure(fg.block_effects_forest_plot(effects), reports_dir, FOREST_PNG.removesuffix(".png"),
-                                "Forest plot of each athlete's block effect on running economy with 95 % CI")
+                                "Forest plot of each athlete's block effect on running economy with 95 % CI",
+                                fit_to_content=True)   # its row labels name athletes: any length
     elif (reports_dir / FOREST_PNG).exists():
         (reports_dir / FOREST_PNG).unlink()
     squad = squad_section(squad_tables, {t.athlete_id: t.display_name for t in all_tables}, reports_dir) \

@@ -21,7 +21,7 @@ DOSE_RESPONSE_PNG = "squad_dose_response.png"
 
 
 def _figure(fig, reports_dir: Path, filename: str, alt: str) -> dict:
-    png = fg.figure_png(fig)
+    png = fg.figure_png(fig, fit_to_content=True)   # row labels name athletes: any length
     tmp = reports_dir / f".{filename}.tmp"
     tmp.write_bytes(png)
     os.replace(tmp, reports_dir / filename)

@@ -112,6 +112,52 @@ def test_shared_pngs_say_who_which_block_verdict_and_range(built_reports):
     assert "runs 1 Nov 2024 to" in line and "pipeline " in line
 
 
+def test_shared_pngs_hold_every_text_inside_the_image(built_reports):
+    """The athlete figures are saved at their own size, drawn once (no ``bbox_inches="tight"``): every title,
+    label, legend and the wrapped share footer must still lie inside the image, even for a long footer."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from pipeline.report import figures as fg
+    from pipeline.report.build import ATHLETE_FIGURES, _focus, share_line
+    from pipeline.report.data import load_athlete_tables
+
+    ws, _ = built_reports
+    con = duckdb.connect(str(ws.warehouse_path), read_only=True)
+    tables = load_athlete_tables(con, "gainer")
+    con.close()
+    footer = share_line(tables) + " · a coach's note that makes the footer run over two lines" * 3
+    drawn = 0
+    for spec in ATHLETE_FIGURES:
+        fig = spec.draw(tables, _focus(tables))
+        if fig is None:
+            continue
+        fg.add_share_footer(fig, footer)
+        assert fg.figure_png(fig).startswith(PNG_MAGIC)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        content = fig.get_tightbbox(canvas.get_renderer())   # inches
+        assert content.x0 >= 0 and content.y0 >= 0, (spec.filename, content)
+        assert content.x1 <= fig.get_figwidth() + 1e-6 and content.y1 <= fig.get_figheight() + 1e-6, \
+            (spec.filename, content)
+        assert fig.get_supxlabel().count("\n") >= 1, spec.filename     # wrapped, not run off the edge
+        drawn += 1
+    assert drawn == len(ALL_FIGURES)
+
+
+def test_footer_wraps_to_the_width_and_keeps_every_word():
+    from pipeline.report.figures import _TEXT_RENDERER, wrap_to_width
+
+    from matplotlib.font_manager import FontProperties
+
+    text = "Demo athlete with a rather long name · strength block from 13 Jul 2026 · verdict: gain " * 4
+    wrapped = wrap_to_width(text, 8, 6.0)
+    widths = [_TEXT_RENDERER.get_text_width_height_descent(line, FontProperties(size=8), ismath=False)[0]
+              for line in wrapped.split("\n")]
+    assert len(widths) >= 3 and max(widths) <= 6.0 * 72 and min(widths[:-1]) > 0.8 * 6.0 * 72
+    assert wrapped.split() == text.split()
+    assert wrap_to_width("short line", 8, 6.0) == "short line"
+
+
 def test_footer_says_when_data_version_and_settings(built_reports):
     ws, index = built_reports
     body = page(ws, "gainer")
