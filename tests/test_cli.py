@@ -121,3 +121,48 @@ def test_make_clean_removes_every_generated_output(tmp_path: Path):
     subprocess.run(["make", "-s", "clean"], cwd=tmp_path, check=True, capture_output=True, timeout=60)
     left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
     assert left == ["Makefile", "data/raw/README.md", "data/raw/ana/run.fit", "reports/README.md"]
+
+
+EXIT_PROBE = """
+import atexit, sys, threading, time
+from pipeline.cli import _exit_without_teardown
+atexit.register(lambda: print("atexit handler ran", flush=True))
+if "--thread" in sys.argv:
+    threading.Thread(target=lambda: (time.sleep(0.3), print("thread finished", flush=True))).start()
+print("printed before exit", end="")          # left in the buffer: the exit must flush it
+sys.stderr.write("error line")
+_exit_without_teardown(int(sys.argv[1]))
+"""
+
+
+@pytest.mark.parametrize("code", [0, 1, 2])
+def test_the_fast_exit_keeps_the_code_the_output_and_the_atexit_handlers(code):
+    proc = subprocess.run([sys.executable, "-c", EXIT_PROBE, str(code)], capture_output=True, text=True,
+                          timeout=60, cwd=REPO_ROOT)
+    assert proc.returncode == code
+    assert proc.stdout.startswith("printed before exit") and "atexit handler ran" in proc.stdout
+    assert proc.stderr == "error line"
+
+
+def test_the_fast_exit_waits_for_a_running_thread_as_a_normal_exit_would():
+    proc = subprocess.run([sys.executable, "-c", EXIT_PROBE, "3", "--thread"], capture_output=True, text=True,
+                          timeout=60, cwd=REPO_ROOT)
+    assert proc.returncode == 3
+    assert "thread finished" in proc.stdout and "atexit handler ran" in proc.stdout
+
+
+def test_the_console_script_exits_with_the_commands_code(tmp_path):
+    """`pipeline` (the installed script, which ends in the fast exit): 0 with its output, 1 for an error,
+    2 for a usage error, each message whole."""
+    script = Path(sys.executable).parent / "pipeline"
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    ok = subprocess.run([str(script), "--workspace", str(tmp_path), "ingest"], capture_output=True, text=True,
+                        timeout=120)
+    usage = subprocess.run([str(script), "--workspace", str(tmp_path), "nosuch"], capture_output=True, text=True,
+                           timeout=120)
+    missing = subprocess.run([str(script), "--workspace", str(tmp_path / "absent"), "report"], capture_output=True,
+                             text=True, timeout=120)
+    assert ok.returncode == 0 and ok.stdout.startswith("Ingest: 0 file(s)"), (ok.stdout, ok.stderr)
+    assert (tmp_path / "data" / "processed" / "warehouse.duckdb").exists()
+    assert usage.returncode == 2 and usage.stderr.startswith("Error: No such command 'nosuch'")
+    assert missing.returncode == 1 and missing.stderr.startswith("Error: no workspace folder")
