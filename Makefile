@@ -29,7 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 # Accuracy of the block verdicts on a seeded matrix of simulated athletes (bench/validate.py): one table,
-# targets met or missed; ~40 min on 2 cores (VALIDATE_ARGS=--quick for a few minutes).
+# targets met or missed; 8-25 min on 2 cores (VALIDATE_ARGS=--quick for a few minutes).
 validate: $(STAMP)
 	$(BIN)/python -m bench.validate $(VALIDATE_ARGS)
 

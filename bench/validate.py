@@ -372,6 +372,41 @@ def targets(df: pd.DataFrame) -> list[str]:
     return out
 
 
+def _calibration_class(g: pd.DataFrame) -> pd.Series:
+    """Each athlete's calibration class as the pipeline assigns it (calibration.calibration_class)."""
+    return np.where(g["season"], "season", np.where(g["heat"], "heat", "none"))
+
+
+def target_conflicts(df: pd.DataFrame, detect_pct: float = 70.0, null_max_pct: float = 5.0) -> list[str]:
+    """Where the planted-detection target and the null target contradict each other for a lone athlete.
+
+    A verdict that calls ``detect_pct`` % of a planted cell's gains must call every estimate above that
+    cell's (100 - detect_pct)th percentile of raw estimates (for a threshold on the estimate). For each
+    planted cell under the detection target, the share of null athletes of the same calibration class
+    (those calibrated alike: same default or squad prior) whose raw estimate lies at or above that
+    percentile, in the null cell where it is largest. Above ``null_max_pct`` no threshold on the estimate
+    meets both targets: those nulls and these gains look alike to the calibration."""
+    out = []
+    cls = df.assign(_cls=_calibration_class(df))
+    nulls = cls[~cls["planted"]]
+    for cell in CELLS:
+        g = cls[(cls["cell"] == cell.name) & cls["planted"]]
+        if g.empty or not (cell.temperature or _long(cell)):
+            continue
+        cut = float(np.percentile(g["raw_pct"], 100 - detect_pct))
+        same = nulls[nulls["_cls"].isin(set(g["_cls"]))]
+        if same.empty:
+            continue
+        share = same.groupby("cell")["raw_pct"].apply(lambda x: float((x >= cut).mean() * 100))
+        worst = share.idxmax()
+        verdict = "CONFLICT" if share[worst] > null_max_pct else "no conflict"
+        classes = "/".join(sorted(set(g["_cls"])))
+        out.append(f"{verdict:<11} {cell.name} planted: a threshold calling {detect_pct:.0f} % of its gains "
+                   f"(raw >= {cut:+.1f} %) calls {share[worst]:.0f} % of {worst} null athletes gains "
+                   f"({classes} class; target <= {null_max_pct:.0f} %)")
+    return out
+
+
 def tasks(cells: list[Cell], null_seeds: int, planted_seeds: int) -> list[tuple[str, int, bool]]:
     out = []
     for cell in cells:
@@ -436,6 +471,12 @@ def main(argv: list[str] | None = None) -> int:
     print(render_errors(error_table(df)))
     print()
     print("\n".join(targets(df)))
+    print()
+    print("Can one athlete's verdict meet both targets? A threshold on the raw estimate calling 70 % of a cell's "
+          "planted gains, against the null athletes of the same calibration class. Heat class (< 12 months, "
+          "default prior shared): those nulls and these gains look alike to any calibration. Season class "
+          "(>= 12 months, own controls): the spread of this estimator, which a better one could narrow.")
+    print("\n".join(target_conflicts(df)))
     print(f"\n{len(df)} athletes in {time.perf_counter() - t0:.0f} s with {args.workers} worker(s); "
           f"per-athlete rows in {OUT_DIR / 'validate.csv'}")
     return 0

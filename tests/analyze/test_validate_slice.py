@@ -61,3 +61,22 @@ def test_no_temperature_and_a_short_record_gives_no_confident_false_verdict_and_
         assert r["source"] == "default" and r["tau_pct"] > 5
     # The raw method is fooled by the heat leaving with the summer (why calibration is needed here).
     assert np.mean([r["raw_pct"] for r in rows if not r["planted"]]) > 3.0
+
+
+def test_target_conflicts_name_the_null_cell_a_detecting_threshold_would_call():
+    """Planted raw estimates 1..10 %: calling 70 % of them means calling everything >= the 30th percentile
+    (3.7 %). Null athletes of the same class at 0..9 % (6 of 10 at or above it) conflict; nulls of another
+    class do not count; nulls all below it are no conflict."""
+    from bench.validate import target_conflicts
+
+    def rows(cell, planted, values, season=False, heat=True):
+        return pd.DataFrame({"cell": cell, "planted": planted, "raw_pct": values, "season": season, "heat": heat})
+
+    planted = rows("device-spring", True, np.arange(1.0, 11.0))
+    same_class = rows("season-short", False, np.arange(0.0, 10.0))
+    other_class = rows("year2-notemp", False, np.full(10, 50.0), season=True, heat=False)
+    lines = target_conflicts(pd.concat([planted, same_class, other_class], ignore_index=True))
+    assert lines == ["CONFLICT    device-spring planted: a threshold calling 70 % of its gains (raw >= +3.7 %) "
+                     "calls 60 % of season-short null athletes gains (heat class; target <= 5 %)"]
+    quiet = rows("season-short", False, np.full(10, -1.0))
+    assert target_conflicts(pd.concat([planted, quiet], ignore_index=True))[0].startswith("no conflict")
