@@ -372,11 +372,6 @@ def targets(df: pd.DataFrame) -> list[str]:
     return out
 
 
-def _calibration_class(g: pd.DataFrame) -> pd.Series:
-    """Each athlete's calibration class as the pipeline assigns it (calibration.calibration_class)."""
-    return np.where(g["season"], "season", np.where(g["heat"], "heat", "none"))
-
-
 def target_conflicts(df: pd.DataFrame, detect_pct: float = 70.0, null_max_pct: float = 5.0) -> list[str]:
     """Where the planted-detection target and the null target contradict each other for a lone athlete.
 
@@ -386,8 +381,10 @@ def target_conflicts(df: pd.DataFrame, detect_pct: float = 70.0, null_max_pct: f
     (those calibrated alike: same default or squad prior) whose raw estimate lies at or above that
     percentile, in the null cell where it is largest. Above ``null_max_pct`` no threshold on the estimate
     meets both targets: those nulls and these gains look alike to the calibration."""
+    from pipeline.analyze.calibration import calibration_class
+
     out = []
-    cls = df.assign(_cls=_calibration_class(df))
+    cls = df.assign(_cls=[calibration_class(bool(se), bool(h)) for se, h in zip(df["season"], df["heat"])])
     nulls = cls[~cls["planted"]]
     for cell in CELLS:
         g = cls[(cls["cell"] == cell.name) & cls["planted"]]

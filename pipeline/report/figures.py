@@ -98,9 +98,10 @@ def wrap_to_width(text: str, font_pt: float, width_in: float) -> str:
     def width_pt(line: str) -> float:
         return _TEXT_RENDERER.get_text_width_height_descent(line, font, ismath=False)[0]
 
-    if width_pt(text) <= width_in * 72:
+    whole_pt = width_pt(text)
+    if whole_pt <= width_in * 72:
         return text
-    chars = int(len(text) * width_in * 72 / width_pt(text))
+    chars = int(len(text) * width_in * 72 / whole_pt)
     lines = textwrap.wrap(text, chars)
     while chars > 20 and max(width_pt(line) for line in lines) > width_in * 72:
         chars -= 2
