@@ -80,3 +80,30 @@ def test_target_conflicts_name_the_null_cell_a_detecting_threshold_would_call():
                      "calls 60 % of season-short null athletes gains (heat class; target <= 5 %)"]
     quiet = rows("season-short", False, np.full(10, -1.0))
     assert target_conflicts(pd.concat([planted, quiet], ignore_index=True))[0].startswith("no conflict")
+
+
+def test_season_power_compares_the_median_raw_se_with_the_se_a_70_percent_detection_needs():
+    """2 / (1.96 + 0.524) = 0.805: an unbiased estimate of +2 % with that SE has its CI above 0 in 70 % of
+    athletes. Raw CIs of half-width 3.92 (SE 2.0) are 2.5x too wide; half-width 1.176 (SE 0.6) is enough.
+    Short records (season not modelled) and null athletes are not counted."""
+    from bench.validate import season_power, se_needed_pct
+
+    assert se_needed_pct() == pytest.approx(0.8054, abs=1e-3)
+    assert se_needed_pct(2.0, 50.0) == pytest.approx(2.0 / 1.96)
+
+    def rows(cell, planted, half, season=True):
+        n = 5
+        return pd.DataFrame({"cell": cell, "planted": planted, "season": season, "raw_lo": 2.0 - half,
+                             "raw_hi": 2.0 + half, "cal_se": np.linspace(2.0, 3.0, n), "tau_pct": 1.1,
+                             "n_eff": 6.0}, index=range(n))
+
+    df = pd.concat([rows("block12-78wk", True, 3.92), rows("year2-notemp", True, 1.176),
+                    rows("year2-notemp", False, 50.0), rows("device-spring", True, 50.0, season=False)],
+                   ignore_index=True)
+    lines = season_power(df)
+    assert lines == [
+        "raw SE ok   year2-notemp planted: raw SE 0.60 pt (0.7x the 0.81 needed to call 70 % of +2 % gains); "
+        "calibrated SE 2.50 (tau 1.10 from 6.0 effective controls); medians of 5",
+        "SE TOO WIDE block12-78wk planted: raw SE 2.00 pt (2.5x the 0.81 needed to call 70 % of +2 % gains); "
+        "calibrated SE 2.50 (tau 1.10 from 6.0 effective controls); medians of 5",
+    ]
