@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import pandas as pd
 
@@ -23,6 +24,11 @@ from pipeline.report.data import AthleteReportData
 from pipeline.warehouse.contract import HEADLINE_METHOD, HEADLINE_METRIC
 
 M_PER_MILE = 1609.344
+# The smallest detectable change (Bloom 1995, "Minimum detectable effects", Evaluation Review 19:547): the true
+# change the verdict rule would call with this power, given the headline estimate's SE. 80 % is the usual
+# convention (Cohen 1988); the page's CIs are 95 %.
+DETECT_POWER = 0.80
+Z_CI = NormalDist().inv_cdf(0.975)
 # Fake-start false-verdict rate above which the page warns (DESIGN.md "placebo check": 10 %).
 FALSE_VERDICT_WARN = 0.10
 FALSE_VERDICTS = ("gain", "loss")
@@ -164,6 +170,52 @@ def honesty_line(tables: AthleteReportData, row: pd.Series) -> str:
             f"{f.gains}, a loss at {f.losses} ({rate} false verdicts).{tail}")
 
 
+def _call_threshold(se: float, swc_pct: float) -> float:
+    """The log-scale estimate above which the verdict rule calls a gain: its 95 % CI clear of zero and the
+    estimate beyond the smallest worthwhile change."""
+    return max(Z_CI * se, math.log1p(max(swc_pct, 0.0) / 100))
+
+
+def detectable_change_pct(se_pct: float, swc_pct: float, power: float = DETECT_POWER) -> float:
+    """The smallest true change (%) the verdict rule would call ``power`` of the time, for an unbiased estimate
+    with standard error ``se_pct`` (log scale x 100, as ``block_effects`` stores it); NaN without an SE."""
+    if not (se_pct > 0 and math.isfinite(se_pct)):
+        return math.nan
+    se = se_pct / 100
+    return 100 * math.expm1(_call_threshold(se, swc_pct) + NormalDist().inv_cdf(power) * se)
+
+
+def call_probability(true_change_pct: float, se_pct: float, swc_pct: float) -> float:
+    """How often the verdict rule calls a true gain of ``true_change_pct`` (> 0) a gain, for an unbiased
+    estimate with standard error ``se_pct``: Phi((log(1 + change) - threshold) / se)."""
+    if not (se_pct > 0 and math.isfinite(se_pct)):
+        return math.nan
+    se = se_pct / 100
+    return NormalDist().cdf((math.log1p(true_change_pct / 100) - _call_threshold(se, swc_pct)) / se)
+
+
+# The change the line quotes the chance of calling: a gain at the low end of what strength training is
+# reported to bring (2-8 %, Balsalobre-Fernandez et al. 2016; the brief's 2-4 %).
+TYPICAL_GAIN_PCT = 2.0
+
+
+def detectable_line(row: pd.Series) -> str:
+    """For a verdict other than gain or loss: how large a change this record could have called, so that "no
+    clear change" and "cannot tell" say what they could and could not see. Empty without an SE."""
+    verdict = calibrated(row, "verdict")
+    se = row.get("calibrated_se_pct") if is_calibrated(row) else row.get("se_pct")
+    if verdict not in ("no clear change", "cannot tell") or se is None or pd.isna(se):
+        return ""
+    swc = row.get("swc_pct")
+    swc = 0.0 if swc is None or pd.isna(swc) else float(swc)
+    d = detectable_change_pct(float(se), swc)
+    if not math.isfinite(d):
+        return ""
+    p = call_probability(TYPICAL_GAIN_PCT, float(se), swc)
+    return (f"What this record can see: a true change of about {d:.1f} % either way would be called "
+            f"{100 * DETECT_POWER:.0f} % of the time; a {TYPICAL_GAIN_PCT:.0f} % gain, {100 * p:.0f} % of the time.")
+
+
 def trust_problems(tables: AthleteReportData, row: pd.Series) -> list[str]:
     """Why the headline verdict cannot be taken at face value, in words (empty: nothing known against it)."""
     problems = []
@@ -198,6 +250,7 @@ class HeadlineBox:
     sentence: str
     runner: RunnerUnits | None
     honesty: str
+    detectable: str
     problems: list[str]
     calibrated: bool
 
@@ -213,5 +266,5 @@ def headline_box(tables: AthleteReportData) -> HeadlineBox | None:
     return HeadlineBox(str(verdict), story.format_signed_1dp(change),
                        f"{story.format_1dp(lo)} to {story.format_1dp(hi)}",
                        story.headline_sentence(tables, with_controls=False),
-                       runner_units(tables, r), honesty_line(tables, r), trust_problems(tables, r),
+                       runner_units(tables, r), honesty_line(tables, r), detectable_line(r), trust_problems(tables, r),
                        is_calibrated(r))

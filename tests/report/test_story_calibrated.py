@@ -56,3 +56,39 @@ def test_rows_without_calibration_read_as_before():
     t = _tables(RAW_GAIN, [])
     text = story.headline_sentence(t)
     assert "2.6 % better" in text and "negative control" not in text
+
+
+def test_detectable_change_is_the_change_the_verdict_rule_calls_80_percent_of_the_time():
+    import numpy as np
+    from pipeline.report.headline import call_probability, detectable_change_pct
+    rng = np.random.default_rng(7)
+    for se_pct, swc_pct in ((0.3, 1.0), (0.81, 1.0), (2.2, 1.0), (1.5, 0.0)):
+        d = detectable_change_pct(se_pct, swc_pct)
+        # The rule of pipeline.analyze.verdict on a log-scale estimate: CI above 0 and estimate above the SWC.
+        est = rng.normal(np.log1p(d / 100), se_pct / 100, 200_000)
+        called = (est - 1.959964 * se_pct / 100 > 0) & (np.expm1(est) * 100 > swc_pct)
+        assert abs(called.mean() - 0.80) < 0.005, (se_pct, swc_pct, d)
+        est2 = rng.normal(np.log1p(0.02), se_pct / 100, 200_000)
+        called2 = (est2 - 1.959964 * se_pct / 100 > 0) & (np.expm1(est2) * 100 > swc_pct)
+        assert abs(call_probability(2.0, se_pct, swc_pct) - called2.mean()) < 0.005
+    # Small SE: the smallest worthwhile change binds, not the CI.
+    assert 1.2 < detectable_change_pct(0.3, 1.0) < 1.3
+    # The SE make validate says a year's record needs (0.81) calls about 70 % of 2 % gains.
+    assert 0.66 < call_probability(2.0, 0.81, 1.0) < 0.72
+
+
+def test_box_says_what_a_no_verdict_record_could_have_seen_and_nothing_for_a_clear_one():
+    from pipeline.report.headline import headline_box
+    unclear = _tables({**RAW_GAIN, "se_pct": 0.8, "calibrated_change_pct": 2.2, "calibrated_ci_low_pct": -1.4,
+                       "calibrated_ci_high_pct": 5.9, "calibrated_se_pct": 1.87, "calibrated_verdict": "cannot tell",
+                       "verdict_reason": "", "calibration_source": "default", "systematic_mu_pct": 0.1,
+                       "systematic_tau_pct": 1.4}, ["no clear change"] * 5)
+    line = headline_box(unclear).detectable
+    # From the calibrated SE 1.87: exp(1.96 * 0.0187 + 0.8416 * 0.0187) - 1 = 5.4 %;
+    # P(call a 2 % gain) = Phi((log 1.02 - 1.96 * 0.0187) / 0.0187) = 18 %.
+    assert line == ("What this record can see: a true change of about 5.4 % either way would be called 80 % of "
+                    "the time; a 2 % gain, 18 % of the time.")
+    raw_no_change = _tables({**RAW_GAIN, "verdict": "no clear change", "se_pct": 0.5}, [])
+    assert "about 1.4 %" in headline_box(raw_no_change).detectable
+    clear = _tables({**RAW_GAIN, "se_pct": 0.8}, [])
+    assert headline_box(clear).detectable == ""
