@@ -37,6 +37,14 @@ FALSE_VERDICTS = ("gain", "loss")
 CALIBRATED_FIELDS = ("change_pct", "ci_low_pct", "ci_high_pct", "verdict")
 
 
+def flag(row: pd.Series, name: str) -> bool | None:
+    """A BOOLEAN column of a ``block_effects`` row: True, False, or None when NULL or absent. (DuckDB's
+    BOOLEAN arrives as pandas' nullable boolean, so a row holds numpy bools and pd.NA, never the ``True``
+    and ``False`` singletons an ``is`` test would need.)"""
+    value = row.get(name)
+    return None if value is None or pd.isna(value) else bool(value)
+
+
 def is_calibrated(row: pd.Series) -> bool:
     value = row.get("calibrated_change_pct")
     return value is not None and value is not pd.NA and not (isinstance(value, float) and math.isnan(value))
@@ -204,6 +212,12 @@ def detectable_line(row: pd.Series) -> str:
     clear change" and "cannot tell" say what they could and could not see. Empty without an SE."""
     verdict = calibrated(row, "verdict")
     se = row.get("calibrated_se_pct") if is_calibrated(row) else row.get("se_pct")
+    if flag(row, "sensor_change"):
+        # The verdict was on the device-adjusted estimate (pipeline.analyze.verdict), whose SE is not stored:
+        # it is read back from its 95 % CI on the log scale.
+        lo, hi = row.get("device_adjusted_ci_low_pct"), row.get("device_adjusted_ci_high_pct")
+        se = (math.nan if lo is None or hi is None or pd.isna(lo) or pd.isna(hi)
+              else 100 * (math.log1p(hi / 100) - math.log1p(lo / 100)) / (2 * Z_CI))
     if verdict not in ("no clear change", "cannot tell") or se is None or pd.isna(se):
         return ""
     swc = row.get("swc_pct")
@@ -222,12 +236,12 @@ def trust_problems(tables: AthleteReportData, row: pd.Series) -> list[str]:
     verdict = calibrated(row, "verdict")
     if verdict == "cannot tell":     # the reason itself is in the sentence below ("Why: ...")
         problems.append("the data cannot tell a typical effect from none")
-    if row.get("sensor_change") is True:
+    if flag(row, "sensor_change"):
         problems.append("your heart-rate sensor changed between the pre-block runs and the response window, "
                         "and a sensor change shifts heart rate by itself")
-    if row.get("season_controlled") is False:
+    if flag(row, "season_controlled") is False:
         problems.append("your record is shorter than 12 months, so the season is not modelled")
-    if row.get("heat_controlled") is False:
+    if flag(row, "heat_controlled") is False:
         problems.append("too few runs carry a temperature, so heat is not adjusted for")
     source = row.get("calibration_source")
     if source in ("squad", "default"):

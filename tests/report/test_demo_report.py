@@ -52,6 +52,12 @@ def test_demo_stories_are_told(demo_reports):
     for athlete in ("demo_heat", "demo_faster"):
         verdict, text = headline(ws, athlete)
         assert verdict != "gain" and "better" not in text, (athlete, text)
+    # Each demo record is under 12 months: the warehouse says so (season_controlled false), and so must the
+    # box's "Read with care" line, read from the same DuckDB BOOLEAN.
+    for athlete in DEMO:
+        page = (ws.reports_dir / athlete / "index.html").read_text(encoding="utf-8")
+        trust = re.search(r'<p class="trust" id="trust">(.*?)</p>', page, re.S)
+        assert trust and "the season is not modelled" in html.unescape(trust.group(1)), athlete
     squad = index.read_text(encoding="utf-8")
     assert squad.count('href="demo_') == 3
 

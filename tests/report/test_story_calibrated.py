@@ -92,3 +92,38 @@ def test_box_says_what_a_no_verdict_record_could_have_seen_and_nothing_for_a_cle
     assert "about 1.4 %" in headline_box(raw_no_change).detectable
     clear = _tables({**RAW_GAIN, "se_pct": 0.8}, [])
     assert headline_box(clear).detectable == ""
+
+
+def test_after_a_sensor_change_the_line_uses_the_device_adjusted_ci_the_verdict_used():
+    import math
+    from pipeline.report.headline import detectable_change_pct, headline_box
+    cal = {**RAW_GAIN, "se_pct": 0.8, "calibrated_change_pct": 1.0, "calibrated_ci_low_pct": -1.0,
+           "calibrated_ci_high_pct": 3.0, "calibrated_se_pct": 1.0, "calibrated_verdict": "cannot tell",
+           "verdict_reason": "", "calibration_source": "own", "systematic_mu_pct": 0.0, "systematic_tau_pct": 0.5,
+           "sensor_change": True}
+    # Device-adjusted 95 % CI -4 to +6 %: SE on the log scale (log 1.06 - log 0.96) / 3.92 = 2.53 %.
+    line = headline_box(_tables({**cal, "device_adjusted_ci_low_pct": -4.0, "device_adjusted_ci_high_pct": 6.0},
+                                ["no clear change"] * 5)).detectable
+    se = 100 * (math.log(1.06) - math.log(0.96)) / (2 * 1.959964)
+    assert f"about {detectable_change_pct(se, 1.0):.1f} %" in line and "about 7.3 %" in line
+    # No device-adjusted CI (the shift could not be separated): nothing to size.
+    assert headline_box(_tables({**cal, "device_adjusted_ci_low_pct": float("nan"),
+                                 "device_adjusted_ci_high_pct": float("nan")}, ["no clear change"] * 5)).detectable == ""
+
+
+def test_read_with_care_lists_season_heat_and_sensor_from_warehouse_booleans():
+    from pipeline.report.headline import trust_problems
+    row = {**RAW_GAIN, "calibrated_change_pct": 1.0, "calibrated_ci_low_pct": -3.0, "calibrated_ci_high_pct": 5.0,
+           "calibrated_verdict": "no clear change", "calibration_source": "own",
+           "season_controlled": False, "heat_controlled": False, "sensor_change": True}
+    t = _tables(row, ["no clear change"] * 5)
+    # As DuckDB's BOOLEAN arrives: pandas' nullable boolean, so the row holds numpy bools, never True/False.
+    for col in ("season_controlled", "heat_controlled", "sensor_change"):
+        t.effects[col] = t.effects[col].astype("boolean")
+    problems = " | ".join(trust_problems(t, t.effects.iloc[0]))
+    assert "season is not modelled" in problems and "heat is not adjusted" in problems
+    assert "heart-rate sensor changed" in problems
+    t.effects["season_controlled"] = pd.array([pd.NA], dtype="boolean")   # NULL: not known against it
+    t.effects["heat_controlled"] = pd.array([True], dtype="boolean")
+    t.effects["sensor_change"] = pd.array([False], dtype="boolean")
+    assert trust_problems(t, t.effects.iloc[0]) == []
