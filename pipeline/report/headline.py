@@ -207,25 +207,29 @@ def call_probability(true_change_pct: float, se_pct: float, swc_pct: float) -> f
 TYPICAL_GAIN_PCT = 2.0
 
 
+def _as_float(value) -> float:
+    """A DOUBLE value of a row as a float, NaN when NULL or absent."""
+    return math.nan if value is None or pd.isna(value) else float(value)
+
+
 def detectable_line(row: pd.Series) -> str:
     """For a verdict other than gain or loss: how large a change this record could have called, so that "no
     clear change" and "cannot tell" say what they could and could not see. Empty without an SE."""
-    verdict = calibrated(row, "verdict")
-    se = row.get("calibrated_se_pct") if is_calibrated(row) else row.get("se_pct")
+    if calibrated(row, "verdict") not in ("no clear change", "cannot tell"):
+        return ""
     if flag(row, "sensor_change"):
         # The verdict was on the device-adjusted estimate (pipeline.analyze.verdict), whose SE is not stored:
-        # it is read back from its 95 % CI on the log scale.
-        lo, hi = row.get("device_adjusted_ci_low_pct"), row.get("device_adjusted_ci_high_pct")
-        se = (math.nan if lo is None or hi is None or pd.isna(lo) or pd.isna(hi)
-              else 100 * (math.log1p(hi / 100) - math.log1p(lo / 100)) / (2 * Z_CI))
-    if verdict not in ("no clear change", "cannot tell") or se is None or pd.isna(se):
-        return ""
-    swc = row.get("swc_pct")
-    swc = 0.0 if swc is None or pd.isna(swc) else float(swc)
-    d = detectable_change_pct(float(se), swc)
+        # it is read back from its 95 % CI on the log scale (NaN when the shift could not be separated).
+        lo, hi = (_as_float(row.get(f"device_adjusted_ci_{end}_pct")) for end in ("low", "high"))
+        se = 100 * (math.log1p(hi / 100) - math.log1p(lo / 100)) / (2 * Z_CI)
+    else:
+        se = _as_float(calibrated(row, "se_pct"))
+    swc = _as_float(row.get("swc_pct"))
+    swc = 0.0 if math.isnan(swc) else swc
+    d = detectable_change_pct(se, swc)
     if not math.isfinite(d):
         return ""
-    p = call_probability(TYPICAL_GAIN_PCT, float(se), swc)
+    p = call_probability(TYPICAL_GAIN_PCT, se, swc)
     return (f"What this record can see: a true change of about {d:.1f} % either way would be called "
             f"{100 * DETECT_POWER:.0f} % of the time; a {TYPICAL_GAIN_PCT:.0f} % gain, {100 * p:.0f} % of the time.")
 
