@@ -13,6 +13,7 @@ import pandas as pd
 from pipeline.report import charts
 from pipeline.report import figures as fg
 from pipeline.report import story
+from pipeline.report.squad_power import squad_power_line
 
 SQUAD_FOREST_PNG = "squad_forest.png"
 POOLED_NAMES = {"block_effect": ("pooled: all blocks", fg.OKABE_ITO["black"]),
@@ -57,7 +58,7 @@ def squad_section(tables: dict[str, pd.DataFrame], names: dict[str, str], report
     did = tables["squad_did"]
     return {
         "method": method,
-        "pooled": shown.to_dict("records"),
+        "pooled": [{**p, "power_line": squad_power_line(p, method)} for p in shown.to_dict("records")],
         "forest": forest,
         "dose": scatter,
         "charts": {"chart-squad-forest": charts.forest_chart(squad_forest_rows(labelled, shown), None, "squad_forest",
