@@ -430,6 +430,33 @@ def season_power(df: pd.DataFrame, gain_pct: float = 2.0, detect_pct: float = 70
     return out
 
 
+def squad_power(df: pd.DataFrame, gain_pct: float = 2.0) -> list[str]:
+    """Where the power is instead: for each planted cell whose athletes model the season, the cell's
+    calibrated estimates pooled as a squad by the squad analysis' own random-effects meta-analysis (REML,
+    HKSJ CI with the Knapp-Hartung floor), and how many such athletes a squad needs to call a +2 % average
+    gain 80 % of the time (the squad page's planning figure, pipeline/report/squad_power.py). Only the
+    season class: shorter records share their season error, which pooling does not average out."""
+    from pipeline.analyze.squad import meta_analysis
+    from pipeline.report.squad_power import SQUAD_POWER, blocks_needed, pooled_detectable_change_pct
+    out = []
+    for cell in CELLS:
+        g = df[(df["cell"] == cell.name) & df["planted"] & df["season"].astype(bool)]
+        theta = np.log1p(g["cal_pct"].to_numpy(float) / 100)
+        se = g["cal_se"].to_numpy(float) / 100
+        ok = np.isfinite(theta) & np.isfinite(se) & (se > 0)
+        if ok.sum() < 2:
+            continue
+        r = meta_analysis(theta[ok], se[ok], "reml_hksj")
+        k = int(ok.sum())
+        need = blocks_needed(r.se, k, "reml_hksj", gain_pct)
+        pct = [float(np.expm1(x) * 100) for x in (r.estimate, r.ci_low, r.ci_high)]
+        out.append(f"{cell.name} planted: {k} athletes pool to {pct[0]:+.1f} [{pct[1]:+.1f},{pct[2]:+.1f}] "
+                   f"(truth {g['truth_pct'].mean():+.1f}); they would see {pooled_detectable_change_pct(r.se, k, 'reml_hksj'):.1f} % "
+                   f"{100 * SQUAD_POWER:.0f} % of the time; a +{gain_pct:.0f} % average gain needs about "
+                   f"{need if need is not None else 'more than 1000'} such athletes")
+    return out
+
+
 def tasks(cells: list[Cell], null_seeds: int, planted_seeds: int) -> list[tuple[str, int, bool]]:
     out = []
     for cell in cells:
@@ -504,6 +531,10 @@ def main(argv: list[str] | None = None) -> int:
     print("Power of one record that models the season: the headline estimate's SE against the SE an unbiased "
           "estimate needs to call 70 % of +2 % gains with its 95 % CI above 0.")
     print("\n".join(season_power(df)))
+    print()
+    print("Where the power is: the season-class planted athletes pooled as a squad (REML-HKSJ), and the squad "
+          "size that calls a +2 % average gain 80 % of the time.")
+    print("\n".join(squad_power(df)))
     print(f"\n{len(df)} athletes in {time.perf_counter() - t0:.0f} s with {args.workers} worker(s); "
           f"per-athlete rows in {OUT_DIR / 'validate.csv'}")
     return 0

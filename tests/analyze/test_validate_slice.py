@@ -107,3 +107,24 @@ def test_season_power_compares_the_median_raw_se_with_the_se_a_70_percent_detect
         "SE TOO WIDE block12-78wk planted: raw SE 2.00 pt (2.5x the 0.81 needed to call 70 % of +2 % gains); "
         "calibrated SE 2.50 (tau 1.10 from 6.0 effective controls); medians of 5",
     ]
+
+
+def test_squad_power_pools_the_season_class_planted_athletes_with_the_squad_meta_analysis():
+    """Five athletes each +2 % with a calibrated SE of 2 points: REML finds no spread (tau 0), the HKSJ
+    scaling is floored at the unscaled SE 2/sqrt(5), so the CI is log(1.02) +- t(4) 0.894 points = -0.5 to
+    +4.6 %. A squad calling +2 % 80 % of the time needs about ((1.96 + 0.84) x 2 / 1.98)^2 = 8 athletes by
+    the normal approximation, a few more with HKSJ's t quantile and scaling. Short records and null athletes
+    are not counted."""
+    from bench.validate import squad_power
+
+    def rows(cell, planted, season=True, n=5):
+        return pd.DataFrame({"cell": cell, "planted": planted, "season": season, "cal_pct": 2.0, "cal_se": 2.0,
+                             "truth_pct": 2.0}, index=range(n))
+
+    df = pd.concat([rows("block12-78wk", True), rows("block12-78wk", False), rows("device-spring", True, False)],
+                   ignore_index=True)
+    lines = squad_power(df)
+    assert len(lines) == 1
+    assert lines[0].startswith("block12-78wk planted: 5 athletes pool to +2.0 [-0.5,+4.6] (truth +2.0)")
+    need = int(lines[0].split("needs about ")[1].split()[0])
+    assert 8 <= need <= 12
