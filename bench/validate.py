@@ -450,8 +450,9 @@ def squad_power(df: pd.DataFrame, gain_pct: float = 2.0) -> list[str]:
         k = int(ok.sum())
         need = blocks_needed(r.se, k, "reml_hksj", gain_pct)
         pct = [float(np.expm1(x) * 100) for x in (r.estimate, r.ci_low, r.ci_high)]
+        seen = pooled_detectable_change_pct(r.se, k, "reml_hksj")
         out.append(f"{cell.name} planted: {k} athletes pool to {pct[0]:+.1f} [{pct[1]:+.1f},{pct[2]:+.1f}] "
-                   f"(truth {g['truth_pct'].mean():+.1f}); they would see {pooled_detectable_change_pct(r.se, k, 'reml_hksj'):.1f} % "
+                   f"(truth {g['truth_pct'].mean():+.1f}); they would see {seen:.1f} % "
                    f"{100 * SQUAD_POWER:.0f} % of the time; a +{gain_pct:.0f} % average gain needs about "
                    f"{need if need is not None else 'more than 1000'} such athletes")
     return out

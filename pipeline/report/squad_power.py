@@ -12,9 +12,9 @@ log scale, delta the true log change:
   sqrt(X / (k - 1)), X ~ chi-square(k - 1) (normal theory), and the squad's CI never narrower than the
   unscaled one (the Knapp & Hartung 2003 floor, pipeline.analyze.squad) uses max(1, that factor). So the
   power is E_X[Phi(delta / s - t max(1, sqrt(X / (k - 1))))], t the t(k - 1) quantile of the CI: one
-  integral over the chi-square, taken on its probability scale. (Without the floor this is the non-central t of Hedges & Pigott; with it,
-  power at small k is lower: 0.55 instead of 0.65 for the six blocks of the tests, whose Monte Carlo of the
-  real meta-analysis gives 0.57.)
+  integral over the chi-square, taken on its probability scale. (Without the floor this is the non-central
+  t of Hedges & Pigott; with it, power at small k is lower: 0.55 instead of 0.65 for the six blocks of the
+  tests, whose Monte Carlo of the real meta-analysis gives 0.57.)
 s is read from the stored CI itself (its half width over the quantile), so the figures restate what the
 table shows.
 
@@ -34,7 +34,6 @@ import functools
 import math
 
 import numpy as np
-
 from scipy import optimize, stats
 
 # As the athlete page (Cohen's convention) and the gain it quotes (docs/report.md).
@@ -144,6 +143,7 @@ def squad_power_line(row: dict, method: str) -> str:
         needs = (f"a {gain} average gain would be called {100 * call_power(TYPICAL_GAIN_PCT, se, k, method):.0f} % "
                  f"of the time")
     else:
-        needs = f"calling a {gain} average gain {100 * SQUAD_POWER:.0f} % of the time needs about {need} blocks like these"
-    return (f"With these {k} blocks a true average change of about {detect:.1f} % either way would be called (95 % CI clear "
-            f"of 0) {100 * SQUAD_POWER:.0f} % of the time; {needs}.")
+        needs = (f"calling a {gain} average gain {100 * SQUAD_POWER:.0f} % of the time needs about {need} blocks "
+                 f"like these")
+    return (f"With these {k} blocks a true average change of about {detect:.1f} % either way would be called "
+            f"(95 % CI clear of 0) {100 * SQUAD_POWER:.0f} % of the time; {needs}.")
