@@ -207,11 +207,6 @@ def call_probability(true_change_pct: float, se_pct: float, swc_pct: float) -> f
 TYPICAL_GAIN_PCT = 2.0
 
 
-def _as_float(value) -> float:
-    """A DOUBLE value of a row as a float, NaN when NULL or absent."""
-    return math.nan if value is None or pd.isna(value) else float(value)
-
-
 def detectable_line(row: pd.Series) -> str:
     """For a verdict other than gain or loss: how large a change this record could have called, so that "no
     clear change" and "cannot tell" say what they could and could not see. Empty without an SE."""
@@ -220,11 +215,11 @@ def detectable_line(row: pd.Series) -> str:
     if flag(row, "sensor_change"):
         # The verdict was on the device-adjusted estimate (pipeline.analyze.verdict), whose SE is not stored:
         # it is read back from its 95 % CI on the log scale (NaN when the shift could not be separated).
-        lo, hi = (_as_float(row.get(f"device_adjusted_ci_{end}_pct")) for end in ("low", "high"))
-        se = 100 * (math.log1p(hi / 100) - math.log1p(lo / 100)) / (2 * Z_CI)
+        lo, hi = (story.as_float(row.get(f"device_adjusted_ci_{end}_pct")) for end in ("low", "high"))
+        se = 100 * story.log_se_from_ci_pct(lo, hi, Z_CI)
     else:
-        se = _as_float(calibrated(row, "se_pct"))
-    swc = _as_float(row.get("swc_pct"))
+        se = story.as_float(calibrated(row, "se_pct"))
+    swc = story.as_float(row.get("swc_pct"))
     swc = 0.0 if math.isnan(swc) else swc
     d = detectable_change_pct(se, swc)
     if not math.isfinite(d):

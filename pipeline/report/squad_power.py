@@ -36,9 +36,11 @@ import math
 import numpy as np
 from scipy import optimize, stats
 
-# As the athlete page (Cohen's convention) and the gain it quotes (docs/report.md).
-SQUAD_POWER = 0.80
-TYPICAL_GAIN_PCT = 2.0
+from pipeline.report import story
+from pipeline.report.headline import DETECT_POWER, TYPICAL_GAIN_PCT
+
+# The athlete page's power (Cohen's convention) and the gain it quotes (docs/report.md).
+SQUAD_POWER = DETECT_POWER
 CI_LEVEL = 0.95
 MAX_BLOCKS = 1000       # beyond this "blocks needed" is reported as out of reach
 
@@ -55,10 +57,7 @@ def _quantile(df: float) -> float:
 
 def pooled_se_log(ci_low_pct: float, ci_high_pct: float, k: int, method: str) -> float:
     """The pooled mean's standard error on the log scale implied by its stored CI; NaN if it cannot be read."""
-    if k < 2 or not all(math.isfinite(x) and x > -100 for x in (ci_low_pct, ci_high_pct)):
-        return math.nan
-    half = (math.log1p(ci_high_pct / 100) - math.log1p(ci_low_pct / 100)) / 2
-    return half / _quantile(_df(method, k)) if half > 0 else math.nan
+    return story.log_se_from_ci_pct(ci_low_pct, ci_high_pct, _quantile(_df(method, k))) if k >= 2 else math.nan
 
 
 def call_power(true_change_pct: float, se_log: float, k: int, method: str) -> float:
@@ -118,20 +117,13 @@ def blocks_needed(se_log: float, k: int, method: str, true_change_pct: float = T
     return hi
 
 
-def _num(value) -> float:
-    """A value of a squad_pooled row as a float; NaN when NULL (None, NaN or pandas' NA) or absent."""
-    try:
-        return math.nan if value is None or value != value else float(value)
-    except TypeError:                        # pd.NA refuses to be compared
-        return math.nan
-
-
 def squad_power_line(row: dict, method: str) -> str:
     """One sentence for a squad_pooled row: what these blocks can see and what a 2 % gain needs. Empty when
     the row's CI cannot be read."""
-    k_blocks = _num(row.get("k"))
+    k_blocks = story.as_float(row.get("k"))
     k = int(k_blocks) if math.isfinite(k_blocks) else 0
-    se = pooled_se_log(_num(row.get("ci_low_pct")), _num(row.get("ci_high_pct")), k, method)
+    se = pooled_se_log(story.as_float(row.get("ci_low_pct")), story.as_float(row.get("ci_high_pct")), k,
+                       method)
     if not math.isfinite(se):
         return ""
     detect = pooled_detectable_change_pct(se, k, method)

@@ -80,6 +80,20 @@ def headline_rows(tables: AthleteReportData) -> pd.DataFrame:
     return rows.sort_values("_order", ascending=False, na_position="last").drop(columns="_order")
 
 
+def as_float(value) -> float:
+    """A DOUBLE (or INTEGER) value of a warehouse row as a float, NaN when NULL (None, NaN, pd.NA) or absent."""
+    return math.nan if value is None or pd.isna(value) else float(value)
+
+
+def log_se_from_ci_pct(ci_low_pct: float, ci_high_pct: float, quantile: float) -> float:
+    """The standard error on the log scale behind a CI stored in percent (half its width on the log scale over
+    the CI's ``quantile``); NaN when the bounds cannot be read."""
+    if not all(math.isfinite(x) and x > -100 for x in (ci_low_pct, ci_high_pct)):
+        return math.nan
+    half = (math.log1p(ci_high_pct / 100) - math.log1p(ci_low_pct / 100)) / 2
+    return half / quantile if half > 0 else math.nan
+
+
 def calibrated(row: pd.Series, name: str):
     """The calibrated value of a block_effects column (``change_pct``, ``ci_low_pct``, ``ci_high_pct``,
     ``verdict``), or the raw one for rows without calibration."""
